@@ -1,0 +1,588 @@
+//! The catalog: the services and tools an agent may call through Tenet.
+//!
+//! A catalog is one JSON file per service (see `catalog/` and the README). Loading
+//! validates every file completely and reports every problem at once, naming the
+//! file and tool, so that a server never starts on a catalog it would serve wrongly.
+//! A loaded [`Catalog`] is immutable; the bridge and the emulator share it by `Arc`.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    path::{Path, PathBuf},
+    sync::Arc,
+};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+include!(concat!(env!("OUT_DIR"), "/embedded_catalog.rs"));
+
+/// The longest tool name MCP clients reliably accept.
+pub const MAX_MCP_NAME_LEN: usize = 64;
+
+/// The largest catalog file read, so a wrong path cannot exhaust memory.
+pub const MAX_CATALOG_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// An HTTP method a catalog tool resolves to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HttpMethod {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl HttpMethod {
+    /// Parses an upper-case method name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "GET" => Self::Get,
+            "HEAD" => Self::Head,
+            "POST" => Self::Post,
+            "PUT" => Self::Put,
+            "PATCH" => Self::Patch,
+            "DELETE" => Self::Delete,
+            _ => return None,
+        })
+    }
+
+    /// The method's name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Head => "HEAD",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Patch => "PATCH",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    /// GET and HEAD change nothing.
+    pub fn is_read_only(self) -> bool {
+        matches!(self, Self::Get | Self::Head)
+    }
+
+    /// Repeating the call has no further effect (RFC 9110 §9.2.2).
+    pub fn is_idempotent(self) -> bool {
+        matches!(self, Self::Get | Self::Head | Self::Put | Self::Delete)
+    }
+
+    /// Whether non-path arguments travel in the query string rather than a JSON body.
+    pub fn sends_query(self) -> bool {
+        matches!(self, Self::Get | Self::Head | Self::Delete)
+    }
+}
+
+impl fmt::Display for HttpMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One tool of the catalog, validated.
+#[derive(Clone)]
+pub struct Tool {
+    /// The service the tool belongs to (the catalog file's `service`).
+    pub service: Arc<str>,
+    /// The Tenet tool name, e.g. `github.repos.delete`.
+    pub name: String,
+    /// The MCP tool name, e.g. `github_repos_delete`.
+    pub mcp_name: String,
+    /// A short human-readable title.
+    pub title: Option<String>,
+    /// What the tool does, written for a model.
+    pub description: String,
+    /// The HTTP method of the real request.
+    pub method: HttpMethod,
+    /// The path template of the real request, e.g. `/repos/{owner}/{repo}`.
+    pub path: String,
+    /// The service's base URL, when the catalog names one.
+    pub base_url: Option<Arc<str>>,
+    /// Flagged irreversible although its method alone would not say so.
+    pub destructive: bool,
+    /// What one call costs, counted against cost caps.
+    pub cost_usd: f64,
+    /// The JSON Schema of the arguments (an object schema).
+    pub input_schema: Arc<Map<String, Value>>,
+    validator: Arc<jsonschema::Validator>,
+}
+
+impl fmt::Debug for Tool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tool")
+            .field("name", &self.name)
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tool {
+    /// Irreversible: every DELETE, and any tool flagged `destructive`.
+    pub fn is_irreversible(&self) -> bool {
+        self.method == HttpMethod::Delete || self.destructive
+    }
+
+    /// Names of the `{param}` placeholders of the path, in order.
+    pub fn path_params(&self) -> Vec<&str> {
+        path_params(&self.path).unwrap_or_default()
+    }
+
+    /// Checks arguments against the input schema; on failure lists every violation,
+    /// each as `<location>: <what is wrong>`.
+    pub fn validate_arguments(&self, arguments: &Value) -> Result<(), Vec<String>> {
+        let problems: Vec<String> = self
+            .validator
+            .iter_errors(arguments)
+            .map(|error| {
+                let at = error.instance_path().to_string();
+                let at = if at.is_empty() { "arguments".to_owned() } else { format!("arguments{at}") };
+                format!("{at}: {error}")
+            })
+            .collect();
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
+    }
+}
+
+/// A validated set of services and their tools.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    tools: Vec<Tool>,
+    by_mcp_name: HashMap<String, usize>,
+    by_name: HashMap<String, usize>,
+    services: Vec<String>,
+}
+
+/// One problem found in a catalog: where, and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The catalog file (path, or `embedded:<name>` for the shipped catalog).
+    pub file: String,
+    /// The tool concerned, if the problem is about one tool.
+    pub tool: Option<String>,
+    /// What is wrong, and where useful, what to do.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.tool {
+            Some(tool) => write!(f, "{}: tool {tool}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Every problem that kept a catalog from loading.
+#[derive(Clone, Debug, thiserror::Error)]
+pub struct CatalogError {
+    /// The problems, in file order.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for CatalogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "the catalog is invalid ({} problem(s)):", self.problems.len())?;
+        for problem in &self.problems {
+            writeln!(f, "  {problem}")?;
+        }
+        write!(f, "fix the files named above, then run `tenet-mcp catalog check` to confirm")
+    }
+}
+
+/// One catalog file's text and where it came from.
+#[derive(Clone, Debug)]
+pub struct Source {
+    /// A path, or `embedded:<name>`.
+    pub origin: String,
+    /// The file's contents.
+    pub text: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceFile {
+    service: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    #[serde(default)]
+    base_url: Option<String>,
+    tools: Vec<ToolEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolEntry {
+    name: String,
+    #[serde(default)]
+    title: Option<String>,
+    description: String,
+    method: String,
+    path: String,
+    #[serde(default)]
+    destructive: bool,
+    #[serde(default)]
+    cost_usd: f64,
+    input_schema: Value,
+}
+
+impl Catalog {
+    /// The catalog shipped in the binary (the repository's `catalog/` at build time).
+    pub fn embedded() -> Result<Self, CatalogError> {
+        Self::from_sources(
+            EMBEDDED_CATALOG
+                .iter()
+                .map(|(name, text)| Source { origin: format!("embedded:{name}"), text: (*text).to_owned() })
+                .collect(),
+        )
+    }
+
+    /// Loads catalog files; each path is a `.json` file or a folder of them.
+    pub fn load(paths: &[PathBuf]) -> Result<Self, CatalogError> {
+        let mut sources = Vec::new();
+        let mut problems = Vec::new();
+        for path in paths {
+            read_sources(path, &mut sources, &mut problems);
+        }
+        if !problems.is_empty() {
+            return Err(CatalogError { problems });
+        }
+        Self::from_sources(sources)
+    }
+
+    /// Loads from the given paths, or the embedded catalog when there are none.
+    pub fn load_or_embedded(paths: &[PathBuf]) -> Result<Self, CatalogError> {
+        if paths.is_empty() { Self::embedded() } else { Self::load(paths) }
+    }
+
+    /// Parses and validates catalog texts.
+    pub fn from_sources(sources: Vec<Source>) -> Result<Self, CatalogError> {
+        let mut catalog = Catalog::default();
+        let mut problems = Vec::new();
+        let mut service_origin: HashMap<String, String> = HashMap::new();
+        if sources.is_empty() {
+            problems.push(Problem {
+                file: "(catalog)".into(),
+                tool: None,
+                message: "no catalog files were found: pass --catalog with a .json file or a folder of them".into(),
+            });
+        }
+        for source in sources {
+            let file: ServiceFile = match serde_json::from_str(&source.text) {
+                Ok(file) => file,
+                Err(error) => {
+                    problems.push(Problem { file: source.origin.clone(), tool: None, message: format!("not a valid catalog file: {error}") });
+                    continue;
+                }
+            };
+            let problem = |tool: Option<&str>, message: String| Problem {
+                file: source.origin.clone(),
+                tool: tool.map(str::to_owned),
+                message,
+            };
+            if file.service.trim().is_empty() {
+                problems.push(problem(None, "`service` is empty".into()));
+            }
+            if let Some(first) = service_origin.insert(file.service.clone(), source.origin.clone()) {
+                problems.push(problem(None, format!("service `{}` is also defined in {first}", file.service)));
+            }
+            let base_url = match file.base_url.as_deref() {
+                Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                    problems.push(problem(None, format!("base_url `{url}` must start with http:// or https://")));
+                    None
+                }
+                other => other.map(|url| Arc::<str>::from(url.trim_end_matches('/'))),
+            };
+            let service: Arc<str> = Arc::from(file.service.as_str());
+            catalog.services.push(file.service.clone());
+            for entry in file.tools {
+                let before = problems.len();
+                let mut report = |message: String| problems.push(problem(Some(&entry.name), message));
+                let method = HttpMethod::parse(&entry.method);
+                if method.is_none() {
+                    report(format!("method `{}` is not one of GET, HEAD, POST, PUT, PATCH, DELETE", entry.method));
+                }
+                if entry.name.trim().is_empty() {
+                    report("`name` is empty".into());
+                }
+                if entry.description.trim().is_empty() {
+                    report("`description` is empty: write one for the model".into());
+                }
+                if !(entry.cost_usd.is_finite() && entry.cost_usd >= 0.0) {
+                    report(format!("cost_usd {} must be a number >= 0", entry.cost_usd));
+                }
+                let mcp_name = mcp_name(&entry.name);
+                if mcp_name.len() > MAX_MCP_NAME_LEN {
+                    report(format!("its MCP name `{mcp_name}` is longer than {MAX_MCP_NAME_LEN} characters"));
+                }
+                let params = match path_params(&entry.path) {
+                    Ok(params) if entry.path.starts_with('/') => params,
+                    Ok(_) => {
+                        report(format!("path `{}` must start with /", entry.path));
+                        Vec::new()
+                    }
+                    Err(message) => {
+                        report(format!("path `{}`: {message}", entry.path));
+                        Vec::new()
+                    }
+                };
+                let validator = check_input_schema(&entry.input_schema, &params, &mut report);
+                if let Some(&other) = catalog.by_name.get(&entry.name) {
+                    report(format!("the name is also used by a tool of service {}", catalog.tools[other].service));
+                } else if let Some(&other) = catalog.by_mcp_name.get(&mcp_name) {
+                    report(format!("its MCP name `{mcp_name}` collides with tool {}", catalog.tools[other].name));
+                }
+                let (Some(method), Some(validator), true) = (method, validator, problems.len() == before) else {
+                    continue;
+                };
+                let Value::Object(schema) = entry.input_schema else { continue };
+                let index = catalog.tools.len();
+                catalog.by_name.insert(entry.name.clone(), index);
+                catalog.by_mcp_name.insert(mcp_name.clone(), index);
+                catalog.tools.push(Tool {
+                    service: service.clone(),
+                    name: entry.name,
+                    mcp_name,
+                    title: entry.title,
+                    description: entry.description,
+                    method,
+                    path: entry.path,
+                    base_url: base_url.clone(),
+                    destructive: entry.destructive,
+                    cost_usd: entry.cost_usd,
+                    input_schema: Arc::new(schema),
+                    validator: Arc::new(validator),
+                });
+            }
+        }
+        if problems.is_empty() { Ok(catalog) } else { Err(CatalogError { problems }) }
+    }
+
+    /// Every tool, in catalog order.
+    pub fn tools(&self) -> &[Tool] {
+        &self.tools
+    }
+
+    /// The service names, in catalog order.
+    pub fn services(&self) -> &[String] {
+        &self.services
+    }
+
+    /// Looks a tool up by its MCP name.
+    pub fn by_mcp_name(&self, name: &str) -> Option<&Tool> {
+        self.by_mcp_name.get(name).map(|&i| &self.tools[i])
+    }
+
+    /// Looks a tool up by its Tenet name.
+    pub fn by_name(&self, name: &str) -> Option<&Tool> {
+        self.by_name.get(name).map(|&i| &self.tools[i])
+    }
+}
+
+/// The MCP name of a catalog name: every character outside `[A-Za-z0-9_-]` becomes `_`.
+pub fn mcp_name(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+}
+
+/// The `{param}` names of a path template, or what is wrong with it.
+fn path_params(path: &str) -> Result<Vec<&str>, String> {
+    let mut params = Vec::new();
+    let mut rest = path;
+    while let Some(open) = rest.find(['{', '}']) {
+        if rest.as_bytes()[open] == b'}' {
+            return Err("has a `}` with no `{` before it".into());
+        }
+        let after = &rest[open + 1..];
+        let close = after.find('}').ok_or("has a `{` that is never closed")?;
+        let name = &after[..close];
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return Err(format!("placeholder `{{{name}}}` must be a non-empty name of letters, digits, `_` or `-`"));
+        }
+        if params.contains(&name) {
+            return Err(format!("placeholder `{{{name}}}` appears twice"));
+        }
+        params.push(name);
+        rest = &after[close + 1..];
+    }
+    Ok(params)
+}
+
+/// Validates an input schema; compiles it when it is sound.
+fn check_input_schema(
+    schema: &Value,
+    params: &[&str],
+    report: &mut impl FnMut(String),
+) -> Option<jsonschema::Validator> {
+    let Some(object) = schema.as_object() else {
+        report("input_schema must be a JSON object".into());
+        return None;
+    };
+    if object.get("type") != Some(&Value::String("object".into())) {
+        report("input_schema must have \"type\": \"object\" (MCP tool arguments are an object)".into());
+    }
+    if let Err(error) = jsonschema::meta::validate(schema) {
+        report(format!("input_schema is not a valid JSON Schema: {error}"));
+        return None;
+    }
+    let properties = object.get("properties").and_then(Value::as_object);
+    let required: Vec<&str> = object
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|names| names.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    for param in params {
+        if !properties.is_some_and(|p| p.contains_key(*param)) || !required.contains(param) {
+            report(format!("path parameter `{param}` must be a required property of input_schema"));
+        }
+    }
+    match jsonschema::validator_for(schema) {
+        Ok(validator) => Some(validator),
+        Err(error) => {
+            report(format!("input_schema does not compile: {error}"));
+            None
+        }
+    }
+}
+
+/// Reads one catalog path (file or folder) into sources.
+fn read_sources(path: &Path, sources: &mut Vec<Source>, problems: &mut Vec<Problem>) {
+    let origin = path.display().to_string();
+    let fail = |message: String| Problem { file: origin.clone(), tool: None, message };
+    let metadata = match std::fs::metadata(path) {
+        Ok(metadata) => metadata,
+        Err(error) => return problems.push(fail(format!("cannot read it: {error}"))),
+    };
+    if metadata.is_dir() {
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(path) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .filter(|p| p.extension().is_some_and(|ext| ext == "json"))
+                .collect(),
+            Err(error) => return problems.push(fail(format!("cannot list the folder: {error}"))),
+        };
+        files.sort();
+        if files.is_empty() {
+            problems.push(fail("the folder holds no .json catalog files".into()));
+        }
+        for file in files {
+            read_sources(&file, sources, problems);
+        }
+        return;
+    }
+    if metadata.len() > MAX_CATALOG_FILE_BYTES {
+        return problems.push(fail(format!("the file is larger than {MAX_CATALOG_FILE_BYTES} bytes")));
+    }
+    match std::fs::read_to_string(path) {
+        Ok(text) => sources.push(Source { origin, text }),
+        Err(error) => problems.push(fail(format!("cannot read it: {error}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn load(files: &[Value]) -> Result<Catalog, CatalogError> {
+        Catalog::from_sources(
+            files
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Source { origin: format!("f{i}.json"), text: v.to_string() })
+                .collect(),
+        )
+    }
+
+    fn tool(name: &str, method: &str, path: &str, schema: Value) -> Value {
+        json!({"name": name, "description": "d", "method": method, "path": path, "input_schema": schema})
+    }
+
+    fn problems(result: Result<Catalog, CatalogError>) -> Vec<String> {
+        result.expect_err("catalog should be rejected").problems.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn embedded_catalog_is_valid_and_large_enough() {
+        let catalog = Catalog::embedded().unwrap_or_else(|e| panic!("{e}"));
+        assert!(catalog.tools().len() >= 30, "only {} tools", catalog.tools().len());
+        for service in ["github", "stripe", "slack"] {
+            assert!(catalog.services().iter().any(|s| s == service), "missing {service}");
+        }
+        let delete = catalog.by_mcp_name("github_repos_delete").expect("github.repos.delete shipped");
+        assert_eq!(delete.name, "github.repos.delete");
+        assert_eq!(delete.method, HttpMethod::Delete);
+    }
+
+    #[test]
+    fn mcp_names_replace_every_other_character() {
+        assert_eq!(mcp_name("github.repos.delete"), "github_repos_delete");
+        assert_eq!(mcp_name("slack.chat.postMessage"), "slack_chat_postMessage");
+        assert_eq!(mcp_name("a b/c-d_e:f"), "a_b_c-d_e_f");
+    }
+
+    #[test]
+    fn valid_tool_loads_with_params_and_flags() {
+        let schema = json!({"type": "object", "properties": {"owner": {"type": "string"}, "repo": {"type": "string"}}, "required": ["owner", "repo"]});
+        let catalog = load(&[json!({"service": "gh", "base_url": "https://x.test/", "tools": [tool("gh.repos.delete", "DELETE", "/repos/{owner}/{repo}", schema)]})]).unwrap();
+        let t = catalog.by_name("gh.repos.delete").unwrap();
+        assert_eq!(t.path_params(), ["owner", "repo"]);
+        assert!(t.is_irreversible());
+        assert_eq!(t.base_url.as_deref(), Some("https://x.test"));
+        assert!(t.validate_arguments(&json!({"owner": "a", "repo": "b"})).is_ok());
+        let errors = t.validate_arguments(&json!({"owner": 5})).unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_file_and_tool() {
+        let object = json!({"type": "object"});
+        let found = problems(load(&[
+            json!({"service": "a", "tools": [
+                tool("a.bad_method", "FETCH", "/x", object.clone()),
+                tool("a.missing_param", "GET", "/x/{id}", object.clone()),
+                tool("a.not_object", "GET", "/x", json!({"type": "string"})),
+                tool("a.bad_schema", "GET", "/x", json!({"type": "object", "properties": 3})),
+                tool("a.unclosed", "GET", "/x/{id", object.clone()),
+                tool("a.dup", "GET", "/x", object.clone()),
+                tool("a.dup", "GET", "/y", object.clone()),
+                tool("a_dup", "GET", "/y", object.clone()),
+                tool(&"a.".repeat(40), "GET", "/y", object.clone()),
+            ]}),
+            json!({"service": "a", "tools": []}),
+            json!({"service": "b", "tools": [{"name": "b.x"}]}),
+        ]));
+        let expect = [
+            "f0.json: tool a.bad_method: method `FETCH`",
+            "f0.json: tool a.missing_param: path parameter `id` must be a required property",
+            "f0.json: tool a.not_object: input_schema must have \"type\": \"object\"",
+            "f0.json: tool a.bad_schema: input_schema is not a valid JSON Schema",
+            "f0.json: tool a.unclosed: path `/x/{id`: has a `{` that is never closed",
+            "f0.json: tool a.dup: the name is also used",
+            "f0.json: tool a_dup: its MCP name `a_dup` collides with tool a.dup",
+            "longer than 64 characters",
+            "f1.json: service `a` is also defined in f0.json",
+            "f2.json: not a valid catalog file",
+        ];
+        for needle in expect {
+            assert!(found.iter().any(|p| p.contains(needle)), "no problem containing {needle:?} in {found:#?}");
+        }
+    }
+
+    #[test]
+    fn load_reads_folders_and_names_missing_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = json!({"service": "s", "tools": [tool("s.get", "GET", "/", json!({"type": "object"}))]});
+        std::fs::write(dir.path().join("s.json"), file.to_string()).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+        let catalog = Catalog::load(&[dir.path().to_owned()]).unwrap();
+        assert_eq!(catalog.tools().len(), 1);
+        let missing = dir.path().join("nope.json");
+        let found = problems(Catalog::load(&[missing.clone()]));
+        assert!(found[0].starts_with(&missing.display().to_string()) && found[0].contains("cannot read it"), "{found:?}");
+    }
+}

@@ -1,0 +1,173 @@
+//! One governed call: arguments → Tenet execute → job → [`CallReport`].
+//!
+//! This is the bridge's core, free of MCP: it validates the arguments against the
+//! tool's schema (Tenet is not called when they are invalid), sends the execute
+//! with a fresh request id, follows an allowed call's job to its end or the poll
+//! deadline, and reads every outcome into a report.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    catalog::Tool,
+    report::{CallReport, Status},
+    tenet::{
+        TenetClient,
+        client::JobWait,
+        decision::{Decision, Reply},
+        wire::{Agent, ExecuteRequest, JobStatus, ToolCall},
+    },
+};
+
+/// Sends governed calls to Tenet on behalf of one bridge.
+#[derive(Clone, Debug)]
+pub struct Governor {
+    client: TenetClient,
+    context: Map<String, Value>,
+    poll_timeout: Duration,
+}
+
+impl Governor {
+    /// A governor sending `context` with every call and polling jobs for at most `poll_timeout`.
+    pub fn new(client: TenetClient, context: Map<String, Value>, poll_timeout: Duration) -> Self {
+        Self { client, context, poll_timeout }
+    }
+
+    /// Runs one call of `tool` as `agent_id`; `on_status` sees each job status change.
+    pub async fn call(
+        &self,
+        tool: &Tool,
+        arguments: Map<String, Value>,
+        agent_id: &str,
+        cancel: &CancellationToken,
+        on_status: impl FnMut(JobStatus),
+    ) -> CallReport {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let arguments = Value::Object(arguments);
+        if let Err(problems) = tool.validate_arguments(&arguments) {
+            let message = format!(
+                "the arguments do not match the tool's input schema ({} problem(s)): {}. Fix them and call again.",
+                problems.len(),
+                problems.join("; ")
+            );
+            return CallReport::error(&tool.name, &request_id, message);
+        }
+        let Value::Object(arguments) = arguments else { unreachable!("built from a map above") };
+        let request = ExecuteRequest {
+            request_id: request_id.clone(),
+            service: tool.service.to_string(),
+            tool_call: ToolCall { tool_name: tool.name.clone(), arguments },
+            agent: Agent { agent_id: agent_id.to_owned() },
+            context: self.context.clone(),
+        };
+        let started = Instant::now();
+        let mut report = CallReport::new(&tool.name, &request_id);
+        let executed = match self.client.execute(&request, cancel).await {
+            Ok(executed) => executed,
+            Err(error) => {
+                report.error = Some(error.to_string());
+                return report;
+            }
+        };
+        report.http_status = Some(executed.http_status);
+        let decision = match executed.reply {
+            Reply::Decision(decision) => decision,
+            Reply::Unauthorized => {
+                report.error = Some(format!(
+                    "Tenet rejected the API key (HTTP 401): check that TENET_API_KEY holds a current key for {} and has not been revoked",
+                    self.client.api_url()
+                ));
+                return report;
+            }
+            Reply::Rejected { http_status, code, message } => {
+                report.reason_codes.extend(code.clone());
+                let detail = [code, message].into_iter().flatten().collect::<Vec<_>>().join(": ");
+                let hint = if http_status == 429 { "; Tenet is rate limiting, try again later" } else { "" };
+                report.error = Some(format!("Tenet refused the request (HTTP {http_status}): {detail}{hint}"));
+                return report;
+            }
+            Reply::ServerError { http_status, message } => {
+                report.error = Some(format!(
+                    "Tenet failed with HTTP {http_status} after {} tries{}; try again later",
+                    executed.tries,
+                    message.map(|m| format!(" ({m})")).unwrap_or_default()
+                ));
+                return report;
+            }
+        };
+        self.follow(decision, report, started, cancel, on_status).await
+    }
+
+    /// Turns a decision into a report, polling the job of an allowed call.
+    async fn follow(
+        &self,
+        decision: Decision,
+        mut report: CallReport,
+        started: Instant,
+        cancel: &CancellationToken,
+        on_status: impl FnMut(JobStatus),
+    ) -> CallReport {
+        let Decision { outcome, decision_id, review_id, reason_codes, job_id, execution, execution_error, .. } = decision;
+        let outcome = outcome.expect("a Reply::Decision always has an outcome");
+        report.outcome = Some(outcome);
+        report.decision_id = decision_id;
+        report.review_id = review_id;
+        report.reason_codes = reason_codes;
+        report.job_id = job_id;
+        if !outcome.is_allowed() {
+            report.status = if outcome == crate::tenet::decision::Outcome::Escalate { Status::Escalated } else { Status::Blocked };
+            return report;
+        }
+        if let Some(error) = execution_error {
+            report.status = Status::Failed;
+            report.execution_error = Some(error);
+            return report;
+        }
+        if let Some(execution) = execution {
+            report.status = Status::Executed;
+            report.executed = true;
+            report.execution = Some(execution.into());
+            return report;
+        }
+        let Some(job_id) = report.job_id.clone() else {
+            report.status = Status::Failed;
+            report.execution_error = Some("no_job".into());
+            report.error = Some("Tenet allowed the call but named no job to follow".into());
+            return report;
+        };
+        let deadline = started + self.poll_timeout;
+        match self.client.wait_for_job(&job_id, deadline, cancel, on_status).await {
+            JobWait::Finished(job) => match (job.status, job.execution, job.execution_error) {
+                (JobStatus::Completed, Some(execution), None) => {
+                    report.status = Status::Executed;
+                    report.executed = true;
+                    report.execution = Some(execution.into());
+                }
+                (_, execution, error) => {
+                    report.status = Status::Failed;
+                    report.execution = execution.map(Into::into);
+                    report.execution_error = Some(error.unwrap_or_else(|| "downstream_failed".into()));
+                }
+            },
+            JobWait::TimedOut { .. } => {
+                report.status = Status::Pending;
+                report.execution_error = Some("poll_timeout".into());
+            }
+            JobWait::Cancelled => {
+                report.status = Status::Pending;
+                report.execution_error = Some("cancelled".into());
+            }
+            JobWait::Unauthorized => {
+                report.status = Status::Error;
+                report.error = Some(format!("Tenet rejected the API key while the bridge polled job {job_id} (HTTP 401): check TENET_API_KEY"));
+            }
+            JobWait::NotFound => {
+                report.status = Status::Error;
+                report.error = Some(format!("Tenet does not know job {job_id} (HTTP 404)"));
+            }
+        }
+        report
+    }
+}

@@ -1,0 +1,383 @@
+//! The HTTP client for Tenet: execute with safe retries, then poll the job.
+//!
+//! Retries reuse the request's `requestId` and `Idempotency-Key`, so Tenet can never
+//! run an irreversible action twice; only failures that are safe and useful to retry
+//! (no connection, timeout, 429, 5xx) are retried. Polling starts fast and backs off
+//! to about a second. The API key lives in an [`ApiKey`] that never prints itself.
+
+use std::{
+    fmt,
+    time::{Duration, Instant},
+};
+
+use rand::Rng;
+use reqwest::{StatusCode, header};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    decision::{Reply, parse_execute_reply, quote},
+    wire::{ExecuteRequest, JobBody, JobStatus},
+};
+
+/// Tenet's hosted API, used when `TENET_API_URL` is not set.
+pub const DEFAULT_API_URL: &str = "https://api.trytenet.com";
+
+/// The product User-Agent Tenet's bot filter requires.
+pub const USER_AGENT: &str = concat!("tenet-mcp/", env!("CARGO_PKG_VERSION"));
+
+/// A Tenet API key. Its `Debug` and `Display` never show the key.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key; `None` when it is empty or blank.
+    pub fn new(key: impl Into<String>) -> Option<Self> {
+        let key = key.into();
+        let key = key.trim();
+        (!key.is_empty()).then(|| Self(key.to_owned()))
+    }
+
+    /// The key itself, for the `Authorization` header only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// How often to retry an execute and how long to wait between tries.
+#[derive(Clone, Debug)]
+pub struct RetryPolicy {
+    /// Tries in all, the first included.
+    pub max_tries: u32,
+    /// The wait before the second try; doubled for each later one, with jitter.
+    pub base_delay: Duration,
+    /// The longest computed wait.
+    pub max_delay: Duration,
+    /// The longest `Retry-After` honoured; a longer one ends the retries.
+    pub max_retry_after: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_tries: 3,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(4),
+            max_retry_after: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The adaptive polling schedule.
+#[derive(Clone, Debug)]
+pub struct PollPolicy {
+    /// The first wait after the execute answered.
+    pub first_delay: Duration,
+    /// Each wait is the previous one times this.
+    pub growth: f64,
+    /// The longest wait between polls.
+    pub max_delay: Duration,
+}
+
+impl Default for PollPolicy {
+    fn default() -> Self {
+        Self { first_delay: Duration::from_millis(10), growth: 1.5, max_delay: Duration::from_secs(1) }
+    }
+}
+
+/// Everything the client needs to talk to Tenet.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The API's base URL, without a trailing `/`.
+    pub api_url: String,
+    /// The tenant key.
+    pub api_key: ApiKey,
+    /// The timeout of each HTTP request.
+    pub request_timeout: Duration,
+    /// Retries of the execute.
+    pub retry: RetryPolicy,
+    /// The polling schedule.
+    pub poll: PollPolicy,
+}
+
+impl ClientConfig {
+    /// A config with default timeouts and schedules.
+    pub fn new(api_url: &str, api_key: ApiKey) -> Self {
+        Self {
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            api_key,
+            request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            poll: PollPolicy::default(),
+        }
+    }
+}
+
+/// Why Tenet gave no answer to an execute.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum TransportError {
+    /// No HTTP answer at all after every try.
+    #[error("cannot reach Tenet at {url} after {tries} tries: {detail}; check TENET_API_URL and the network")]
+    Unreachable {
+        /// The base URL.
+        url: String,
+        /// Tries made.
+        tries: u32,
+        /// The last failure.
+        detail: String,
+    },
+    /// Tenet asked for a wait longer than the client will make.
+    #[error("Tenet is rate limiting this key and asked to retry after {seconds} s; try again later")]
+    RetryAfterTooLong {
+        /// The requested wait.
+        seconds: u64,
+    },
+    /// The call was cancelled by the client.
+    #[error("the call was cancelled")]
+    Cancelled,
+}
+
+/// An execute's answer and how many tries it took.
+#[derive(Clone, Debug)]
+pub struct Executed {
+    /// The HTTP status of the final answer.
+    pub http_status: u16,
+    /// The classified answer.
+    pub reply: Reply,
+    /// Tries made, the first included.
+    pub tries: u32,
+}
+
+/// Where a polled job ended up.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobWait {
+    /// Completed or failed.
+    Finished(JobBody),
+    /// Still pending or running at the deadline.
+    TimedOut {
+        /// The last status seen.
+        last_status: Option<JobStatus>,
+    },
+    /// Tenet rejected the API key while polling.
+    Unauthorized,
+    /// Tenet does not know the job (404).
+    NotFound,
+    /// The call was cancelled by the client.
+    Cancelled,
+}
+
+/// A Tenet API client. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct TenetClient {
+    http: reqwest::Client,
+    config: ClientConfig,
+}
+
+impl TenetClient {
+    /// Builds a client; fails only if the TLS backend cannot start.
+    pub fn new(config: ClientConfig) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+        Ok(Self { http, config })
+    }
+
+    /// The API's base URL.
+    pub fn api_url(&self) -> &str {
+        &self.config.api_url
+    }
+
+    /// `POST /v1/execute`, retried on transient failures with the same request id.
+    pub async fn execute(&self, request: &ExecuteRequest, cancel: &CancellationToken) -> Result<Executed, TransportError> {
+        let url = format!("{}/v1/execute", self.config.api_url);
+        let retry = &self.config.retry;
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let sent = self
+                .http
+                .post(&url)
+                .bearer_auth(self.config.api_key.expose())
+                .header("Idempotency-Key", &request.request_id)
+                .json(request)
+                .send();
+            let outcome = tokio::select! {
+                outcome = read_response(sent) => outcome,
+                () = cancel.cancelled() => return Err(TransportError::Cancelled),
+            };
+            let wait = match outcome {
+                Ok((status, retry_after, body)) => {
+                    let transient = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                    if !transient || tries >= retry.max_tries {
+                        let http_status = status.as_u16();
+                        return Ok(Executed { http_status, reply: parse_execute_reply(http_status, &body), tries });
+                    }
+                    tracing::warn!(status = status.as_u16(), try_ = tries, body = quote(&body).as_deref().unwrap_or(""), "Tenet answered with a transient error; retrying");
+                    match retry_after {
+                        Some(after) if after > retry.max_retry_after => {
+                            return Err(TransportError::RetryAfterTooLong { seconds: after.as_secs() });
+                        }
+                        Some(after) => after,
+                        None => backoff(retry, tries),
+                    }
+                }
+                Err(detail) => {
+                    if tries >= retry.max_tries {
+                        return Err(TransportError::Unreachable { url: self.config.api_url.clone(), tries, detail });
+                    }
+                    tracing::warn!(try_ = tries, error = %detail, "Tenet could not be reached; retrying");
+                    backoff(retry, tries)
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = cancel.cancelled() => return Err(TransportError::Cancelled),
+            }
+        }
+    }
+
+    /// Polls `GET /v1/jobs/{id}` until the job finishes or `deadline` passes.
+    ///
+    /// Transient failures (no connection, 429, 5xx, unreadable bodies) are logged and
+    /// polling goes on until the deadline. `on_status` sees every status change.
+    pub async fn wait_for_job(
+        &self,
+        job_id: &str,
+        deadline: Instant,
+        cancel: &CancellationToken,
+        mut on_status: impl FnMut(JobStatus),
+    ) -> JobWait {
+        let url = format!("{}/v1/jobs/{}", self.config.api_url, percent_encoding::utf8_percent_encode(job_id, percent_encoding::NON_ALPHANUMERIC));
+        let poll = &self.config.poll;
+        let mut delay = poll.first_delay;
+        let mut last_status = None;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return JobWait::TimedOut { last_status };
+            }
+            tokio::select! {
+                () = tokio::time::sleep(delay.min(remaining)) => {}
+                () = cancel.cancelled() => return JobWait::Cancelled,
+            }
+            delay = delay.mul_f64(poll.growth).min(poll.max_delay);
+            let sent = self.http.get(&url).bearer_auth(self.config.api_key.expose()).send();
+            let outcome = tokio::select! {
+                outcome = read_response(sent) => outcome,
+                () = cancel.cancelled() => return JobWait::Cancelled,
+            };
+            match outcome {
+                Ok((StatusCode::OK, _, body)) => match serde_json::from_slice::<JobBody>(&body) {
+                    Ok(job) => {
+                        if last_status != Some(job.status) {
+                            last_status = Some(job.status);
+                            on_status(job.status);
+                        }
+                        if job.status.is_final() {
+                            return JobWait::Finished(job);
+                        }
+                    }
+                    Err(error) => tracing::warn!(job_id, %error, "Tenet sent a job body that does not parse; polling on"),
+                },
+                Ok((StatusCode::UNAUTHORIZED, _, _)) => return JobWait::Unauthorized,
+                Ok((StatusCode::NOT_FOUND, _, _)) => return JobWait::NotFound,
+                Ok((status, _, body)) => {
+                    tracing::warn!(job_id, status = status.as_u16(), body = quote(&body).as_deref().unwrap_or(""), "job poll failed; polling on")
+                }
+                Err(error) => tracing::warn!(job_id, %error, "job poll could not reach Tenet; polling on"),
+            }
+        }
+    }
+}
+
+/// Sends a request and reads status, `Retry-After` and body, or says why it could not.
+async fn read_response(
+    sent: impl Future<Output = reqwest::Result<reqwest::Response>>,
+) -> Result<(StatusCode, Option<Duration>, Vec<u8>), String> {
+    let response = sent.await.map_err(describe)?;
+    let status = response.status();
+    let retry_after = response.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+    let body = response.bytes().await.map_err(describe)?;
+    Ok((status, retry_after, body.to_vec()))
+}
+
+/// A reqwest error in words, without the URL's query (which we never fill) or type names.
+fn describe(error: reqwest::Error) -> String {
+    use std::error::Error as _;
+    let kind = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_body() || error.is_decode() {
+        "the response was cut off"
+    } else {
+        "request failed"
+    };
+    let mut cause = String::new();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        cause = inner.to_string();
+        source = inner.source();
+    }
+    if cause.is_empty() { kind.to_owned() } else { format!("{kind} ({cause})") }
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+}
+
+/// Exponential backoff with jitter: a random wait in [d/2, d], d = base × 2^(try-1).
+fn backoff(retry: &RetryPolicy, tries: u32) -> Duration {
+    let full = retry.base_delay.saturating_mul(1 << (tries - 1).min(16)).min(retry.max_delay);
+    let half = full / 2;
+    half + full.saturating_sub(half).mul_f64(rand::rng().random::<f64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_key_never_prints() {
+        let key = ApiKey::new(" tnt_secret ").unwrap();
+        assert_eq!(key.expose(), "tnt_secret");
+        assert!(!format!("{key:?}").contains("secret"));
+        let config = ClientConfig::new("http://x/", key);
+        assert!(!format!("{config:?}").contains("tnt_secret"));
+        assert_eq!(config.api_url, "http://x");
+        assert!(ApiKey::new("  ").is_none());
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        let soon = std::time::SystemTime::now() + Duration::from_secs(60);
+        let parsed = parse_retry_after(&httpdate::fmt_http_date(soon)).unwrap();
+        assert!(parsed > Duration::from_secs(55) && parsed <= Duration::from_secs(60), "{parsed:?}");
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_cap() {
+        let retry = RetryPolicy::default();
+        for tries in 1..=6 {
+            let full = (retry.base_delay * (1 << (tries - 1))).min(retry.max_delay);
+            let wait = backoff(&retry, tries);
+            assert!(wait >= full / 2 && wait <= full, "try {tries}: {wait:?}");
+        }
+    }
+}

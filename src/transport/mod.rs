@@ -1,0 +1,3 @@
+//! The ways MCP clients reach the bridge.
+
+pub mod stdio;

@@ -1,0 +1,179 @@
+//! A scripted Tenet: an HTTP server on 127.0.0.1 that answers `POST /v1/execute` and
+//! `GET /v1/jobs/{id}` from per-tool and per-job scripts, and records every request.
+//!
+//! A script is a queue of canned answers; its last answer repeats. Tools and jobs
+//! without a script get an ALLOW with a job that completes at once.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde_json::{Value, json};
+
+/// One canned HTTP answer.
+#[derive(Clone, Debug)]
+pub struct Canned {
+    /// HTTP status.
+    pub status: u16,
+    /// Body text.
+    pub body: String,
+    /// Extra response headers.
+    pub headers: Vec<(String, String)>,
+    /// Wait this long before answering.
+    pub delay: Duration,
+}
+
+impl Canned {
+    /// A JSON answer.
+    pub fn json(status: u16, body: Value) -> Self {
+        Self { status, body: body.to_string(), headers: Vec::new(), delay: Duration::ZERO }
+    }
+    /// A plain-text answer.
+    pub fn text(status: u16, body: &str) -> Self {
+        Self { status, body: body.to_owned(), headers: Vec::new(), delay: Duration::ZERO }
+    }
+    /// The same answer with a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+    /// The same answer after a delay.
+    pub fn delayed(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+/// A request the scripted Tenet received.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// `execute` or `job`.
+    pub kind: &'static str,
+    /// The path.
+    pub path: String,
+    /// Request headers (lower-case names).
+    pub headers: HashMap<String, String>,
+    /// The body, parsed when JSON.
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct Scripts {
+    execute: HashMap<String, VecDeque<Canned>>,
+    jobs: HashMap<String, VecDeque<Canned>>,
+    requests: Vec<Recorded>,
+}
+
+/// The running scripted Tenet.
+#[derive(Clone)]
+pub struct ScriptedTenet {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    scripts: Arc<Mutex<Scripts>>,
+}
+
+fn next(queue: &mut VecDeque<Canned>) -> Option<Canned> {
+    if queue.len() > 1 { queue.pop_front() } else { queue.front().cloned() }
+}
+
+fn respond(canned: Canned) -> Response {
+    let mut response = (StatusCode::from_u16(canned.status).unwrap(), canned.body).into_response();
+    response.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    for (name, value) in canned.headers {
+        response.headers_mut().insert(axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+    }
+    response
+}
+
+fn record(headers: &HeaderMap, kind: &'static str, path: String, body: &[u8]) -> Recorded {
+    Recorded {
+        kind,
+        path,
+        headers: headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect(),
+        body: serde_json::from_slice(body).unwrap_or(Value::Null),
+    }
+}
+
+async fn execute(State(scripts): State<Arc<Mutex<Scripts>>>, headers: HeaderMap, body: Bytes) -> Response {
+    let recorded = record(&headers, "execute", "/v1/execute".into(), &body);
+    let tool = recorded.body["toolCall"]["toolName"].as_str().unwrap_or("").to_owned();
+    let canned = {
+        let mut scripts = scripts.lock().unwrap();
+        let n = scripts.requests.iter().filter(|r| r.kind == "execute").count();
+        scripts.requests.push(recorded);
+        scripts.execute.get_mut(&tool).and_then(next).unwrap_or_else(|| {
+            Canned::json(202, json!({"jobId": format!("job_auto_{n}"), "status": "pending", "decision": "ALLOW"}))
+        })
+    };
+    tokio::time::sleep(canned.delay).await;
+    respond(canned)
+}
+
+async fn job(State(scripts): State<Arc<Mutex<Scripts>>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let canned = {
+        let mut scripts = scripts.lock().unwrap();
+        scripts.requests.push(record(&headers, "job", format!("/v1/jobs/{id}"), b""));
+        scripts.jobs.get_mut(&id).and_then(next).unwrap_or_else(|| {
+            Canned::json(200, json!({"jobId": id, "status": "completed", "execution": {"status": 200, "headers": {"content-type": "application/json"}, "body": {"ok": true, "job": id}, "durationMs": 7}}))
+        })
+    };
+    tokio::time::sleep(canned.delay).await;
+    respond(canned)
+}
+
+impl ScriptedTenet {
+    /// Starts a scripted Tenet on a free loopback port.
+    pub async fn start() -> Self {
+        let scripts = Arc::new(Mutex::new(Scripts::default()));
+        let app = Router::new()
+            .route("/v1/execute", post(execute))
+            .route("/v1/jobs/{id}", get(job))
+            .with_state(scripts.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { addr, scripts }
+    }
+
+    /// The base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Scripts the answers to executes of `tool` (a Tenet tool name).
+    pub fn on_execute(&self, tool: &str, answers: Vec<Canned>) {
+        self.scripts.lock().unwrap().execute.insert(tool.to_owned(), answers.into());
+    }
+
+    /// Scripts the answers to polls of `job_id`.
+    pub fn on_job(&self, job_id: &str, answers: Vec<Canned>) {
+        self.scripts.lock().unwrap().jobs.insert(job_id.to_owned(), answers.into());
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.scripts.lock().unwrap().requests.clone()
+    }
+
+    /// The execute requests received for `tool`.
+    pub fn executes_of(&self, tool: &str) -> Vec<Recorded> {
+        self.requests().into_iter().filter(|r| r.kind == "execute" && r.body["toolCall"]["toolName"] == tool).collect()
+    }
+
+    /// The polls received for `job_id`.
+    pub fn polls_of(&self, job_id: &str) -> usize {
+        let path = format!("/v1/jobs/{job_id}");
+        self.requests().iter().filter(|r| r.path == path).count()
+    }
+}

@@ -1,0 +1,439 @@
+//! The real binary over stdio, driven by rmcp's client, against a scripted Tenet:
+//! every row of the Tenet contract, retries, poll timeout, bad key, bad input.
+
+mod common;
+
+use std::{
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use common::scripted::{Canned, ScriptedTenet};
+use rmcp::{
+    RoleClient, ServiceExt,
+    model::{CallToolRequestParams, CallToolResult, ErrorCode},
+    service::{RunningService, ServiceError},
+    transport::TokioChildProcess,
+};
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+
+const KEY: &str = "tnt_test_secret_key_123";
+
+fn fixture() -> String {
+    format!("{}/tests/fixtures/acme.json", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running bridge process and what it wrote to stderr.
+struct Bridge {
+    client: RunningService<RoleClient, ()>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Bridge {
+    async fn start(tenet: &ScriptedTenet, extra: &[&str]) -> Self {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"));
+        cmd.args(["serve", "--catalog", &fixture(), "--poll-timeout", "3", "--request-timeout", "2", "--log-level", "debug"])
+            .args(extra)
+            .env("TENET_API_KEY", KEY)
+            .env("TENET_API_URL", tenet.url())
+            .env_remove("TENET_AGENT_ID");
+        let (transport, stderr) = TokioChildProcess::builder(cmd).stderr(Stdio::piped()).spawn().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let mut stderr = stderr.unwrap();
+        let sink = log.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let client = ().serve(transport).await.expect("the bridge answers initialize");
+        Self { client, stderr: log }
+    }
+
+    async fn call(&self, tool: &str, arguments: Value) -> Result<CallToolResult, ServiceError> {
+        let Value::Object(arguments) = arguments else { panic!("arguments must be an object") };
+        self.client.call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments)).await
+    }
+
+    async fn ok(&self, tool: &str, arguments: Value) -> (Value, String, bool) {
+        let result = self.call(tool, arguments).await.expect("a tool result");
+        let text = result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n");
+        (result.structured_content.expect("structuredContent"), text, result.is_error.unwrap_or(false))
+    }
+
+    /// Stops the bridge and returns its stderr, checked for the API key.
+    async fn stop(self) -> String {
+        self.client.cancel().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let log = self.stderr.lock().unwrap().clone();
+        assert!(!log.contains(KEY), "the API key leaked into the logs:\n{log}");
+        log
+    }
+}
+
+#[tokio::test]
+async fn lists_catalog_tools_with_schemas_and_annotations() {
+    let tenet = ScriptedTenet::start().await;
+    let bridge = Bridge::start(&tenet, &[]).await;
+    let tools = bridge.client.list_all_tools().await.unwrap();
+    let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
+    assert_eq!(names, ["acme_items_get", "acme_items_create", "acme_items_replace", "acme_items_delete", "acme_payments_create"]);
+    let hints = |name: &str| {
+        let tool = tools.iter().find(|t| t.name == name).unwrap();
+        let a = tool.annotations.clone().unwrap();
+        (a.read_only_hint, a.destructive_hint, a.idempotent_hint, a.open_world_hint)
+    };
+    assert_eq!(hints("acme_items_get"), (Some(true), Some(false), Some(true), Some(true)));
+    assert_eq!(hints("acme_items_create"), (Some(false), Some(false), Some(false), Some(true)));
+    assert_eq!(hints("acme_items_replace"), (Some(false), Some(false), Some(true), Some(true)));
+    assert_eq!(hints("acme_items_delete"), (Some(false), Some(true), Some(true), Some(true)));
+    assert_eq!(hints("acme_payments_create"), (Some(false), Some(true), Some(false), Some(true)));
+    let get = tools.iter().find(|t| t.name == "acme_items_get").unwrap();
+    assert_eq!(get.title.as_deref(), Some("Get an item"));
+    assert_eq!(get.input_schema.get("required"), Some(&json!(["id"])));
+    let output = Value::Object((*get.output_schema.clone().expect("outputSchema")).clone());
+    assert_eq!(output["type"], "object");
+    for field in ["status", "outcome", "executed", "decision_id", "review_id", "reason_codes", "job_id", "execution", "execution_error", "http_status", "tool", "request_id"] {
+        assert!(output["properties"].get(field).is_some(), "outputSchema lacks {field}: {output}");
+    }
+    assert!(tenet.requests().is_empty(), "listing tools must not call Tenet");
+    bridge.stop().await;
+}
+
+#[tokio::test]
+async fn allowed_call_is_executed_after_polling_the_job() {
+    let tenet = ScriptedTenet::start().await;
+    tenet.on_execute("acme.items.get", vec![Canned::json(202, json!({"jobId": "job_1", "status": "pending", "decision": "ALLOW", "decisionId": "dec_1"}))]);
+    let running = json!({"jobId": "job_1", "status": "running"});
+    tenet.on_job("job_1", vec![
+        Canned::json(200, json!({"jobId": "job_1", "status": "pending"})),
+        Canned::json(200, running),
+        Canned::json(200, json!({"jobId": "job_1", "status": "completed", "execution": {"status": 200, "headers": {"x-a": "1"}, "body": {"id": "42", "name": "widget"}, "durationMs": 12}})),
+    ]);
+    let bridge = Bridge::start(&tenet, &["--context", "env=staging", "--agent-id", "agent-7"]).await;
+    let (report, text, is_error) = bridge.ok("acme_items_get", json!({"id": "42"})).await;
+    assert!(!is_error);
+    assert_eq!(report["status"], "executed");
+    assert_eq!(report["outcome"], "ALLOW");
+    assert_eq!(report["executed"], true);
+    assert_eq!(report["decision_id"], "dec_1");
+    assert_eq!(report["job_id"], "job_1");
+    assert_eq!(report["tool"], "acme.items.get");
+    assert_eq!(report["http_status"], 202);
+    assert_eq!(report["execution"], json!({"status": 200, "headers": {"x-a": "1"}, "body": {"id": "42", "name": "widget"}, "duration_ms": 12}));
+    assert!(text.contains("HTTP 200") && text.contains("widget"), "{text}");
+    assert_eq!(tenet.polls_of("job_1"), 3);
+
+    let executes = tenet.executes_of("acme.items.get");
+    assert_eq!(executes.len(), 1);
+    let sent = &executes[0];
+    let request_id = sent.body["requestId"].as_str().unwrap();
+    assert_eq!(report["request_id"], request_id);
+    assert!(uuid::Uuid::parse_str(request_id).is_ok(), "requestId is a UUID");
+    assert_eq!(sent.headers["idempotency-key"], request_id);
+    assert_eq!(sent.headers["authorization"], format!("Bearer {KEY}"));
+    assert!(sent.headers["user-agent"].starts_with("tenet-mcp/"), "{}", sent.headers["user-agent"]);
+    assert!(sent.headers["content-type"].starts_with("application/json"));
+    assert_eq!(
+        sent.body,
+        json!({"requestId": request_id, "service": "acme", "toolCall": {"toolName": "acme.items.get", "arguments": {"id": "42"}}, "agent": {"agentId": "agent-7"}, "context": {"env": "staging"}})
+    );
+    let poll = tenet.requests().into_iter().find(|r| r.kind == "job").unwrap();
+    assert_eq!(poll.headers["authorization"], format!("Bearer {KEY}"));
+    bridge.stop().await;
+}
+
+/// Each contract row: the scripted answer, then what the report must say.
+#[tokio::test]
+async fn every_decision_shape_becomes_the_right_report() {
+    let tenet = ScriptedTenet::start().await;
+    let bridge = Bridge::start(&tenet, &[]).await;
+    let cases: Vec<(Canned, Value, bool, &str)> = vec![
+        (
+            Canned::json(200, json!({"jobId": "job_200", "status": "pending", "decision": "ALLOW"})),
+            json!({"status": "executed", "outcome": "ALLOW", "executed": true, "job_id": "job_200"}),
+            false,
+            "HTTP 200",
+        ),
+        (
+            Canned::json(200, json!({"decision": "ALLOW_WITH_CONDITIONS", "status": "completed", "execution": {"status": 201, "headers": {}, "body": "created", "durationMs": 3}})),
+            json!({"status": "executed", "outcome": "ALLOW_WITH_CONDITIONS", "executed": true, "execution": {"status": 201, "headers": {}, "body": "created", "duration_ms": 3}}),
+            false,
+            "HTTP 201",
+        ),
+        (
+            Canned::json(202, json!({"decision": "ESCALATE", "reviewId": "rev_1", "status": "pending"})),
+            json!({"status": "escalated", "outcome": "ESCALATE", "executed": false, "review_id": "rev_1"}),
+            false,
+            "held for human approval as review rev_1",
+        ),
+        (
+            Canned::json(202, json!({"decision": {"outcome": "ESCALATE", "id": "dec_n", "reviewId": "rev_2", "reason_codes": ["RULE_irreversible-escalate"]}})),
+            json!({"status": "escalated", "outcome": "ESCALATE", "decision_id": "dec_n", "review_id": "rev_2", "reason_codes": ["RULE_irreversible-escalate"]}),
+            false,
+            "do not retry",
+        ),
+        (
+            Canned::json(403, json!({"decision": "BLOCK", "decisionId": "d1", "reasonCodes": ["RULE_block-irreversible-on-prod"]})),
+            json!({"status": "blocked", "outcome": "BLOCK", "decision_id": "d1", "reason_codes": ["RULE_block-irreversible-on-prod"], "http_status": 403}),
+            true,
+            "RULE_block-irreversible-on-prod",
+        ),
+        (
+            Canned::text(403, "<html>denied</html>"),
+            json!({"status": "blocked", "outcome": "BLOCK"}),
+            true,
+            "Do not retry",
+        ),
+        (
+            Canned::json(202, json!({"status": "pending"})),
+            json!({"status": "escalated", "outcome": "ESCALATE"}),
+            false,
+            "human approval",
+        ),
+        (
+            Canned::json(200, json!({"decision": "ALLOW", "executionError": "credential_not_found"})),
+            json!({"status": "failed", "outcome": "ALLOW", "executed": false, "execution_error": "credential_not_found"}),
+            true,
+            "connect one in Tenet",
+        ),
+        (
+            Canned::json(400, json!({"error": "unknown_tool", "message": "no such tool"})),
+            json!({"status": "error", "outcome": null, "reason_codes": ["unknown_tool"], "http_status": 400}),
+            true,
+            "no such tool",
+        ),
+        (
+            Canned::json(401, json!({"error": "unauthorized"})),
+            json!({"status": "error", "outcome": null, "http_status": 401}),
+            true,
+            "rejected the API key",
+        ),
+    ];
+    for (i, (answer, expected, expect_error, needle)) in cases.into_iter().enumerate() {
+        let name = format!("case {i}");
+        tenet.on_execute("acme.items.create", vec![answer]);
+        let (report, text, is_error) = bridge.ok("acme_items_create", json!({"name": name})).await;
+        for (key, value) in expected.as_object().unwrap() {
+            assert_eq!(&report[key], value, "{name}: field {key} of {report:#}");
+        }
+        assert_eq!(is_error, expect_error, "{name}: isError; {report}");
+        assert!(text.contains(needle), "{name}: text {text:?} lacks {needle:?}");
+        assert!(!text.contains(KEY), "{name}: the key leaked into the text");
+    }
+    bridge.stop().await;
+}
+
+#[tokio::test]
+async fn failed_jobs_report_their_error() {
+    let tenet = ScriptedTenet::start().await;
+    let bridge = Bridge::start(&tenet, &[]).await;
+    tenet.on_execute("acme.items.create", vec![Canned::json(202, json!({"jobId": "job_f", "decision": "ALLOW"}))]);
+    tenet.on_job("job_f", vec![Canned::json(200, json!({"jobId": "job_f", "status": "failed", "executionError": "downstream_timeout"}))]);
+    let (report, _, is_error) = bridge.ok("acme_items_create", json!({"name": "x"})).await;
+    assert_eq!((report["status"].clone(), report["execution_error"].clone(), is_error), (json!("failed"), json!("downstream_timeout"), true));
+
+    tenet.on_execute("acme.items.create", vec![Canned::json(202, json!({"jobId": "job_g", "decision": "ALLOW"}))]);
+    tenet.on_job("job_g", vec![Canned::json(200, json!({"jobId": "job_g", "status": "failed"}))]);
+    let (report, _, _) = bridge.ok("acme_items_create", json!({"name": "y"})).await;
+    assert_eq!(report["execution_error"], "downstream_failed");
+    bridge.stop().await;
+}
+
+#[tokio::test]
+async fn poll_deadline_answers_pending_with_the_job_id() {
+    let tenet = ScriptedTenet::start().await;
+    tenet.on_execute("acme.items.create", vec![Canned::json(202, json!({"jobId": "job_slow", "decision": "ALLOW"}))]);
+    tenet.on_job("job_slow", vec![Canned::json(200, json!({"jobId": "job_slow", "status": "running"}))]);
+    let bridge = Bridge::start(&tenet, &["--poll-timeout", "0.6"]).await;
+    let started = Instant::now();
+    let (report, text, is_error) = bridge.ok("acme_items_create", json!({"name": "x"})).await;
+    assert!(started.elapsed() < Duration::from_secs(3), "the poll deadline was not honoured");
+    assert_eq!(report["status"], "pending");
+    assert_eq!(report["outcome"], "ALLOW");
+    assert_eq!(report["executed"], false);
+    assert_eq!(report["job_id"], "job_slow");
+    assert_eq!(report["execution_error"], "poll_timeout");
+    assert!(!is_error && text.contains("job_slow"), "{text}");
+    // Adaptive polling: several polls early on, then backing off (not a fixed 0.75 s).
+    let polls = tenet.polls_of("job_slow");
+    assert!((4..=12).contains(&polls), "{polls} polls in 0.6 s");
+    bridge.stop().await;
+}
+
+#[tokio::test]
+async fn transient_failures_are_retried_with_the_same_request_id() {
+    let tenet = ScriptedTenet::start().await;
+    tenet.on_execute("acme.payments.create", vec![
+        Canned::text(503, "busy"),
+        Canned::json(429, json!({"error": "rate_limited"})).header("retry-after", "1"),
+        Canned::json(202, json!({"jobId": "job_r", "decision": "ALLOW"})),
+    ]);
+    let bridge = Bridge::start(&tenet, &[]).await;
+    let started = Instant::now();
+    let (report, _, _) = bridge.ok("acme_payments_create", json!({"amount": 5, "to": "acct_1"})).await;
+    assert!(started.elapsed() >= Duration::from_millis(900), "Retry-After: 1 was not honoured");
+    assert_eq!(report["status"], "executed");
+    let executes = tenet.executes_of("acme.payments.create");
+    assert_eq!(executes.len(), 3);
+    let ids: Vec<_> = executes.iter().map(|r| (r.body["requestId"].clone(), r.headers["idempotency-key"].clone())).collect();
+    assert!(ids.iter().all(|(body_id, key)| body_id == &ids[0].0 && body_id == key), "{ids:?}");
+    assert_eq!(report["request_id"], ids[0].0);
+    assert_eq!(tenet.polls_of("job_r"), 1, "one job, polled once to completion");
+
+    // Three server errors: give up, say so, and never more than three tries.
+    tenet.on_execute("acme.items.create", vec![Canned::text(502, "bad gateway")]);
+    let (report, text, is_error) = bridge.ok("acme_items_create", json!({"name": "x"})).await;
+    assert_eq!((report["status"].clone(), report["http_status"].clone(), is_error), (json!("error"), json!(502), true));
+    assert!(text.contains("HTTP 502 after 3 tries"), "{text}");
+    assert_eq!(tenet.executes_of("acme.items.create").len(), 3);
+
+    // 4xx other than 429 are never retried.
+    tenet.on_execute("acme.items.get", vec![Canned::json(400, json!({"error": "unknown_tool"}))]);
+    bridge.ok("acme_items_get", json!({"id": "1"})).await;
+    assert_eq!(tenet.executes_of("acme.items.get").len(), 1);
+    bridge.stop().await;
+}
+
+#[tokio::test]
+async fn timeouts_are_retried_then_reported() {
+    let tenet = ScriptedTenet::start().await;
+    tenet.on_execute("acme.items.create", vec![
+        Canned::json(202, json!({"jobId": "job_t", "decision": "ALLOW"})).delayed(Duration::from_secs(3)),
+        Canned::json(202, json!({"jobId": "job_t", "decision": "ALLOW"})),
+    ]);
+    let bridge = Bridge::start(&tenet, &["--request-timeout", "0.5"]).await;
+    let (report, _, _) = bridge.ok("acme_items_create", json!({"name": "x"})).await;
+    assert_eq!(report["status"], "executed");
+    let executes = tenet.executes_of("acme.items.create");
+    assert_eq!(executes.len(), 2);
+    assert_eq!(executes[0].body["requestId"], executes[1].body["requestId"]);
+    bridge.stop().await;
+}
+
+#[tokio::test]
+async fn unreachable_tenet_is_an_error_result() {
+    let tenet = ScriptedTenet::start().await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    // The --api-url flag wins over TENET_API_URL.
+    let bridge = Bridge::start(&tenet, &["--api-url", &format!("http://{closed}")]).await;
+    let (report, text, is_error) = bridge.ok("acme_items_get", json!({"id": "1"})).await;
+    assert!(is_error);
+    assert_eq!(report["status"], "error");
+    assert!(text.contains("cannot reach Tenet") && text.contains("after 3 tries"), "{text}");
+    assert!(tenet.requests().is_empty());
+    bridge.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
+    let tenet = ScriptedTenet::start().await;
+    let bridge = Bridge::start(&tenet, &[]).await;
+
+    let (report, text, is_error) = bridge.ok("acme_items_create", json!({"count": 0, "extra": true})).await;
+    assert!(is_error);
+    assert_eq!(report["status"], "error");
+    assert_eq!(report["outcome"], Value::Null);
+    assert!(text.contains("3 problem(s)"), "every violation is listed: {text}");
+    assert!(text.contains("name") && text.contains("count") && text.contains("extra"), "{text}");
+    assert!(tenet.requests().is_empty(), "invalid arguments must not reach Tenet");
+
+    let error = bridge.call("no_such_tool", json!({})).await.unwrap_err();
+    let ServiceError::McpError(error) = error else { panic!("expected a JSON-RPC error, got {error:?}") };
+    assert_eq!(error.code, ErrorCode::INVALID_PARAMS);
+    assert!(error.message.contains("Unknown tool: no_such_tool"), "{}", error.message);
+
+    let (report, _, is_error) = bridge.ok("acme_items_get", json!({"id": "after-errors"})).await;
+    assert_eq!((report["status"].clone(), is_error), (json!("executed"), false));
+    assert_eq!(tenet.requests().iter().filter(|r| r.kind == "execute").count(), 1);
+    bridge.stop().await;
+}
+
+#[tokio::test]
+async fn missing_key_exits_2_with_what_to_set() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+        .args(["serve"])
+        .env_remove("TENET_API_KEY")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("TENET_API_KEY is not set") && stderr.contains("--emulator"), "{stderr}");
+}
+
+#[tokio::test]
+async fn invalid_catalog_refuses_to_start_naming_file_and_tool() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, json!({"service": "b", "tools": [{"name": "b.x", "description": "d", "method": "GET", "path": "/x/{id}", "input_schema": {"type": "object"}}]}).to_string()).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+        .args(["serve", "--catalog"])
+        .arg(&bad)
+        .env("TENET_API_KEY", KEY)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("bad.json: tool b.x: path parameter `id`"), "{stderr}");
+
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp")).args(["catalog", "check", &fixture()]).output().unwrap();
+    assert!(check.status.success());
+    let listing = String::from_utf8_lossy(&check.stdout);
+    assert!(listing.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["acme_items_delete", "DELETE", "/items/{id}"]), "{listing}");
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp")).args(["catalog", "check"]).arg(&bad).output().unwrap();
+    assert_eq!(check.status.code(), Some(1));
+}
+
+/// Raw JSON-RPC over the pipes: every stdout line is a JSON-RPC message.
+#[tokio::test]
+async fn stdout_carries_only_json_rpc() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let tenet = ScriptedTenet::start().await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+        .args(["serve", "--catalog", &fixture(), "--log-level", "trace"])
+        .env("TENET_API_KEY", KEY)
+        .env("TENET_API_URL", tenet.url())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let messages = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "acme_items_get", "arguments": {"id": "1"}}}),
+    ];
+    for message in &messages {
+        stdin.write_all(format!("{message}\n").as_bytes()).await.unwrap();
+    }
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.unwrap().unwrap().expect("a line");
+        let message: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+        assert_eq!(message["jsonrpc"], "2.0", "{line}");
+        seen.push(message);
+    }
+    assert_eq!(seen[0]["result"]["serverInfo"]["name"], "tenet-mcp");
+    assert_eq!(seen[1]["result"]["tools"].as_array().unwrap().len(), 5);
+    assert_eq!(seen[2]["result"]["structuredContent"]["status"], "executed");
+    drop(stdin);
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "the server exits cleanly when stdin closes");
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).await.unwrap();
+    assert!(stderr.contains("tool call governed"), "logs go to stderr: {stderr}");
+    assert!(!stderr.contains(KEY));
+}
