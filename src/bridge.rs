@@ -28,6 +28,21 @@ Each result's structuredContent.status says what happened: executed (read execut
 failed, pending (the job is still running), escalated (held for human approval: do not retry), \
 blocked (refused by policy: do not retry) or error.";
 
+/// The identity a transport authenticated for a request (e.g. an HTTP bearer token's
+/// agent). Put it in the request's extensions, or in the extensions of the
+/// `http::request::Parts` rmcp attaches; calls without one use the bridge's agent id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentIdentity(pub String);
+
+/// The agent id a request carries, if a transport attached one.
+fn agent_identity(context: &RequestContext<RoleServer>) -> Option<&str> {
+    context
+        .extensions
+        .get::<AgentIdentity>()
+        .or_else(|| context.extensions.get::<axum::http::request::Parts>().and_then(|parts| parts.extensions.get::<AgentIdentity>()))
+        .map(|identity| identity.0.as_str())
+}
+
 /// The MCP server handler. Cheap to clone; every clone serves the same catalog.
 #[derive(Clone)]
 pub struct Bridge {
@@ -115,7 +130,8 @@ impl ServerHandler for Bridge {
             ));
         };
         let arguments = request.arguments.unwrap_or_default();
-        let report = inner.governor.call(tool, arguments, &inner.agent_id, &context.ct, |_| {}).await;
+        let agent_id = agent_identity(&context).unwrap_or(&inner.agent_id);
+        let report = inner.governor.call(tool, arguments, agent_id, &context.ct, |_| {}).await;
         tracing::info!(
             tool = %report.tool,
             status = ?report.status,
