@@ -1,47 +1,53 @@
 //! The MCP face of tenet-mcp: catalog tools advertised, calls governed.
 //!
 //! [`Bridge`] is an rmcp [`ServerHandler`]: `tools/list` serves the catalog as MCP
-//! tools (computed once at start), `tools/call` finds the tool by its MCP name and
-//! hands the call to the [`Governor`]; the [`CallReport`] becomes a tool result with
-//! `structuredContent` and one text block. Transports serve a `Bridge` unchanged.
+//! tools (computed once per catalog, in pages), `tools/call` finds the tool by its
+//! MCP name and hands the call to the [`Governor`]; the [`CallReport`] becomes a tool
+//! result with `structuredContent` and one text block. While a job is polled, clients
+//! that sent a `progressToken` get `notifications/progress`. Every clone of a bridge
+//! (one per HTTP session) shares the catalog, so [`Bridge::replace_catalog`] reaches
+//! every connected client with `notifications/tools/list_changed`.
 
-use std::sync::Arc;
-
-use rmcp::{
-    ErrorData, RoleServer, ServerHandler,
-    model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
-        PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool as McpTool, ToolAnnotations,
-    },
-    service::RequestContext,
+use std::{
+    sync::{Arc, Mutex, RwLock},
+    time::{Duration, Instant},
 };
 
+use rmcp::{
+    ErrorData, Peer, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
+        PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool as McpTool,
+        ToolAnnotations,
+    },
+    service::{NotificationContext, RequestContext},
+};
+use serde_json::{Map, Value, json};
+
 use crate::{
-    catalog::{Catalog, Tool},
+    catalog::{Catalog, JOB_STATUS_TOOL, Tool},
     governor::Governor,
     report::{CallReport, output_schema},
+    tenet::wire::JobStatus,
 };
 
 /// What the server says about itself at `initialize`.
 const INSTRUCTIONS: &str = "Every tool here is a call to an external API governed by Tenet. \
 Each result's structuredContent.status says what happened: executed (read execution.body), \
-failed, pending (the job is still running), escalated (held for human approval: do not retry), \
-blocked (refused by policy: do not retry) or error.";
+failed, pending (the job is still running: call tenet_job_status with its job_id later), \
+escalated (held for human approval: do not retry), blocked (refused by policy: do not retry) or error.";
+
+/// Tools per `tools/list` page.
+pub const TOOLS_PAGE_SIZE: usize = 500;
+
+/// The shortest interval between two progress notifications of one call, unless the job's status changed.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The identity a transport authenticated for a request (e.g. an HTTP bearer token's
 /// agent). Put it in the request's extensions, or in the extensions of the
 /// `http::request::Parts` rmcp attaches; calls without one use the bridge's agent id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentIdentity(pub String);
-
-/// The agent id a request carries, if a transport attached one.
-fn agent_identity(context: &RequestContext<RoleServer>) -> Option<&str> {
-    context
-        .extensions
-        .get::<AgentIdentity>()
-        .or_else(|| context.extensions.get::<axum::http::request::Parts>().and_then(|parts| parts.extensions.get::<AgentIdentity>()))
-        .map(|identity| identity.0.as_str())
-}
 
 /// The MCP server handler. Cheap to clone; every clone serves the same catalog.
 #[derive(Clone)]
@@ -50,28 +56,81 @@ pub struct Bridge {
 }
 
 struct Inner {
-    catalog: Arc<Catalog>,
-    tools: Vec<McpTool>,
+    view: RwLock<Arc<View>>,
+    output_schema: Arc<Map<String, Value>>,
     governor: Governor,
     agent_id: String,
+    peers: Mutex<Vec<Peer<RoleServer>>>,
+}
+
+/// A catalog and its MCP tool definitions (the built-in job status tool first).
+struct View {
+    catalog: Arc<Catalog>,
+    tools: Vec<McpTool>,
 }
 
 impl Bridge {
     /// A bridge serving `catalog`, calling Tenet through `governor` as `agent_id`.
     pub fn new(catalog: Arc<Catalog>, governor: Governor, agent_id: String) -> Self {
         let output_schema = Arc::new(output_schema());
-        let tools = catalog.tools().iter().map(|tool| mcp_tool(tool, output_schema.clone())).collect();
-        Self { inner: Arc::new(Inner { catalog, tools, governor, agent_id }) }
+        let view = View::new(catalog, &output_schema);
+        Self {
+            inner: Arc::new(Inner {
+                view: RwLock::new(Arc::new(view)),
+                output_schema,
+                governor,
+                agent_id,
+                peers: Mutex::new(Vec::new()),
+            }),
+        }
     }
 
     /// The tools as MCP advertises them.
-    pub fn tools(&self) -> &[McpTool] {
-        &self.inner.tools
+    pub fn tools(&self) -> Vec<McpTool> {
+        self.view().tools.clone()
+    }
+
+    /// Serves `catalog` from now on and tells every connected client its tools changed.
+    pub async fn replace_catalog(&self, catalog: Arc<Catalog>) {
+        let view = View::new(catalog, &self.inner.output_schema);
+        *self.inner.view.write().unwrap_or_else(|poison| poison.into_inner()) = Arc::new(view);
+        let peers = {
+            let mut peers = self.inner.peers.lock().unwrap_or_else(|poison| poison.into_inner());
+            peers.retain(|peer| !peer.is_transport_closed());
+            peers.clone()
+        };
+        for peer in peers {
+            if let Err(error) = peer.notify_tool_list_changed().await {
+                tracing::debug!(%error, "could not tell a client its tools changed");
+            }
+        }
+    }
+
+    fn view(&self) -> Arc<View> {
+        self.inner.view.read().unwrap_or_else(|poison| poison.into_inner()).clone()
+    }
+
+    /// The agent id a request is made for: the transport's identity, else the bridge's.
+    fn agent_id<'a>(&'a self, context: &'a RequestContext<RoleServer>) -> &'a str {
+        context
+            .extensions
+            .get::<AgentIdentity>()
+            .or_else(|| context.extensions.get::<axum::http::request::Parts>().and_then(|parts| parts.extensions.get::<AgentIdentity>()))
+            .map_or(self.inner.agent_id.as_str(), |identity| identity.0.as_str())
+    }
+}
+
+impl View {
+    fn new(catalog: Arc<Catalog>, output_schema: &Arc<Map<String, Value>>) -> Self {
+        let tools = std::iter::once(job_status_tool(output_schema.clone()))
+            .chain(catalog.tools().iter().map(|tool| mcp_tool(tool, output_schema.clone())))
+            .collect();
+        Self { catalog, tools }
     }
 }
 
 /// The MCP definition of a catalog tool.
-pub fn mcp_tool(tool: &Tool, output_schema: Arc<serde_json::Map<String, serde_json::Value>>) -> McpTool {
+pub fn mcp_tool(tool: &Tool, output_schema: Arc<Map<String, Value>>) -> McpTool {
     let annotations = ToolAnnotations::new()
         .read_only(tool.method.is_read_only())
         .destructive(tool.is_irreversible())
@@ -86,6 +145,27 @@ pub fn mcp_tool(tool: &Tool, output_schema: Arc<serde_json::Map<String, serde_js
     mcp
 }
 
+/// The built-in tool that follows a job which outlived a call's poll deadline.
+fn job_status_tool(output_schema: Arc<Map<String, Value>>) -> McpTool {
+    let Value::Object(input) = json!({
+        "type": "object",
+        "properties": {"job_id": {"type": "string", "minLength": 1, "description": "The job_id of a pending result."}},
+        "required": ["job_id"],
+        "additionalProperties": false
+    }) else {
+        unreachable!("an object literal")
+    };
+    McpTool::new(
+        JOB_STATUS_TOOL,
+        "Follow a Tenet job that was still running when its call returned `pending`, until it finishes or the \
+         poll deadline passes. Returns the same structured result as the original call would have.",
+        Arc::new(input),
+    )
+    .with_title("Tenet job status")
+    .with_raw_output_schema(output_schema)
+    .with_annotations(ToolAnnotations::new().read_only(true).destructive(false).idempotent(true).open_world(true))
+}
+
 /// The tool result of a report.
 pub fn tool_result(report: &CallReport) -> CallToolResult {
     let structured = serde_json::to_value(report).unwrap_or_default();
@@ -98,23 +178,98 @@ pub fn tool_result(report: &CallReport) -> CallToolResult {
     result
 }
 
+/// Sends `notifications/progress` for one call while its job is polled: on every
+/// status change, and otherwise at most once per [`PROGRESS_INTERVAL`].
+struct ProgressReporter {
+    sender: Option<tokio::sync::mpsc::UnboundedSender<ProgressNotificationParam>>,
+    token: Option<rmcp::model::ProgressToken>,
+    started: Instant,
+    last_sent: Option<(Instant, JobStatus)>,
+    count: u32,
+}
+
+impl ProgressReporter {
+    /// A reporter for the request in `context`; silent when the client sent no progress token.
+    /// The forwarding task stops when the reporter is dropped or the call is cancelled.
+    fn new(context: &RequestContext<RoleServer>) -> Self {
+        let token = context.meta.get_progress_token();
+        let sender = token.as_ref().map(|_| {
+            let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<ProgressNotificationParam>();
+            let peer = context.peer.clone();
+            let cancel = context.ct.clone();
+            tokio::spawn(async move {
+                loop {
+                    let note = tokio::select! {
+                        note = receiver.recv() => note,
+                        () = cancel.cancelled() => None,
+                    };
+                    let Some(note) = note else { break };
+                    if let Err(error) = peer.notify_progress(note).await {
+                        tracing::debug!(%error, "could not send a progress notification");
+                        break;
+                    }
+                }
+            });
+            sender
+        });
+        Self { sender, token, started: Instant::now(), last_sent: None, count: 0 }
+    }
+
+    fn on_poll(&mut self, job: &str, status: JobStatus) {
+        let (Some(sender), Some(token)) = (&self.sender, &self.token) else { return };
+        let now = Instant::now();
+        let due = match self.last_sent {
+            None => true,
+            Some((at, last)) => last != status || now.duration_since(at) >= PROGRESS_INTERVAL,
+        };
+        if !due {
+            return;
+        }
+        self.last_sent = Some((now, status));
+        self.count += 1;
+        let elapsed = now.duration_since(self.started).as_secs_f64();
+        let mut note = ProgressNotificationParam::new(token.clone(), f64::from(self.count));
+        note.message = Some(format!("Tenet job {job} is {} ({elapsed:.1} s elapsed)", status.as_str()));
+        let _ = sender.send(note);
+    }
+}
+
 impl ServerHandler for Bridge {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_tool_list_changed().build())
             .with_server_info(Implementation::new("tenet-mcp", env!("CARGO_PKG_VERSION")).with_title("Tenet"))
             .with_instructions(INSTRUCTIONS)
     }
 
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let mut peers = self.inner.peers.lock().unwrap_or_else(|poison| poison.into_inner());
+        peers.retain(|peer| !peer.is_transport_closed());
+        peers.push(context.peer);
+    }
+
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult { tools: self.inner.tools.clone(), ..Default::default() })
+        let view = self.view();
+        let start = match request.and_then(|r| r.cursor) {
+            None => 0,
+            Some(cursor) => match cursor.parse::<usize>() {
+                Ok(start) if start < view.tools.len() => start,
+                _ => return Err(ErrorData::invalid_params(format!("invalid cursor `{cursor}`: pass a nextCursor from a previous tools/list, or none"), None)),
+            },
+        };
+        let end = (start + TOOLS_PAGE_SIZE).min(view.tools.len());
+        Ok(ListToolsResult {
+            tools: view.tools[start..end].to_vec(),
+            next_cursor: (end < view.tools.len()).then(|| end.to_string()),
+            ..Default::default()
+        })
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {
-        self.inner.tools.iter().find(|tool| tool.name == name).cloned()
+        self.view().tools.iter().find(|tool| tool.name == name).cloned()
     }
 
     async fn call_tool(
@@ -122,16 +277,26 @@ impl ServerHandler for Bridge {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let inner = &self.inner;
-        let Some(tool) = inner.catalog.by_mcp_name(&request.name) else {
-            return Err(ErrorData::invalid_params(
-                format!("Unknown tool: {}. Call tools/list for the tools this server offers.", request.name),
-                None,
-            ));
+        let view = self.view();
+        let governor = &self.inner.governor;
+        let mut arguments = request.arguments.unwrap_or_default();
+        let mut progress = ProgressReporter::new(&context);
+        let report = if request.name == JOB_STATUS_TOOL {
+            let Some(Value::String(job_id)) = arguments.remove("job_id").filter(|id| id.as_str().is_some_and(|s| !s.is_empty())) else {
+                return Ok(tool_result(&CallReport::error(JOB_STATUS_TOOL, "", "`job_id` (a non-empty string) is required: pass the job_id of a pending result")).into());
+            };
+            governor.job_status(&job_id, &context.ct, |job, status| progress.on_poll(job, status)).await
+        } else {
+            let Some(tool) = view.catalog.by_mcp_name(&request.name) else {
+                return Err(ErrorData::invalid_params(
+                    format!("Unknown tool: {}. Call tools/list for the tools this server offers.", request.name),
+                    None,
+                ));
+            };
+            let agent_id = self.agent_id(&context);
+            governor.call(tool, arguments, agent_id, &context.ct, |job, status| progress.on_poll(job, status)).await
         };
-        let arguments = request.arguments.unwrap_or_default();
-        let agent_id = agent_identity(&context).unwrap_or(&inner.agent_id);
-        let report = inner.governor.call(tool, arguments, agent_id, &context.ct, |_| {}).await;
+        drop(progress);
         tracing::info!(
             tool = %report.tool,
             status = ?report.status,

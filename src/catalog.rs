@@ -20,6 +20,9 @@ include!(concat!(env!("OUT_DIR"), "/embedded_catalog.rs"));
 /// The longest tool name MCP clients reliably accept.
 pub const MAX_MCP_NAME_LEN: usize = 64;
 
+/// The MCP name of the bridge's built-in job status tool, reserved in every catalog.
+pub const JOB_STATUS_TOOL: &str = "tenet_job_status";
+
 /// The largest catalog file read, so a wrong path cannot exhaust memory.
 pub const MAX_CATALOG_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -331,6 +334,9 @@ impl Catalog {
                     }
                 };
                 let validator = check_input_schema(&entry.input_schema, &params, &mut report);
+                if mcp_name == JOB_STATUS_TOOL {
+                    report(format!("the MCP name `{JOB_STATUS_TOOL}` is reserved for the built-in job status tool"));
+                }
                 if let Some(&other) = catalog.by_name.get(&entry.name) {
                     report(format!("the name is also used by a tool of service {}", catalog.tools[other].service));
                 } else if let Some(&other) = catalog.by_mcp_name.get(&mcp_name) {
@@ -552,6 +558,7 @@ mod tests {
                 tool("a.dup", "GET", "/y", object.clone()),
                 tool("a_dup", "GET", "/y", object.clone()),
                 tool(&"a.".repeat(40), "GET", "/y", object.clone()),
+                tool("tenet.job.status", "GET", "/y", object.clone()),
             ]}),
             json!({"service": "a", "tools": []}),
             json!({"service": "b", "tools": [{"name": "b.x"}]}),
@@ -565,6 +572,7 @@ mod tests {
             "f0.json: tool a.dup: the name is also used",
             "f0.json: tool a_dup: its MCP name `a_dup` collides with tool a.dup",
             "longer than 64 characters",
+            "tool tenet.job.status: the MCP name `tenet_job_status` is reserved",
             "f1.json: service `a` is also defined in f0.json",
             "f2.json: not a valid catalog file",
         ];

@@ -11,12 +11,12 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    catalog::Tool,
+    catalog::{JOB_STATUS_TOOL, Tool},
     report::{CallReport, Status},
     tenet::{
         TenetClient,
         client::JobWait,
-        decision::{Decision, Reply},
+        decision::{Decision, Outcome, Reply},
         wire::{Agent, ExecuteRequest, JobStatus, ToolCall},
     },
 };
@@ -35,14 +35,14 @@ impl Governor {
         Self { client, context, poll_timeout }
     }
 
-    /// Runs one call of `tool` as `agent_id`; `on_status` sees each job status change.
+    /// Runs one call of `tool` as `agent_id`; `on_poll` sees the job's status at each poll.
     pub async fn call(
         &self,
         tool: &Tool,
         arguments: Map<String, Value>,
         agent_id: &str,
         cancel: &CancellationToken,
-        on_status: impl FnMut(JobStatus),
+        on_poll: impl FnMut(&str, JobStatus),
     ) -> CallReport {
         let request_id = uuid::Uuid::new_v4().to_string();
         let arguments = Value::Object(arguments);
@@ -97,7 +97,7 @@ impl Governor {
                 return report;
             }
         };
-        self.follow(decision, report, started, cancel, on_status).await
+        self.follow(decision, report, started, cancel, on_poll).await
     }
 
     /// Turns a decision into a report, polling the job of an allowed call.
@@ -107,7 +107,7 @@ impl Governor {
         mut report: CallReport,
         started: Instant,
         cancel: &CancellationToken,
-        on_status: impl FnMut(JobStatus),
+        on_poll: impl FnMut(&str, JobStatus),
     ) -> CallReport {
         let Decision { outcome, decision_id, review_id, reason_codes, job_id, execution, execution_error, .. } = decision;
         let outcome = outcome.expect("a Reply::Decision always has an outcome");
@@ -117,7 +117,7 @@ impl Governor {
         report.reason_codes = reason_codes;
         report.job_id = job_id;
         if !outcome.is_allowed() {
-            report.status = if outcome == crate::tenet::decision::Outcome::Escalate { Status::Escalated } else { Status::Blocked };
+            report.status = if outcome == Outcome::Escalate { Status::Escalated } else { Status::Blocked };
             return report;
         }
         if let Some(error) = execution_error {
@@ -137,8 +137,29 @@ impl Governor {
             report.error = Some("Tenet allowed the call but named no job to follow".into());
             return report;
         };
-        let deadline = started + self.poll_timeout;
-        match self.client.wait_for_job(&job_id, deadline, cancel, on_status).await {
+        self.finish_job(report, &job_id, started + self.poll_timeout, cancel, on_poll).await
+    }
+
+    /// Follows a job started earlier (e.g. one that outlived a call's poll deadline)
+    /// until it finishes or the poll deadline passes, and reports it like a call.
+    pub async fn job_status(&self, job_id: &str, cancel: &CancellationToken, on_poll: impl FnMut(&str, JobStatus)) -> CallReport {
+        let mut report = CallReport::new(JOB_STATUS_TOOL, "");
+        report.job_id = Some(job_id.to_owned());
+        // A job exists only for an allowed call.
+        report.outcome = Some(Outcome::Allow);
+        self.finish_job(report, job_id, Instant::now() + self.poll_timeout, cancel, on_poll).await
+    }
+
+    /// Polls `job_id` and records where it ended in `report`.
+    async fn finish_job(
+        &self,
+        mut report: CallReport,
+        job_id: &str,
+        deadline: Instant,
+        cancel: &CancellationToken,
+        on_poll: impl FnMut(&str, JobStatus),
+    ) -> CallReport {
+        match self.client.wait_for_job(job_id, deadline, cancel, on_poll).await {
             JobWait::Finished(job) => match (job.status, job.execution, job.execution_error) {
                 (JobStatus::Completed, Some(execution), None) => {
                     report.status = Status::Executed;
@@ -161,11 +182,13 @@ impl Governor {
             }
             JobWait::Unauthorized => {
                 report.status = Status::Error;
+                report.outcome = None;
                 report.error = Some(format!("Tenet rejected the API key while the bridge polled job {job_id} (HTTP 401): check TENET_API_KEY"));
             }
             JobWait::NotFound => {
                 report.status = Status::Error;
-                report.error = Some(format!("Tenet does not know job {job_id} (HTTP 404)"));
+                report.outcome = None;
+                report.error = Some(format!("Tenet does not know job {job_id} (HTTP 404): check the job id"));
             }
         }
         report

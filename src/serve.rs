@@ -13,6 +13,7 @@ use crate::{
     catalog::Catalog,
     emulator,
     governor::Governor,
+    reload,
     tenet::{ApiKey, ClientConfig, TenetClient, client::DEFAULT_API_URL},
     transport,
 };
@@ -41,6 +42,9 @@ pub struct ServeArgs {
     /// Start a local Tenet emulator in-process and use it instead of Tenet.
     #[arg(long)]
     pub emulator: bool,
+    /// Reload the --catalog files when they change (checked every second); SIGHUP always reloads.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 fn parse_context(pair: &str) -> Result<(String, String), String> {
@@ -87,6 +91,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let context: Map<String, Value> = args.context.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
     let governor = Governor::new(client, context, Duration::from_secs_f64(args.poll_timeout));
     let bridge = Bridge::new(catalog.clone(), governor, args.agent_id);
+    reload::spawn(bridge.clone(), args.catalogs.clone(), args.watch);
     tracing::info!(tools = catalog.tools().len(), api_url = %api_url, "serving MCP over stdio");
     let served = transport::stdio::serve(bridge).await;
     if let Some(running) = emulator {

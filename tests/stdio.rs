@@ -83,7 +83,7 @@ async fn lists_catalog_tools_with_schemas_and_annotations() {
     let bridge = Bridge::start(&tenet, &[]).await;
     let tools = bridge.client.list_all_tools().await.unwrap();
     let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
-    assert_eq!(names, ["acme_items_get", "acme_items_create", "acme_items_replace", "acme_items_delete", "acme_payments_create"]);
+    assert_eq!(names, ["tenet_job_status", "acme_items_get", "acme_items_create", "acme_items_replace", "acme_items_delete", "acme_payments_create"]);
     let hints = |name: &str| {
         let tool = tools.iter().find(|t| t.name == name).unwrap();
         let a = tool.annotations.clone().unwrap();
@@ -409,6 +409,13 @@ async fn stdout_carries_only_json_rpc() {
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
+    // Drain stderr as it comes: a full pipe would block the server's logging.
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let stderr_task = tokio::spawn(async move {
+        let mut text = String::new();
+        stderr_pipe.read_to_string(&mut text).await.unwrap();
+        text
+    });
     let messages = [
         json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}),
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
@@ -427,13 +434,12 @@ async fn stdout_carries_only_json_rpc() {
         seen.push(message);
     }
     assert_eq!(seen[0]["result"]["serverInfo"]["name"], "tenet-mcp");
-    assert_eq!(seen[1]["result"]["tools"].as_array().unwrap().len(), 5);
+    assert_eq!(seen[1]["result"]["tools"].as_array().unwrap().len(), 6);
     assert_eq!(seen[2]["result"]["structuredContent"]["status"], "executed");
     drop(stdin);
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "the server exits cleanly when stdin closes");
-    let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).await.unwrap();
+    let stderr = stderr_task.await.unwrap();
     assert!(stderr.contains("tool call governed"), "logs go to stderr: {stderr}");
     assert!(!stderr.contains(KEY));
 }

@@ -247,18 +247,19 @@ impl TenetClient {
     /// Polls `GET /v1/jobs/{id}` until the job finishes or `deadline` passes.
     ///
     /// Transient failures (no connection, 429, 5xx, unreadable bodies) are logged and
-    /// polling goes on until the deadline. `on_status` sees every status change.
+    /// polling goes on until the deadline. `on_poll` sees the job id and status of every answered poll.
     pub async fn wait_for_job(
         &self,
         job_id: &str,
         deadline: Instant,
         cancel: &CancellationToken,
-        mut on_status: impl FnMut(JobStatus),
+        mut on_poll: impl FnMut(&str, JobStatus),
     ) -> JobWait {
         let url = format!("{}/v1/jobs/{}", self.config.api_url, percent_encoding::utf8_percent_encode(job_id, percent_encoding::NON_ALPHANUMERIC));
         let poll = &self.config.poll;
-        let mut delay = poll.first_delay;
         let mut last_status = None;
+        // Poll once at once: instant jobs are done by the time the execute answered.
+        let mut delay = Duration::ZERO;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -268,7 +269,7 @@ impl TenetClient {
                 () = tokio::time::sleep(delay.min(remaining)) => {}
                 () = cancel.cancelled() => return JobWait::Cancelled,
             }
-            delay = delay.mul_f64(poll.growth).min(poll.max_delay);
+            delay = if delay.is_zero() { poll.first_delay } else { delay.mul_f64(poll.growth).min(poll.max_delay) };
             let sent = self.http.get(&url).bearer_auth(self.config.api_key.expose()).send();
             let outcome = tokio::select! {
                 outcome = read_response(sent) => outcome,
@@ -277,10 +278,8 @@ impl TenetClient {
             match outcome {
                 Ok((StatusCode::OK, _, body)) => match serde_json::from_slice::<JobBody>(&body) {
                     Ok(job) => {
-                        if last_status != Some(job.status) {
-                            last_status = Some(job.status);
-                            on_status(job.status);
-                        }
+                        last_status = Some(job.status);
+                        on_poll(job_id, job.status);
                         if job.status.is_final() {
                             return JobWait::Finished(job);
                         }
