@@ -16,17 +16,20 @@ use std::{
 use rmcp::{
     ErrorData, Peer, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, ListToolsResult,
-        PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool as McpTool,
-        ToolAnnotations,
+        CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock,
+        CreateTaskResult, GetTaskParams, GetTaskResult, Implementation, ListToolsResult,
+        PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig,
+        Tool as McpTool, ToolAnnotations, UpdateTaskParams,
     },
     service::{NotificationContext, RequestContext},
+    task_manager::{TaskExit, TaskManager, TaskOptions},
 };
 use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     catalog::{Catalog, JOB_STATUS_TOOL, Tool},
-    governor::Governor,
+    governor::{Decided, Governor, PendingJob},
     report::{CallReport, output_schema},
     tenet::wire::JobStatus,
 };
@@ -42,6 +45,12 @@ pub const TOOLS_PAGE_SIZE: usize = 500;
 
 /// The shortest interval between two progress notifications of one call, unless the job's status changed.
 pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
+
+/// How long a task follows its job, and how long its result is kept.
+pub const TASK_TTL: Duration = Duration::from_secs(600);
+
+/// The `tasks/get` polling interval suggested to clients.
+const TASK_POLL_INTERVAL_MS: u64 = 500;
 
 /// The identity a transport authenticated for a request (e.g. an HTTP bearer token's
 /// agent). Put it in the request's extensions, or in the extensions of the
@@ -61,6 +70,7 @@ struct Inner {
     governor: Governor,
     agent_id: String,
     peers: Mutex<Vec<Peer<RoleServer>>>,
+    tasks: TaskManager,
 }
 
 /// A catalog and its MCP tool definitions (the built-in job status tool first).
@@ -81,6 +91,7 @@ impl Bridge {
                 governor,
                 agent_id,
                 peers: Mutex::new(Vec::new()),
+                tasks: TaskManager::new(),
             }),
         }
     }
@@ -93,9 +104,17 @@ impl Bridge {
     /// Serves `catalog` from now on and tells every connected client its tools changed.
     pub async fn replace_catalog(&self, catalog: Arc<Catalog>) {
         let view = View::new(catalog, &self.inner.output_schema);
-        *self.inner.view.write().unwrap_or_else(|poison| poison.into_inner()) = Arc::new(view);
+        *self
+            .inner
+            .view
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(view);
         let peers = {
-            let mut peers = self.inner.peers.lock().unwrap_or_else(|poison| poison.into_inner());
+            let mut peers = self
+                .inner
+                .peers
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner());
             peers.retain(|peer| !peer.is_transport_closed());
             peers.clone()
         };
@@ -106,8 +125,38 @@ impl Bridge {
         }
     }
 
+    /// Follows an allowed call's job as an MCP task (SEP-2663): the client polls
+    /// `tasks/get` for the job's progress and gets the tool result when it ends.
+    fn spawn_task(&self, job: PendingJob) -> CreateTaskResult {
+        let governor = self.inner.governor.clone();
+        let job_id = job.job_id().to_owned();
+        let task = self.inner.tasks.spawn(
+            TaskOptions::new().with_ttl_ms(TASK_TTL.as_millis() as u64).with_poll_interval_ms(TASK_POLL_INTERVAL_MS),
+            move |task| {
+                Box::pin(async move {
+                    let cancel = CancellationToken::new();
+                    let deadline = Instant::now() + TASK_TTL;
+                    let follow = governor.follow_job(job, deadline, &cancel, |_, _| {});
+                    tokio::select! {
+                        report = follow => Ok(tool_result(&report)),
+                        () = task.cancelled() => {
+                            cancel.cancel();
+                            tracing::info!(job_id, "task cancelled: stopped following the job (Tenet cannot recall a started job)");
+                            Err(TaskExit::Cancelled)
+                        }
+                    }
+                })
+            },
+        );
+        CreateTaskResult::new(task)
+    }
+
     fn view(&self) -> Arc<View> {
-        self.inner.view.read().unwrap_or_else(|poison| poison.into_inner()).clone()
+        self.inner
+            .view
+            .read()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .clone()
     }
 
     /// The agent id a request is made for: the transport's identity, else the bridge's.
@@ -115,7 +164,12 @@ impl Bridge {
         context
             .extensions
             .get::<AgentIdentity>()
-            .or_else(|| context.extensions.get::<axum::http::request::Parts>().and_then(|parts| parts.extensions.get::<AgentIdentity>()))
+            .or_else(|| {
+                context
+                    .extensions
+                    .get::<axum::http::request::Parts>()
+                    .and_then(|parts| parts.extensions.get::<AgentIdentity>())
+            })
             .map_or(self.inner.agent_id.as_str(), |identity| identity.0.as_str())
     }
 }
@@ -123,7 +177,12 @@ impl Bridge {
 impl View {
     fn new(catalog: Arc<Catalog>, output_schema: &Arc<Map<String, Value>>) -> Self {
         let tools = std::iter::once(job_status_tool(output_schema.clone()))
-            .chain(catalog.tools().iter().map(|tool| mcp_tool(tool, output_schema.clone())))
+            .chain(
+                catalog
+                    .tools()
+                    .iter()
+                    .map(|tool| mcp_tool(tool, output_schema.clone())),
+            )
             .collect();
         Self { catalog, tools }
     }
@@ -136,9 +195,13 @@ pub fn mcp_tool(tool: &Tool, output_schema: Arc<Map<String, Value>>) -> McpTool 
         .destructive(tool.is_irreversible())
         .idempotent(tool.method.is_idempotent())
         .open_world(true);
-    let mut mcp = McpTool::new(tool.mcp_name.clone(), tool.description.clone(), tool.input_schema.clone())
-        .with_raw_output_schema(output_schema)
-        .with_annotations(annotations);
+    let mut mcp = McpTool::new(
+        tool.mcp_name.clone(),
+        tool.description.clone(),
+        tool.input_schema.clone(),
+    )
+    .with_raw_output_schema(output_schema)
+    .with_annotations(annotations);
     if let Some(title) = &tool.title {
         mcp = mcp.with_title(title.clone());
     }
@@ -182,6 +245,7 @@ pub fn tool_result(report: &CallReport) -> CallToolResult {
 /// status change, and otherwise at most once per [`PROGRESS_INTERVAL`].
 struct ProgressReporter {
     sender: Option<tokio::sync::mpsc::UnboundedSender<ProgressNotificationParam>>,
+    forwarder: Option<tokio::task::JoinHandle<()>>,
     token: Option<rmcp::model::ProgressToken>,
     started: Instant,
     last_sent: Option<(Instant, JobStatus)>,
@@ -190,14 +254,24 @@ struct ProgressReporter {
 
 impl ProgressReporter {
     /// A reporter for the request in `context`; silent when the client sent no progress token.
-    /// The forwarding task stops when the reporter is dropped or the call is cancelled.
+    /// Its forwarding task stops at [`Self::finish`] or when the call is cancelled.
     fn new(context: &RequestContext<RoleServer>) -> Self {
         let token = context.meta.get_progress_token();
-        let sender = token.as_ref().map(|_| {
-            let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<ProgressNotificationParam>();
+        let mut reporter = Self {
+            sender: None,
+            forwarder: None,
+            token,
+            started: Instant::now(),
+            last_sent: None,
+            count: 0,
+        };
+        if reporter.token.is_some() {
+            let (sender, mut receiver) =
+                tokio::sync::mpsc::unbounded_channel::<ProgressNotificationParam>();
             let peer = context.peer.clone();
             let cancel = context.ct.clone();
-            tokio::spawn(async move {
+            reporter.sender = Some(sender);
+            reporter.forwarder = Some(tokio::spawn(async move {
                 loop {
                     let note = tokio::select! {
                         note = receiver.recv() => note,
@@ -209,14 +283,23 @@ impl ProgressReporter {
                         break;
                     }
                 }
-            });
-            sender
-        });
-        Self { sender, token, started: Instant::now(), last_sent: None, count: 0 }
+            }));
+        }
+        reporter
+    }
+
+    /// Sends what is queued, so that no notification follows the call's result.
+    async fn finish(mut self) {
+        self.sender = None;
+        if let Some(forwarder) = self.forwarder.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), forwarder).await;
+        }
     }
 
     fn on_poll(&mut self, job: &str, status: JobStatus) {
-        let (Some(sender), Some(token)) = (&self.sender, &self.token) else { return };
+        let (Some(sender), Some(token)) = (&self.sender, &self.token) else {
+            return;
+        };
         let now = Instant::now();
         let due = match self.last_sent {
             None => true,
@@ -229,20 +312,35 @@ impl ProgressReporter {
         self.count += 1;
         let elapsed = now.duration_since(self.started).as_secs_f64();
         let mut note = ProgressNotificationParam::new(token.clone(), f64::from(self.count));
-        note.message = Some(format!("Tenet job {job} is {} ({elapsed:.1} s elapsed)", status.as_str()));
+        note.message = Some(format!(
+            "Tenet job {job} is {} ({elapsed:.1} s elapsed)",
+            status.as_str()
+        ));
         let _ = sender.send(note);
     }
 }
 
 impl ServerHandler for Bridge {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().enable_tool_list_changed().build())
-            .with_server_info(Implementation::new("tenet-mcp", env!("CARGO_PKG_VERSION")).with_title("Tenet"))
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .enable_tasks()
+                .build(),
+        )
+        .with_server_info(
+            Implementation::new("tenet-mcp", env!("CARGO_PKG_VERSION")).with_title("Tenet"),
+        )
+        .with_instructions(INSTRUCTIONS)
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        let mut peers = self.inner.peers.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut peers = self
+            .inner
+            .peers
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         peers.retain(|peer| !peer.is_transport_closed());
         peers.push(context.peer);
     }
@@ -257,7 +355,14 @@ impl ServerHandler for Bridge {
             None => 0,
             Some(cursor) => match cursor.parse::<usize>() {
                 Ok(start) if start < view.tools.len() => start,
-                _ => return Err(ErrorData::invalid_params(format!("invalid cursor `{cursor}`: pass a nextCursor from a previous tools/list, or none"), None)),
+                _ => {
+                    return Err(ErrorData::invalid_params(
+                        format!(
+                            "invalid cursor `{cursor}`: pass a nextCursor from a previous tools/list, or none"
+                        ),
+                        None,
+                    ));
+                }
             },
         };
         let end = (start + TOOLS_PAGE_SIZE).min(view.tools.len());
@@ -268,8 +373,40 @@ impl ServerHandler for Bridge {
         })
     }
 
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        Ok(GetTaskResult::new(
+            self.inner.tasks.get_task(&request.task_id)?,
+        ))
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.inner
+            .tasks
+            .update_task(&request.task_id, request.input_responses)
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.inner.tasks.cancel_task(&request.task_id)
+    }
+
     fn get_tool(&self, name: &str) -> Option<McpTool> {
-        self.view().tools.iter().find(|tool| tool.name == name).cloned()
+        self.view()
+            .tools
+            .iter()
+            .find(|tool| tool.name == name)
+            .cloned()
     }
 
     async fn call_tool(
@@ -282,21 +419,48 @@ impl ServerHandler for Bridge {
         let mut arguments = request.arguments.unwrap_or_default();
         let mut progress = ProgressReporter::new(&context);
         let report = if request.name == JOB_STATUS_TOOL {
-            let Some(Value::String(job_id)) = arguments.remove("job_id").filter(|id| id.as_str().is_some_and(|s| !s.is_empty())) else {
+            let Some(Value::String(job_id)) = arguments
+                .remove("job_id")
+                .filter(|id| id.as_str().is_some_and(|s| !s.is_empty()))
+            else {
                 return Ok(tool_result(&CallReport::error(JOB_STATUS_TOOL, "", "`job_id` (a non-empty string) is required: pass the job_id of a pending result")).into());
             };
-            governor.job_status(&job_id, &context.ct, |job, status| progress.on_poll(job, status)).await
+            governor
+                .job_status(&job_id, &context.ct, |job, status| {
+                    progress.on_poll(job, status)
+                })
+                .await
         } else {
             let Some(tool) = view.catalog.by_mcp_name(&request.name) else {
                 return Err(ErrorData::invalid_params(
-                    format!("Unknown tool: {}. Call tools/list for the tools this server offers.", request.name),
+                    format!(
+                        "Unknown tool: {}. Call tools/list for the tools this server offers.",
+                        request.name
+                    ),
                     None,
                 ));
             };
             let agent_id = self.agent_id(&context);
-            governor.call(tool, arguments, agent_id, &context.ct, |job, status| progress.on_poll(job, status)).await
+            let wants_task = context
+                .client_capabilities()
+                .is_some_and(|caps| caps.supports_tasks());
+            match governor
+                .decide(tool, arguments, agent_id, &context.ct)
+                .await
+            {
+                Decided::Done(report) => report,
+                Decided::Job(job) if wants_task => return Ok(self.spawn_task(job).into()),
+                Decided::Job(job) => {
+                    let deadline = job.started() + governor.poll_timeout();
+                    governor
+                        .follow_job(job, deadline, &context.ct, |job, status| {
+                            progress.on_poll(job, status)
+                        })
+                        .await
+                }
+            }
         };
-        drop(progress);
+        progress.finish().await;
         tracing::info!(
             tool = %report.tool,
             status = ?report.status,

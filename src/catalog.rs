@@ -142,11 +142,19 @@ impl Tool {
             .iter_errors(arguments)
             .map(|error| {
                 let at = error.instance_path().to_string();
-                let at = if at.is_empty() { "arguments".to_owned() } else { format!("arguments{at}") };
+                let at = if at.is_empty() {
+                    "arguments".to_owned()
+                } else {
+                    format!("arguments{at}")
+                };
                 format!("{at}: {error}")
             })
             .collect();
-        if problems.is_empty() { Ok(()) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
     }
 }
 
@@ -188,11 +196,18 @@ pub struct CatalogError {
 
 impl fmt::Display for CatalogError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "the catalog is invalid ({} problem(s)):", self.problems.len())?;
+        writeln!(
+            f,
+            "the catalog is invalid ({} problem(s)):",
+            self.problems.len()
+        )?;
         for problem in &self.problems {
             writeln!(f, "  {problem}")?;
         }
-        write!(f, "fix the files named above, then run `tenet-mcp catalog check` to confirm")
+        write!(
+            f,
+            "fix the files named above, then run `tenet-mcp catalog check` to confirm"
+        )
     }
 }
 
@@ -239,7 +254,10 @@ impl Catalog {
         Self::from_sources(
             EMBEDDED_CATALOG
                 .iter()
-                .map(|(name, text)| Source { origin: format!("embedded:{name}"), text: (*text).to_owned() })
+                .map(|(name, text)| Source {
+                    origin: format!("embedded:{name}"),
+                    text: (*text).to_owned(),
+                })
                 .collect(),
         )
     }
@@ -259,7 +277,11 @@ impl Catalog {
 
     /// Loads from the given paths, or the embedded catalog when there are none.
     pub fn load_or_embedded(paths: &[PathBuf]) -> Result<Self, CatalogError> {
-        if paths.is_empty() { Self::embedded() } else { Self::load(paths) }
+        if paths.is_empty() {
+            Self::embedded()
+        } else {
+            Self::load(paths)
+        }
     }
 
     /// Parses and validates catalog texts.
@@ -278,7 +300,11 @@ impl Catalog {
             let file: ServiceFile = match serde_json::from_str(&source.text) {
                 Ok(file) => file,
                 Err(error) => {
-                    problems.push(Problem { file: source.origin.clone(), tool: None, message: format!("not a valid catalog file: {error}") });
+                    problems.push(Problem {
+                        file: source.origin.clone(),
+                        tool: None,
+                        message: format!("not a valid catalog file: {error}"),
+                    });
                     continue;
                 }
             };
@@ -290,12 +316,19 @@ impl Catalog {
             if file.service.trim().is_empty() {
                 problems.push(problem(None, "`service` is empty".into()));
             }
-            if let Some(first) = service_origin.insert(file.service.clone(), source.origin.clone()) {
-                problems.push(problem(None, format!("service `{}` is also defined in {first}", file.service)));
+            if let Some(first) = service_origin.insert(file.service.clone(), source.origin.clone())
+            {
+                problems.push(problem(
+                    None,
+                    format!("service `{}` is also defined in {first}", file.service),
+                ));
             }
             let base_url = match file.base_url.as_deref() {
                 Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
-                    problems.push(problem(None, format!("base_url `{url}` must start with http:// or https://")));
+                    problems.push(problem(
+                        None,
+                        format!("base_url `{url}` must start with http:// or https://"),
+                    ));
                     None
                 }
                 other => other.map(|url| Arc::<str>::from(url.trim_end_matches('/'))),
@@ -304,10 +337,14 @@ impl Catalog {
             catalog.services.push(file.service.clone());
             for entry in file.tools {
                 let before = problems.len();
-                let mut report = |message: String| problems.push(problem(Some(&entry.name), message));
+                let mut report =
+                    |message: String| problems.push(problem(Some(&entry.name), message));
                 let method = HttpMethod::parse(&entry.method);
                 if method.is_none() {
-                    report(format!("method `{}` is not one of GET, HEAD, POST, PUT, PATCH, DELETE", entry.method));
+                    report(format!(
+                        "method `{}` is not one of GET, HEAD, POST, PUT, PATCH, DELETE",
+                        entry.method
+                    ));
                 }
                 if entry.name.trim().is_empty() {
                     report("`name` is empty".into());
@@ -320,7 +357,9 @@ impl Catalog {
                 }
                 let mcp_name = mcp_name(&entry.name);
                 if mcp_name.len() > MAX_MCP_NAME_LEN {
-                    report(format!("its MCP name `{mcp_name}` is longer than {MAX_MCP_NAME_LEN} characters"));
+                    report(format!(
+                        "its MCP name `{mcp_name}` is longer than {MAX_MCP_NAME_LEN} characters"
+                    ));
                 }
                 let params = match path_params(&entry.path) {
                     Ok(params) if entry.path.starts_with('/') => params,
@@ -335,17 +374,29 @@ impl Catalog {
                 };
                 let validator = check_input_schema(&entry.input_schema, &params, &mut report);
                 if mcp_name == JOB_STATUS_TOOL {
-                    report(format!("the MCP name `{JOB_STATUS_TOOL}` is reserved for the built-in job status tool"));
+                    report(format!(
+                        "the MCP name `{JOB_STATUS_TOOL}` is reserved for the built-in job status tool"
+                    ));
                 }
                 if let Some(&other) = catalog.by_name.get(&entry.name) {
-                    report(format!("the name is also used by a tool of service {}", catalog.tools[other].service));
+                    report(format!(
+                        "the name is also used by a tool of service {}",
+                        catalog.tools[other].service
+                    ));
                 } else if let Some(&other) = catalog.by_mcp_name.get(&mcp_name) {
-                    report(format!("its MCP name `{mcp_name}` collides with tool {}", catalog.tools[other].name));
+                    report(format!(
+                        "its MCP name `{mcp_name}` collides with tool {}",
+                        catalog.tools[other].name
+                    ));
                 }
-                let (Some(method), Some(validator), true) = (method, validator, problems.len() == before) else {
+                let (Some(method), Some(validator), true) =
+                    (method, validator, problems.len() == before)
+                else {
                     continue;
                 };
-                let Value::Object(schema) = entry.input_schema else { continue };
+                let Value::Object(schema) = entry.input_schema else {
+                    continue;
+                };
                 let index = catalog.tools.len();
                 catalog.by_name.insert(entry.name.clone(), index);
                 catalog.by_mcp_name.insert(mcp_name.clone(), index);
@@ -365,7 +416,11 @@ impl Catalog {
                 });
             }
         }
-        if problems.is_empty() { Ok(catalog) } else { Err(CatalogError { problems }) }
+        if problems.is_empty() {
+            Ok(catalog)
+        } else {
+            Err(CatalogError { problems })
+        }
     }
 
     /// Every tool, in catalog order.
@@ -391,7 +446,15 @@ impl Catalog {
 
 /// The MCP name of a catalog name: every character outside `[A-Za-z0-9_-]` becomes `_`.
 pub fn mcp_name(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// The `{param}` names of a path template, or what is wrong with it.
@@ -405,8 +468,14 @@ fn path_params(path: &str) -> Result<Vec<&str>, String> {
         let after = &rest[open + 1..];
         let close = after.find('}').ok_or("has a `{` that is never closed")?;
         let name = &after[..close];
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(format!("placeholder `{{{name}}}` must be a non-empty name of letters, digits, `_` or `-`"));
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(format!(
+                "placeholder `{{{name}}}` must be a non-empty name of letters, digits, `_` or `-`"
+            ));
         }
         if params.contains(&name) {
             return Err(format!("placeholder `{{{name}}}` appears twice"));
@@ -428,7 +497,9 @@ fn check_input_schema(
         return None;
     };
     if object.get("type") != Some(&Value::String("object".into())) {
-        report("input_schema must have \"type\": \"object\" (MCP tool arguments are an object)".into());
+        report(
+            "input_schema must have \"type\": \"object\" (MCP tool arguments are an object)".into(),
+        );
     }
     if let Err(error) = jsonschema::meta::validate(schema) {
         report(format!("input_schema is not a valid JSON Schema: {error}"));
@@ -442,7 +513,9 @@ fn check_input_schema(
         .unwrap_or_default();
     for param in params {
         if !properties.is_some_and(|p| p.contains_key(*param)) || !required.contains(param) {
-            report(format!("path parameter `{param}` must be a required property of input_schema"));
+            report(format!(
+                "path parameter `{param}` must be a required property of input_schema"
+            ));
         }
     }
     match jsonschema::validator_for(schema) {
@@ -457,7 +530,11 @@ fn check_input_schema(
 /// Reads one catalog path (file or folder) into sources.
 fn read_sources(path: &Path, sources: &mut Vec<Source>, problems: &mut Vec<Problem>) {
     let origin = path.display().to_string();
-    let fail = |message: String| Problem { file: origin.clone(), tool: None, message };
+    let fail = |message: String| Problem {
+        file: origin.clone(),
+        tool: None,
+        message,
+    };
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(error) => return problems.push(fail(format!("cannot read it: {error}"))),
@@ -481,7 +558,9 @@ fn read_sources(path: &Path, sources: &mut Vec<Source>, problems: &mut Vec<Probl
         return;
     }
     if metadata.len() > MAX_CATALOG_FILE_BYTES {
-        return problems.push(fail(format!("the file is larger than {MAX_CATALOG_FILE_BYTES} bytes")));
+        return problems.push(fail(format!(
+            "the file is larger than {MAX_CATALOG_FILE_BYTES} bytes"
+        )));
     }
     match std::fs::read_to_string(path) {
         Ok(text) => sources.push(Source { origin, text }),
@@ -499,7 +578,10 @@ mod tests {
             files
                 .iter()
                 .enumerate()
-                .map(|(i, v)| Source { origin: format!("f{i}.json"), text: v.to_string() })
+                .map(|(i, v)| Source {
+                    origin: format!("f{i}.json"),
+                    text: v.to_string(),
+                })
                 .collect(),
         )
     }
@@ -509,17 +591,31 @@ mod tests {
     }
 
     fn problems(result: Result<Catalog, CatalogError>) -> Vec<String> {
-        result.expect_err("catalog should be rejected").problems.iter().map(ToString::to_string).collect()
+        result
+            .expect_err("catalog should be rejected")
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
     fn embedded_catalog_is_valid_and_large_enough() {
         let catalog = Catalog::embedded().unwrap_or_else(|e| panic!("{e}"));
-        assert!(catalog.tools().len() >= 30, "only {} tools", catalog.tools().len());
+        assert!(
+            catalog.tools().len() >= 30,
+            "only {} tools",
+            catalog.tools().len()
+        );
         for service in ["github", "stripe", "slack"] {
-            assert!(catalog.services().iter().any(|s| s == service), "missing {service}");
+            assert!(
+                catalog.services().iter().any(|s| s == service),
+                "missing {service}"
+            );
         }
-        let delete = catalog.by_mcp_name("github_repos_delete").expect("github.repos.delete shipped");
+        let delete = catalog
+            .by_mcp_name("github_repos_delete")
+            .expect("github.repos.delete shipped");
         assert_eq!(delete.name, "github.repos.delete");
         assert_eq!(delete.method, HttpMethod::Delete);
     }
@@ -539,7 +635,10 @@ mod tests {
         assert_eq!(t.path_params(), ["owner", "repo"]);
         assert!(t.is_irreversible());
         assert_eq!(t.base_url.as_deref(), Some("https://x.test"));
-        assert!(t.validate_arguments(&json!({"owner": "a", "repo": "b"})).is_ok());
+        assert!(
+            t.validate_arguments(&json!({"owner": "a", "repo": "b"}))
+                .is_ok()
+        );
         let errors = t.validate_arguments(&json!({"owner": 5})).unwrap_err();
         assert_eq!(errors.len(), 2, "{errors:?}");
     }
@@ -577,7 +676,10 @@ mod tests {
             "f2.json: not a valid catalog file",
         ];
         for needle in expect {
-            assert!(found.iter().any(|p| p.contains(needle)), "no problem containing {needle:?} in {found:#?}");
+            assert!(
+                found.iter().any(|p| p.contains(needle)),
+                "no problem containing {needle:?} in {found:#?}"
+            );
         }
     }
 
@@ -591,6 +693,10 @@ mod tests {
         assert_eq!(catalog.tools().len(), 1);
         let missing = dir.path().join("nope.json");
         let found = problems(Catalog::load(&[missing.clone()]));
-        assert!(found[0].starts_with(&missing.display().to_string()) && found[0].contains("cannot read it"), "{found:?}");
+        assert!(
+            found[0].starts_with(&missing.display().to_string())
+                && found[0].contains("cannot read it"),
+            "{found:?}"
+        );
     }
 }

@@ -56,7 +56,12 @@ pub fn catalog_check(args: &CheckArgs) -> ExitCode {
     match Catalog::load_or_embedded(&args.paths) {
         Ok(catalog) => {
             for tool in catalog.tools() {
-                println!("{:<44} {:<7} {}", tool.mcp_name, tool.method.as_str(), tool.path);
+                println!(
+                    "{:<44} {:<7} {}",
+                    tool.mcp_name,
+                    tool.method.as_str(),
+                    tool.path
+                );
             }
             eprintln!(
                 "ok: {} tool(s) in {} service(s): {}",

@@ -32,18 +32,27 @@ pub struct Governor {
 impl Governor {
     /// A governor sending `context` with every call and polling jobs for at most `poll_timeout`.
     pub fn new(client: TenetClient, context: Map<String, Value>, poll_timeout: Duration) -> Self {
-        Self { client, context, poll_timeout }
+        Self {
+            client,
+            context,
+            poll_timeout,
+        }
     }
 
-    /// Runs one call of `tool` as `agent_id`; `on_poll` sees the job's status at each poll.
-    pub async fn call(
+    /// How long a call waits for its job before answering `pending`.
+    pub fn poll_timeout(&self) -> Duration {
+        self.poll_timeout
+    }
+
+    /// Sends the call to Tenet and reads the decision; an allowed call whose job
+    /// still runs comes back as [`Decided::Job`], to follow with [`Self::follow_job`].
+    pub async fn decide(
         &self,
         tool: &Tool,
         arguments: Map<String, Value>,
         agent_id: &str,
         cancel: &CancellationToken,
-        on_poll: impl FnMut(&str, JobStatus),
-    ) -> CallReport {
+    ) -> Decided {
         let request_id = uuid::Uuid::new_v4().to_string();
         let arguments = Value::Object(arguments);
         if let Err(problems) = tool.validate_arguments(&arguments) {
@@ -52,14 +61,21 @@ impl Governor {
                 problems.len(),
                 problems.join("; ")
             );
-            return CallReport::error(&tool.name, &request_id, message);
+            return Decided::Done(CallReport::error(&tool.name, &request_id, message));
         }
-        let Value::Object(arguments) = arguments else { unreachable!("built from a map above") };
+        let Value::Object(arguments) = arguments else {
+            unreachable!("built from a map above")
+        };
         let request = ExecuteRequest {
             request_id: request_id.clone(),
             service: tool.service.to_string(),
-            tool_call: ToolCall { tool_name: tool.name.clone(), arguments },
-            agent: Agent { agent_id: agent_id.to_owned() },
+            tool_call: ToolCall {
+                tool_name: tool.name.clone(),
+                arguments,
+            },
+            agent: Agent {
+                agent_id: agent_id.to_owned(),
+            },
             context: self.context.clone(),
         };
         let started = Instant::now();
@@ -68,7 +84,7 @@ impl Governor {
             Ok(executed) => executed,
             Err(error) => {
                 report.error = Some(error.to_string());
-                return report;
+                return Decided::Done(report);
             }
         };
         report.http_status = Some(executed.http_status);
@@ -79,75 +95,76 @@ impl Governor {
                     "Tenet rejected the API key (HTTP 401): check that TENET_API_KEY holds a current key for {} and has not been revoked",
                     self.client.api_url()
                 ));
-                return report;
+                return Decided::Done(report);
             }
-            Reply::Rejected { http_status, code, message } => {
+            Reply::Rejected {
+                http_status,
+                code,
+                message,
+            } => {
                 report.reason_codes.extend(code.clone());
-                let detail = [code, message].into_iter().flatten().collect::<Vec<_>>().join(": ");
-                let hint = if http_status == 429 { "; Tenet is rate limiting, try again later" } else { "" };
-                report.error = Some(format!("Tenet refused the request (HTTP {http_status}): {detail}{hint}"));
-                return report;
+                let detail = [code, message]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                let hint = if http_status == 429 {
+                    "; Tenet is rate limiting, try again later"
+                } else {
+                    ""
+                };
+                report.error = Some(format!(
+                    "Tenet refused the request (HTTP {http_status}): {detail}{hint}"
+                ));
+                return Decided::Done(report);
             }
-            Reply::ServerError { http_status, message } => {
+            Reply::ServerError {
+                http_status,
+                message,
+            } => {
                 report.error = Some(format!(
                     "Tenet failed with HTTP {http_status} after {} tries{}; try again later",
                     executed.tries,
                     message.map(|m| format!(" ({m})")).unwrap_or_default()
                 ));
-                return report;
+                return Decided::Done(report);
             }
         };
-        self.follow(decision, report, started, cancel, on_poll).await
+        read_decision(decision, report, started)
     }
 
-    /// Turns a decision into a report, polling the job of an allowed call.
-    async fn follow(
+    /// Follows an allowed call's job until it finishes or `deadline` passes.
+    pub async fn follow_job(
         &self,
-        decision: Decision,
-        mut report: CallReport,
-        started: Instant,
+        job: PendingJob,
+        deadline: Instant,
         cancel: &CancellationToken,
         on_poll: impl FnMut(&str, JobStatus),
     ) -> CallReport {
-        let Decision { outcome, decision_id, review_id, reason_codes, job_id, execution, execution_error, .. } = decision;
-        let outcome = outcome.expect("a Reply::Decision always has an outcome");
-        report.outcome = Some(outcome);
-        report.decision_id = decision_id;
-        report.review_id = review_id;
-        report.reason_codes = reason_codes;
-        report.job_id = job_id;
-        if !outcome.is_allowed() {
-            report.status = if outcome == Outcome::Escalate { Status::Escalated } else { Status::Blocked };
-            return report;
-        }
-        if let Some(error) = execution_error {
-            report.status = Status::Failed;
-            report.execution_error = Some(error);
-            return report;
-        }
-        if let Some(execution) = execution {
-            report.status = Status::Executed;
-            report.executed = true;
-            report.execution = Some(execution.into());
-            return report;
-        }
-        let Some(job_id) = report.job_id.clone() else {
-            report.status = Status::Failed;
-            report.execution_error = Some("no_job".into());
-            report.error = Some("Tenet allowed the call but named no job to follow".into());
-            return report;
-        };
-        self.finish_job(report, &job_id, started + self.poll_timeout, cancel, on_poll).await
+        self.finish_job(job.report, &job.job_id, deadline, cancel, on_poll)
+            .await
     }
 
     /// Follows a job started earlier (e.g. one that outlived a call's poll deadline)
     /// until it finishes or the poll deadline passes, and reports it like a call.
-    pub async fn job_status(&self, job_id: &str, cancel: &CancellationToken, on_poll: impl FnMut(&str, JobStatus)) -> CallReport {
+    pub async fn job_status(
+        &self,
+        job_id: &str,
+        cancel: &CancellationToken,
+        on_poll: impl FnMut(&str, JobStatus),
+    ) -> CallReport {
         let mut report = CallReport::new(JOB_STATUS_TOOL, "");
         report.job_id = Some(job_id.to_owned());
         // A job exists only for an allowed call.
         report.outcome = Some(Outcome::Allow);
-        self.finish_job(report, job_id, Instant::now() + self.poll_timeout, cancel, on_poll).await
+        self.finish_job(
+            report,
+            job_id,
+            Instant::now() + self.poll_timeout,
+            cancel,
+            on_poll,
+        )
+        .await
     }
 
     /// Polls `job_id` and records where it ended in `report`.
@@ -159,7 +176,11 @@ impl Governor {
         cancel: &CancellationToken,
         on_poll: impl FnMut(&str, JobStatus),
     ) -> CallReport {
-        match self.client.wait_for_job(job_id, deadline, cancel, on_poll).await {
+        match self
+            .client
+            .wait_for_job(job_id, deadline, cancel, on_poll)
+            .await
+        {
             JobWait::Finished(job) => match (job.status, job.execution, job.execution_error) {
                 (JobStatus::Completed, Some(execution), None) => {
                     report.status = Status::Executed;
@@ -169,7 +190,8 @@ impl Governor {
                 (_, execution, error) => {
                     report.status = Status::Failed;
                     report.execution = execution.map(Into::into);
-                    report.execution_error = Some(error.unwrap_or_else(|| "downstream_failed".into()));
+                    report.execution_error =
+                        Some(error.unwrap_or_else(|| "downstream_failed".into()));
                 }
             },
             JobWait::TimedOut { .. } => {
@@ -183,14 +205,96 @@ impl Governor {
             JobWait::Unauthorized => {
                 report.status = Status::Error;
                 report.outcome = None;
-                report.error = Some(format!("Tenet rejected the API key while the bridge polled job {job_id} (HTTP 401): check TENET_API_KEY"));
+                report.error = Some(format!(
+                    "Tenet rejected the API key while the bridge polled job {job_id} (HTTP 401): check TENET_API_KEY"
+                ));
             }
             JobWait::NotFound => {
                 report.status = Status::Error;
                 report.outcome = None;
-                report.error = Some(format!("Tenet does not know job {job_id} (HTTP 404): check the job id"));
+                report.error = Some(format!(
+                    "Tenet does not know job {job_id} (HTTP 404): check the job id"
+                ));
             }
         }
         report
     }
+}
+
+/// A decision, or an allowed call whose job still runs.
+#[derive(Debug)]
+pub enum Decided {
+    /// The call's report is final (or Tenet gave no job to follow).
+    Done(CallReport),
+    /// Allowed; the job must be followed to know the result.
+    Job(PendingJob),
+}
+
+/// An allowed call's job, still to be followed.
+#[derive(Debug)]
+pub struct PendingJob {
+    report: CallReport,
+    job_id: String,
+    started: Instant,
+}
+
+impl PendingJob {
+    /// Tenet's job id.
+    pub fn job_id(&self) -> &str {
+        &self.job_id
+    }
+
+    /// When the call was sent to Tenet.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+}
+
+/// Reads a decision into a report: final unless an allowed call's job must be followed.
+fn read_decision(decision: Decision, mut report: CallReport, started: Instant) -> Decided {
+    let Decision {
+        outcome,
+        decision_id,
+        review_id,
+        reason_codes,
+        job_id,
+        execution,
+        execution_error,
+        ..
+    } = decision;
+    report.outcome = Some(outcome);
+    report.decision_id = decision_id;
+    report.review_id = review_id;
+    report.reason_codes = reason_codes;
+    report.job_id = job_id;
+    if !outcome.is_allowed() {
+        report.status = if outcome == Outcome::Escalate {
+            Status::Escalated
+        } else {
+            Status::Blocked
+        };
+        return Decided::Done(report);
+    }
+    if let Some(error) = execution_error {
+        report.status = Status::Failed;
+        report.execution_error = Some(error);
+        return Decided::Done(report);
+    }
+    if let Some(execution) = execution {
+        report.status = Status::Executed;
+        report.executed = true;
+        report.execution = Some(execution.into());
+        return Decided::Done(report);
+    }
+    let Some(job_id) = report.job_id.clone() else {
+        report.status = Status::Failed;
+        report.execution_error = Some("no_job".into());
+        report.error = Some("Tenet allowed the call but named no job to follow".into());
+        return Decided::Done(report);
+    };
+    Decided::Job(PendingJob {
+        report,
+        job_id,
+        started,
+    })
 }

@@ -14,15 +14,24 @@ fn main() -> ExitCode {
     let filter = match EnvFilter::try_new(&cli.log_level) {
         Ok(filter) => filter,
         Err(error) => {
-            eprintln!("tenet-mcp: --log-level `{}` is not a level or filter ({error}); use error, warn, info, debug or trace", cli.log_level);
+            eprintln!(
+                "tenet-mcp: --log-level `{}` is not a level or filter ({error}); use error, warn, info, debug or trace",
+                cli.log_level
+            );
             return ExitCode::from(EXIT_CONFIG);
         }
     };
     // Logs go to stderr only: in stdio mode stdout carries JSON-RPC.
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
 
     match cli.command {
-        Command::Catalog { command: CatalogCommand::Check(args) } => catalog_check(&args),
+        Command::Catalog {
+            command: CatalogCommand::Check(args),
+        } => catalog_check(&args),
         Command::Serve(args) => {
             let runtime = match tokio::runtime::Runtime::new() {
                 Ok(runtime) => runtime,

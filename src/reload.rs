@@ -21,7 +21,9 @@ pub const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 pub fn spawn(bridge: Bridge, paths: Vec<PathBuf>, watch: bool) {
     if paths.is_empty() {
         if watch {
-            tracing::warn!("--watch has nothing to watch: the shipped catalog is in use; pass --catalog PATH");
+            tracing::warn!(
+                "--watch has nothing to watch: the shipped catalog is in use; pass --catalog PATH"
+            );
         }
         return;
     }
@@ -51,10 +53,17 @@ async fn reload(bridge: &Bridge, paths: &[PathBuf], cause: &str) {
         Ok(catalog) => {
             let tools = catalog.tools().len();
             bridge.replace_catalog(Arc::new(catalog)).await;
-            tracing::info!(cause, tools, "catalog reloaded; clients were told the tool list changed");
+            tracing::info!(
+                cause,
+                tools,
+                "catalog reloaded; clients were told the tool list changed"
+            );
         }
         Err(error) => {
-            tracing::error!(cause, "catalog reload rejected, the previous catalog stays in force: {error}");
+            tracing::error!(
+                cause,
+                "catalog reload rejected, the previous catalog stays in force: {error}"
+            );
         }
     }
 }

@@ -43,7 +43,12 @@ pub struct Execution {
 
 impl From<wire::Execution> for Execution {
     fn from(e: wire::Execution) -> Self {
-        Self { status: e.status, headers: e.headers, body: e.body, duration_ms: e.duration_ms }
+        Self {
+            status: e.status,
+            headers: e.headers,
+            body: e.body,
+            duration_ms: e.duration_ms,
+        }
     }
 }
 
@@ -103,18 +108,28 @@ impl CallReport {
 
     /// An error report: no decision, with what went wrong.
     pub fn error(tool: &str, request_id: &str, message: impl Into<String>) -> Self {
-        Self { error: Some(message.into()), ..Self::new(tool, request_id) }
+        Self {
+            error: Some(message.into()),
+            ..Self::new(tool, request_id)
+        }
     }
 
     /// Whether the MCP result is an error: blocked, failed, or no decision.
     pub fn is_error(&self) -> bool {
-        matches!(self.status, Status::Blocked | Status::Failed | Status::Error)
+        matches!(
+            self.status,
+            Status::Blocked | Status::Failed | Status::Error
+        )
     }
 
     /// The text block for a model: what happened and what to do next.
     pub fn summary(&self) -> String {
         let tool = &self.tool;
-        let reasons = if self.reason_codes.is_empty() { "none given".to_owned() } else { self.reason_codes.join(", ") };
+        let reasons = if self.reason_codes.is_empty() {
+            "none given".to_owned()
+        } else {
+            self.reason_codes.join(", ")
+        };
         match self.status {
             Status::Executed => {
                 let execution = self.execution.as_ref();
@@ -130,16 +145,27 @@ impl CallReport {
                 } else {
                     body
                 };
-                let verdict = if status >= 400 { "; the downstream API reported an error, read its body below" } else { "" };
-                format!("{tool} was executed through Tenet: the downstream API answered HTTP {status}{verdict}.\n{body}")
+                let verdict = if status >= 400 {
+                    "; the downstream API reported an error, read its body below"
+                } else {
+                    ""
+                };
+                format!(
+                    "{tool} was executed through Tenet: the downstream API answered HTTP {status}{verdict}.\n{body}"
+                )
             }
             Status::Failed => {
-                let error = self.execution_error.as_deref().unwrap_or("downstream_failed");
+                let error = self
+                    .execution_error
+                    .as_deref()
+                    .unwrap_or("downstream_failed");
                 let hint = match error {
                     "credential_not_found" => {
                         " No credential for this service is connected in Tenet for this agent: connect one in Tenet, then try again."
                     }
-                    _ => " Tenet allowed the call but it did not complete; check the error before retrying.",
+                    _ => {
+                        " Tenet allowed the call but it did not complete; check the error before retrying."
+                    }
                 };
                 format!("{tool} was allowed by Tenet but not executed: {error}.{hint}")
             }
@@ -151,7 +177,9 @@ impl CallReport {
                 "{tool} is held for human approval as review {}. Tenet runs it if approved; do not retry. Reasons: {reasons}.",
                 self.review_id.as_deref().unwrap_or("(unknown)")
             ),
-            Status::Blocked => format!("{tool} was blocked by Tenet policy. Reasons: {reasons}. Do not retry this call."),
+            Status::Blocked => format!(
+                "{tool} was blocked by Tenet policy. Reasons: {reasons}. Do not retry this call."
+            ),
             Status::Error => format!(
                 "{tool} was not run: {}",
                 self.error.as_deref().unwrap_or("Tenet gave no decision")
@@ -162,9 +190,11 @@ impl CallReport {
 
 /// The JSON Schema of [`CallReport`], the `outputSchema` of every catalog tool.
 pub fn output_schema() -> Map<String, Value> {
-    let schema = schemars::SchemaGenerator::new(schemars::generate::SchemaSettings::draft2020_12().with(|s| {
-        s.inline_subschemas = true;
-    }))
+    let schema = schemars::SchemaGenerator::new(
+        schemars::generate::SchemaSettings::draft2020_12().with(|s| {
+            s.inline_subschemas = true;
+        }),
+    )
     .into_root_schema_for::<CallReport>();
     match serde_json::to_value(schema) {
         Ok(Value::Object(map)) => map,
@@ -186,7 +216,12 @@ mod tests {
         report.status = Status::Executed;
         report.outcome = Some(Outcome::AllowWithConditions);
         report.executed = true;
-        report.execution = Some(Execution { status: 200, headers: Map::new(), body: json!({"a": 1}), duration_ms: 3 });
+        report.execution = Some(Execution {
+            status: 200,
+            headers: Map::new(),
+            body: json!({"a": 1}),
+            duration_ms: 3,
+        });
         let value = serde_json::to_value(&report).unwrap();
         assert!(validator.is_valid(&value), "{value}");
         assert_eq!(value["outcome"], "ALLOW_WITH_CONDITIONS");
@@ -199,7 +234,11 @@ mod tests {
         let mut r = CallReport::new("t", "r");
         r.status = Status::Escalated;
         r.review_id = Some("rev_1".into());
-        assert!(r.summary().contains("held for human approval as review rev_1") && r.summary().contains("do not retry"));
+        assert!(
+            r.summary()
+                .contains("held for human approval as review rev_1")
+                && r.summary().contains("do not retry")
+        );
         assert!(!r.is_error());
         r.status = Status::Blocked;
         r.reason_codes = vec!["RULE_x".into()];
@@ -210,7 +249,12 @@ mod tests {
         assert!(r.summary().contains("job_9"));
         let long = CallReport {
             status: Status::Executed,
-            execution: Some(Execution { status: 200, headers: Map::new(), body: Value::String("x".repeat(10_000)), duration_ms: 0 }),
+            execution: Some(Execution {
+                status: 200,
+                headers: Map::new(),
+                body: Value::String("x".repeat(10_000)),
+                duration_ms: 0,
+            }),
             ..CallReport::new("t", "r")
         };
         assert!(long.summary().len() < 4200 && long.summary().contains("cut"));

@@ -49,15 +49,21 @@ pub struct ServeArgs {
 
 fn parse_context(pair: &str) -> Result<(String, String), String> {
     match pair.split_once('=') {
-        Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_owned(), value.to_owned())),
-        _ => Err(format!("`{pair}` is not KEY=VALUE (for example env=production)")),
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_owned(), value.to_owned()))
+        }
+        _ => Err(format!(
+            "`{pair}` is not KEY=VALUE (for example env=production)"
+        )),
     }
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(seconds) if seconds.is_finite() && seconds > 0.0 && seconds <= 86_400.0 => Ok(seconds),
-        _ => Err(format!("`{text}` is not a number of seconds between 0 and 86400")),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds between 0 and 86400"
+        )),
     }
 }
 
@@ -68,7 +74,9 @@ pub struct ConfigError(pub String);
 
 /// Runs `serve` until the client disconnects or a signal arrives.
 pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
-    let catalog = Arc::new(Catalog::load_or_embedded(&args.catalogs).map_err(|e| ConfigError(e.to_string()))?);
+    let catalog = Arc::new(
+        Catalog::load_or_embedded(&args.catalogs).map_err(|e| ConfigError(e.to_string()))?,
+    );
     let (api_url, api_key, emulator) = if args.emulator {
         let running = emulator::start(emulator::EmulatorConfig::embedded(catalog.clone()))
             .await
@@ -88,7 +96,11 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let mut config = ClientConfig::new(&api_url, api_key);
     config.request_timeout = Duration::from_secs_f64(args.request_timeout);
     let client = TenetClient::new(config).map_err(ServeError::Runtime)?;
-    let context: Map<String, Value> = args.context.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    let context: Map<String, Value> = args
+        .context
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
     let governor = Governor::new(client, context, Duration::from_secs_f64(args.poll_timeout));
     let bridge = Bridge::new(catalog.clone(), governor, args.agent_id);
     reload::spawn(bridge.clone(), args.catalogs.clone(), args.watch);

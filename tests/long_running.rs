@@ -12,7 +12,8 @@ use common::scripted::{Canned, ScriptedTenet};
 use rmcp::{
     ClientHandler, RoleClient, ServiceExt,
     model::{
-        CallToolRequest, CallToolRequestParams, ClientRequest, PaginatedRequestParams, ProgressNotificationParam,
+        CallToolRequest, CallToolRequestParams, ClientRequest, PaginatedRequestParams,
+        ProgressNotificationParam,
     },
     service::{MaybeSendFuture, NotificationContext, PeerRequestOptions, RunningService},
     transport::TokioChildProcess,
@@ -37,17 +38,30 @@ impl ClientHandler for Recorder {
         std::future::ready(())
     }
 
-    fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
+    fn on_tool_list_changed(
+        &self,
+        _context: NotificationContext<RoleClient>,
+    ) -> impl Future<Output = ()> + MaybeSendFuture + '_ {
         self.list_changed.notify_one();
         std::future::ready(())
     }
 }
 
-async fn start(tenet: &ScriptedTenet, args: &[&str]) -> (RunningService<RoleClient, Recorder>, Recorder) {
+async fn start(
+    tenet: &ScriptedTenet,
+    args: &[&str],
+) -> (RunningService<RoleClient, Recorder>, Recorder) {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"));
-    cmd.arg("serve").args(args).env("TENET_API_KEY", "tnt_test").env("TENET_API_URL", tenet.url());
+    cmd.arg("serve")
+        .args(args)
+        .env("TENET_API_KEY", "tnt_test")
+        .env("TENET_API_URL", tenet.url());
     let recorder = Recorder::default();
-    let client = recorder.clone().serve(TokioChildProcess::new(cmd).unwrap()).await.unwrap();
+    let client = recorder
+        .clone()
+        .serve(TokioChildProcess::new(cmd).unwrap())
+        .await
+        .unwrap();
     (client, recorder)
 }
 
@@ -56,11 +70,17 @@ fn fixture() -> String {
 }
 
 fn params(tool: &str, arguments: Value) -> CallToolRequestParams {
-    let Value::Object(arguments) = arguments else { unreachable!() };
+    let Value::Object(arguments) = arguments else {
+        unreachable!()
+    };
     CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments)
 }
 
-async fn call(client: &RunningService<RoleClient, Recorder>, tool: &str, arguments: Value) -> Value {
+async fn call(
+    client: &RunningService<RoleClient, Recorder>,
+    tool: &str,
+    arguments: Value,
+) -> Value {
     let result = client.call_tool(params(tool, arguments)).await.unwrap();
     result.structured_content.unwrap()
 }
@@ -68,9 +88,21 @@ async fn call(client: &RunningService<RoleClient, Recorder>, tool: &str, argumen
 #[tokio::test]
 async fn progress_is_reported_while_the_job_runs() {
     let tenet = ScriptedTenet::start().await;
-    tenet.on_execute("acme.items.create", vec![Canned::json(202, json!({"jobId": "job_p", "decision": "ALLOW"}))]);
-    let mut answers = vec![Canned::json(200, json!({"jobId": "job_p", "status": "pending"}))];
-    answers.extend(std::iter::repeat_n(Canned::json(200, json!({"jobId": "job_p", "status": "running"})), 12));
+    tenet.on_execute(
+        "acme.items.create",
+        vec![Canned::json(
+            202,
+            json!({"jobId": "job_p", "decision": "ALLOW"}),
+        )],
+    );
+    let mut answers = vec![Canned::json(
+        200,
+        json!({"jobId": "job_p", "status": "pending"}),
+    )];
+    answers.extend(std::iter::repeat_n(
+        Canned::json(200, json!({"jobId": "job_p", "status": "running"})),
+        12,
+    ));
     answers.push(Canned::json(200, json!({"jobId": "job_p", "status": "completed", "execution": {"status": 200, "headers": {}, "body": {}, "durationMs": 1}})));
     tenet.on_job("job_p", answers);
     let (client, recorder) = start(&tenet, &["--catalog", &fixture()]).await;
@@ -78,24 +110,59 @@ async fn progress_is_reported_while_the_job_runs() {
     assert_eq!(report["status"], "executed");
     let progress = recorder.progress.lock().unwrap().clone();
     let messages: Vec<_> = progress.iter().filter_map(|p| p.message.clone()).collect();
-    assert!(messages.iter().any(|m| m.contains("job_p is pending")), "{messages:?}");
-    assert!(messages.iter().any(|m| m.contains("job_p is running")), "{messages:?}");
-    assert!(messages.iter().any(|m| m.contains("job_p is completed")), "{messages:?}");
-    assert!(progress.windows(2).all(|w| w[1].progress > w[0].progress), "progress increases");
+    assert!(
+        messages.iter().any(|m| m.contains("job_p is pending")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("job_p is running")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.contains("job_p is completed")),
+        "{messages:?}"
+    );
+    assert!(
+        progress.windows(2).all(|w| w[1].progress > w[0].progress),
+        "progress increases"
+    );
     // Bounded rate: status changes plus at most one per 500 ms, not one per poll.
     let polls = tenet.polls_of("job_p");
-    assert!(progress.len() < polls, "{} notifications for {polls} polls", progress.len());
+    assert!(
+        progress.len() < polls,
+        "{} notifications for {polls} polls",
+        progress.len()
+    );
     client.cancel().await.unwrap();
 }
 
 #[tokio::test]
 async fn a_cancelled_call_stops_polling() {
     let tenet = ScriptedTenet::start().await;
-    tenet.on_execute("acme.items.create", vec![Canned::json(202, json!({"jobId": "job_c", "decision": "ALLOW"}))]);
-    tenet.on_job("job_c", vec![Canned::json(200, json!({"jobId": "job_c", "status": "running"}))]);
-    let (client, recorder) = start(&tenet, &["--catalog", &fixture(), "--poll-timeout", "30"]).await;
-    let request = ClientRequest::CallToolRequest(CallToolRequest::new(params("acme_items_create", json!({"name": "x"}))));
-    let handle = client.send_cancellable_request(request, PeerRequestOptions::no_options()).await.unwrap();
+    tenet.on_execute(
+        "acme.items.create",
+        vec![Canned::json(
+            202,
+            json!({"jobId": "job_c", "decision": "ALLOW"}),
+        )],
+    );
+    tenet.on_job(
+        "job_c",
+        vec![Canned::json(
+            200,
+            json!({"jobId": "job_c", "status": "running"}),
+        )],
+    );
+    let (client, recorder) =
+        start(&tenet, &["--catalog", &fixture(), "--poll-timeout", "30"]).await;
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(params(
+        "acme_items_create",
+        json!({"name": "x"}),
+    )));
+    let handle = client
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .unwrap();
     // Wait until the job is being polled, then cancel.
     for _ in 0..100 {
         if tenet.polls_of("job_c") >= 3 {
@@ -104,13 +171,24 @@ async fn a_cancelled_call_stops_polling() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(tenet.polls_of("job_c") >= 3, "the job was never polled");
-    handle.cancel(Some("user pressed stop".into())).await.unwrap();
+    handle
+        .cancel(Some("user pressed stop".into()))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let polls_at_cancel = tenet.polls_of("job_c");
     let notes_at_cancel = recorder.progress.lock().unwrap().len();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(tenet.polls_of("job_c"), polls_at_cancel, "polling went on after the cancel");
-    assert_eq!(recorder.progress.lock().unwrap().len(), notes_at_cancel, "progress was sent after the cancel");
+    assert_eq!(
+        tenet.polls_of("job_c"),
+        polls_at_cancel,
+        "polling went on after the cancel"
+    );
+    assert_eq!(
+        recorder.progress.lock().unwrap().len(),
+        notes_at_cancel,
+        "progress was sent after the cancel"
+    );
     // The server still serves.
     let report = call(&client, "acme_items_get", json!({"id": "1"})).await;
     assert_eq!(report["status"], "executed");
@@ -120,29 +198,63 @@ async fn a_cancelled_call_stops_polling() {
 #[tokio::test]
 async fn job_status_finishes_a_call_that_timed_out() {
     let tenet = ScriptedTenet::start().await;
-    tenet.on_execute("acme.items.create", vec![Canned::json(202, json!({"jobId": "job_late", "decision": "ALLOW"}))]);
-    tenet.on_job("job_late", vec![Canned::json(200, json!({"jobId": "job_late", "status": "running"}))]);
+    tenet.on_execute(
+        "acme.items.create",
+        vec![Canned::json(
+            202,
+            json!({"jobId": "job_late", "decision": "ALLOW"}),
+        )],
+    );
+    tenet.on_job(
+        "job_late",
+        vec![Canned::json(
+            200,
+            json!({"jobId": "job_late", "status": "running"}),
+        )],
+    );
     let (client, _) = start(&tenet, &["--catalog", &fixture(), "--poll-timeout", "0.5"]).await;
     let tools = client.list_all_tools().await.unwrap();
-    let status_tool = tools.iter().find(|t| t.name == "tenet_job_status").expect("tenet_job_status is listed");
-    assert_eq!(status_tool.annotations.as_ref().unwrap().read_only_hint, Some(true));
+    let status_tool = tools
+        .iter()
+        .find(|t| t.name == "tenet_job_status")
+        .expect("tenet_job_status is listed");
+    assert_eq!(
+        status_tool.annotations.as_ref().unwrap().read_only_hint,
+        Some(true)
+    );
 
     let report = call(&client, "acme_items_create", json!({"name": "x"})).await;
-    assert_eq!((report["status"].clone(), report["job_id"].clone()), (json!("pending"), json!("job_late")));
+    assert_eq!(
+        (report["status"].clone(), report["job_id"].clone()),
+        (json!("pending"), json!("job_late"))
+    );
 
     tenet.on_job("job_late", vec![Canned::json(200, json!({"jobId": "job_late", "status": "completed", "execution": {"status": 201, "headers": {}, "body": {"id": 9}, "durationMs": 900}}))]);
-    let result = client.call_tool(params("tenet_job_status", json!({"job_id": "job_late"}))).await.unwrap();
+    let result = client
+        .call_tool(params("tenet_job_status", json!({"job_id": "job_late"})))
+        .await
+        .unwrap();
     assert_eq!(result.is_error, Some(false));
     let report = result.structured_content.unwrap();
     assert_eq!(report["status"], "executed");
     assert_eq!(report["executed"], true);
     assert_eq!(report["execution"]["body"], json!({"id": 9}));
-    assert_eq!(tenet.executes_of("acme.items.create").len(), 1, "following a job never re-executes");
+    assert_eq!(
+        tenet.executes_of("acme.items.create").len(),
+        1,
+        "following a job never re-executes"
+    );
 
-    tenet.on_job("job_nope", vec![Canned::json(404, json!({"error": "job_not_found"}))]);
+    tenet.on_job(
+        "job_nope",
+        vec![Canned::json(404, json!({"error": "job_not_found"}))],
+    );
     let unknown = call(&client, "tenet_job_status", json!({"job_id": "job_nope"})).await;
     assert_eq!(unknown["status"], "error");
-    let missing = client.call_tool(params("tenet_job_status", json!({}))).await.unwrap();
+    let missing = client
+        .call_tool(params("tenet_job_status", json!({})))
+        .await
+        .unwrap();
     assert_eq!(missing.is_error, Some(true));
     client.cancel().await.unwrap();
 }
@@ -152,22 +264,53 @@ async fn watched_catalog_reloads_and_broken_reloads_keep_the_old_tools() {
     let tenet = ScriptedTenet::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(fixture(), dir.path().join("acme.json")).unwrap();
-    let (client, recorder) = start(&tenet, &["--catalog", dir.path().to_str().unwrap(), "--watch"]).await;
+    let (client, recorder) = start(
+        &tenet,
+        &["--catalog", dir.path().to_str().unwrap(), "--watch"],
+    )
+    .await;
     assert_eq!(client.list_all_tools().await.unwrap().len(), 6);
 
     let extra = json!({"service": "extra", "tools": [{"name": "extra.ping", "description": "Ping.", "method": "GET", "path": "/ping", "input_schema": {"type": "object"}}]});
     std::fs::write(dir.path().join("extra.json"), extra.to_string()).unwrap();
-    tokio::time::timeout(Duration::from_secs(10), recorder.list_changed.notified()).await.expect("list_changed after adding a file");
-    let names: Vec<_> = client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
+    tokio::time::timeout(Duration::from_secs(10), recorder.list_changed.notified())
+        .await
+        .expect("list_changed after adding a file");
+    let names: Vec<_> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
     assert!(names.contains(&"extra_ping".to_owned()), "{names:?}");
-    assert_eq!(call(&client, "extra_ping", json!({})).await["status"], "executed");
+    assert_eq!(
+        call(&client, "extra_ping", json!({})).await["status"],
+        "executed"
+    );
 
     std::fs::write(dir.path().join("extra.json"), "{ not json").unwrap();
-    let changed = tokio::time::timeout(Duration::from_millis(2500), recorder.list_changed.notified()).await;
+    let changed = tokio::time::timeout(
+        Duration::from_millis(2500),
+        recorder.list_changed.notified(),
+    )
+    .await;
     assert!(changed.is_err(), "a broken catalog must not be announced");
-    let names: Vec<_> = client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
-    assert!(names.contains(&"extra_ping".to_owned()) && names.contains(&"acme_items_get".to_owned()), "{names:?}");
-    assert_eq!(call(&client, "acme_items_get", json!({"id": "1"})).await["status"], "executed");
+    let names: Vec<_> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(
+        names.contains(&"extra_ping".to_owned()) && names.contains(&"acme_items_get".to_owned()),
+        "{names:?}"
+    );
+    assert_eq!(
+        call(&client, "acme_items_get", json!({"id": "1"})).await["status"],
+        "executed"
+    );
     client.cancel().await.unwrap();
 }
 
@@ -178,7 +321,11 @@ async fn tools_list_pages_large_catalogs() {
     let tools: Vec<Value> = (0..1200)
         .map(|i| json!({"name": format!("big.tool_{i:04}"), "description": "A generated tool.", "method": "GET", "path": "/t", "input_schema": {"type": "object"}}))
         .collect();
-    std::fs::write(dir.path().join("big.json"), json!({"service": "big", "tools": tools}).to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("big.json"),
+        json!({"service": "big", "tools": tools}).to_string(),
+    )
+    .unwrap();
     let (client, _) = start(&tenet, &["--catalog", dir.path().to_str().unwrap()]).await;
 
     let first = client.list_tools(None).await.unwrap();
@@ -191,9 +338,99 @@ async fn tools_list_pages_large_catalogs() {
     names.dedup();
     assert_eq!(names.len(), 1201, "pages do not overlap");
 
-    let second = client.list_tools(Some(PaginatedRequestParams::default().with_cursor(Some(cursor)))).await.unwrap();
+    let second = client
+        .list_tools(Some(
+            PaginatedRequestParams::default().with_cursor(Some(cursor)),
+        ))
+        .await
+        .unwrap();
     assert_eq!(second.tools[0].name, all[500].name);
-    let bad = client.list_tools(Some(PaginatedRequestParams::default().with_cursor(Some("zzz".into())))).await;
+    let bad = client
+        .list_tools(Some(
+            PaginatedRequestParams::default().with_cursor(Some("zzz".into())),
+        ))
+        .await;
     assert!(bad.is_err(), "an invalid cursor is an error");
+    client.cancel().await.unwrap();
+}
+
+/// A client that declares the MCP Tasks extension gets an allowed call's job as a task.
+#[tokio::test]
+async fn allowed_jobs_become_tasks_for_clients_that_ask() {
+    use rmcp::model::{
+        CallToolResponse, ClientCapabilities, ClientConfig, GetTaskParams, Implementation,
+        TaskPayload,
+    };
+    let tenet = ScriptedTenet::start().await;
+    tenet.on_execute(
+        "acme.items.create",
+        vec![Canned::json(
+            202,
+            json!({"jobId": "job_task", "decision": "ALLOW"}),
+        )],
+    );
+    tenet.on_job("job_task", vec![
+        Canned::json(200, json!({"jobId": "job_task", "status": "running"})),
+        Canned::json(200, json!({"jobId": "job_task", "status": "running"})),
+        Canned::json(200, json!({"jobId": "job_task", "status": "completed", "execution": {"status": 201, "headers": {}, "body": {"made": true}, "durationMs": 5}})),
+    ]);
+    tenet.on_execute(
+        "acme.items.delete",
+        vec![Canned::json(
+            202,
+            json!({"decision": "ESCALATE", "reviewId": "rev_t"}),
+        )],
+    );
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"));
+    cmd.args(["serve", "--catalog", &fixture()])
+        .env("TENET_API_KEY", "tnt_test")
+        .env("TENET_API_URL", tenet.url());
+    let config = ClientConfig::new(
+        ClientCapabilities::builder().enable_tasks().build(),
+        Implementation::new("task-client", "1"),
+    );
+    let client = config
+        .serve(TokioChildProcess::new(cmd).unwrap())
+        .await
+        .unwrap();
+
+    let response = client
+        .call_tool_once(params("acme_items_create", json!({"name": "x"})))
+        .await
+        .unwrap();
+    let CallToolResponse::Task(created) = response else {
+        panic!("expected a task, got {response:?}")
+    };
+    let task_id = created.task.task_id.clone();
+    let done = loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let got = client
+            .peer()
+            .get_task(GetTaskParams::new(task_id.clone()))
+            .await
+            .unwrap();
+        if got.task.status().is_terminal() {
+            break got.task;
+        }
+    };
+    let TaskPayload::Completed { result } = done.payload else {
+        panic!("expected a completed task: {:?}", done.payload)
+    };
+    assert_eq!(result["structuredContent"]["status"], "executed");
+    assert_eq!(
+        result["structuredContent"]["execution"]["body"],
+        json!({"made": true})
+    );
+    assert_eq!(tenet.executes_of("acme.items.create").len(), 1);
+
+    // Decisions that need no job are answered at once, not as tasks.
+    let response = client
+        .call_tool_once(params("acme_items_delete", json!({"id": "1"})))
+        .await
+        .unwrap();
+    let CallToolResponse::Complete(result) = response else {
+        panic!("expected a complete result, got {response:?}")
+    };
+    assert_eq!(result.structured_content.unwrap()["status"], "escalated");
     client.cancel().await.unwrap();
 }

@@ -34,12 +34,25 @@ struct Bridge {
 impl Bridge {
     async fn start(tenet: &ScriptedTenet, extra: &[&str]) -> Self {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"));
-        cmd.args(["serve", "--catalog", &fixture(), "--poll-timeout", "3", "--request-timeout", "2", "--log-level", "debug"])
-            .args(extra)
-            .env("TENET_API_KEY", KEY)
-            .env("TENET_API_URL", tenet.url())
-            .env_remove("TENET_AGENT_ID");
-        let (transport, stderr) = TokioChildProcess::builder(cmd).stderr(Stdio::piped()).spawn().unwrap();
+        cmd.args([
+            "serve",
+            "--catalog",
+            &fixture(),
+            "--poll-timeout",
+            "3",
+            "--request-timeout",
+            "2",
+            "--log-level",
+            "debug",
+        ])
+        .args(extra)
+        .env("TENET_API_KEY", KEY)
+        .env("TENET_API_URL", tenet.url())
+        .env_remove("TENET_AGENT_ID");
+        let (transport, stderr) = TokioChildProcess::builder(cmd)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
         let log = Arc::new(Mutex::new(String::new()));
         let mut stderr = stderr.unwrap();
         let sink = log.clone();
@@ -49,22 +62,40 @@ impl Bridge {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let client = ().serve(transport).await.expect("the bridge answers initialize");
-        Self { client, stderr: log }
+        Self {
+            client,
+            stderr: log,
+        }
     }
 
     async fn call(&self, tool: &str, arguments: Value) -> Result<CallToolResult, ServiceError> {
-        let Value::Object(arguments) = arguments else { panic!("arguments must be an object") };
-        self.client.call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments)).await
+        let Value::Object(arguments) = arguments else {
+            panic!("arguments must be an object")
+        };
+        self.client
+            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
+            .await
     }
 
     async fn ok(&self, tool: &str, arguments: Value) -> (Value, String, bool) {
         let result = self.call(tool, arguments).await.expect("a tool result");
-        let text = result.content.iter().filter_map(|c| c.as_text().map(|t| t.text.clone())).collect::<Vec<_>>().join("\n");
-        (result.structured_content.expect("structuredContent"), text, result.is_error.unwrap_or(false))
+        let text = result
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+            .collect::<Vec<_>>()
+            .join("\n");
+        (
+            result.structured_content.expect("structuredContent"),
+            text,
+            result.is_error.unwrap_or(false),
+        )
     }
 
     /// Stops the bridge and returns its stderr, checked for the API key.
@@ -72,7 +103,10 @@ impl Bridge {
         self.client.cancel().await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         let log = self.stderr.lock().unwrap().clone();
-        assert!(!log.contains(KEY), "the API key leaked into the logs:\n{log}");
+        assert!(
+            !log.contains(KEY),
+            "the API key leaked into the logs:\n{log}"
+        );
         log
     }
 }
@@ -83,26 +117,75 @@ async fn lists_catalog_tools_with_schemas_and_annotations() {
     let bridge = Bridge::start(&tenet, &[]).await;
     let tools = bridge.client.list_all_tools().await.unwrap();
     let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
-    assert_eq!(names, ["tenet_job_status", "acme_items_get", "acme_items_create", "acme_items_replace", "acme_items_delete", "acme_payments_create"]);
+    assert_eq!(
+        names,
+        [
+            "tenet_job_status",
+            "acme_items_get",
+            "acme_items_create",
+            "acme_items_replace",
+            "acme_items_delete",
+            "acme_payments_create"
+        ]
+    );
     let hints = |name: &str| {
         let tool = tools.iter().find(|t| t.name == name).unwrap();
         let a = tool.annotations.clone().unwrap();
-        (a.read_only_hint, a.destructive_hint, a.idempotent_hint, a.open_world_hint)
+        (
+            a.read_only_hint,
+            a.destructive_hint,
+            a.idempotent_hint,
+            a.open_world_hint,
+        )
     };
-    assert_eq!(hints("acme_items_get"), (Some(true), Some(false), Some(true), Some(true)));
-    assert_eq!(hints("acme_items_create"), (Some(false), Some(false), Some(false), Some(true)));
-    assert_eq!(hints("acme_items_replace"), (Some(false), Some(false), Some(true), Some(true)));
-    assert_eq!(hints("acme_items_delete"), (Some(false), Some(true), Some(true), Some(true)));
-    assert_eq!(hints("acme_payments_create"), (Some(false), Some(true), Some(false), Some(true)));
+    assert_eq!(
+        hints("acme_items_get"),
+        (Some(true), Some(false), Some(true), Some(true))
+    );
+    assert_eq!(
+        hints("acme_items_create"),
+        (Some(false), Some(false), Some(false), Some(true))
+    );
+    assert_eq!(
+        hints("acme_items_replace"),
+        (Some(false), Some(false), Some(true), Some(true))
+    );
+    assert_eq!(
+        hints("acme_items_delete"),
+        (Some(false), Some(true), Some(true), Some(true))
+    );
+    assert_eq!(
+        hints("acme_payments_create"),
+        (Some(false), Some(true), Some(false), Some(true))
+    );
     let get = tools.iter().find(|t| t.name == "acme_items_get").unwrap();
     assert_eq!(get.title.as_deref(), Some("Get an item"));
     assert_eq!(get.input_schema.get("required"), Some(&json!(["id"])));
     let output = Value::Object((*get.output_schema.clone().expect("outputSchema")).clone());
     assert_eq!(output["type"], "object");
-    for field in ["status", "outcome", "executed", "decision_id", "review_id", "reason_codes", "job_id", "execution", "execution_error", "http_status", "tool", "request_id"] {
-        assert!(output["properties"].get(field).is_some(), "outputSchema lacks {field}: {output}");
+    for field in [
+        "status",
+        "outcome",
+        "executed",
+        "decision_id",
+        "review_id",
+        "reason_codes",
+        "job_id",
+        "execution",
+        "execution_error",
+        "http_status",
+        "tool",
+        "request_id",
+    ] {
+        assert!(
+            output["properties"].get(field).is_some(),
+            "outputSchema lacks {field}: {output}"
+        );
     }
-    assert!(tenet.requests().is_empty(), "listing tools must not call Tenet");
+    assert!(
+        tenet.requests().is_empty(),
+        "listing tools must not call Tenet"
+    );
     bridge.stop().await;
 }
 
@@ -116,7 +199,11 @@ async fn allowed_call_is_executed_after_polling_the_job() {
         Canned::json(200, running),
         Canned::json(200, json!({"jobId": "job_1", "status": "completed", "execution": {"status": 200, "headers": {"x-a": "1"}, "body": {"id": "42", "name": "widget"}, "durationMs": 12}})),
     ]);
-    let bridge = Bridge::start(&tenet, &["--context", "env=staging", "--agent-id", "agent-7"]).await;
+    let bridge = Bridge::start(
+        &tenet,
+        &["--context", "env=staging", "--agent-id", "agent-7"],
+    )
+    .await;
     let (report, text, is_error) = bridge.ok("acme_items_get", json!({"id": "42"})).await;
     assert!(!is_error);
     assert_eq!(report["status"], "executed");
@@ -126,8 +213,14 @@ async fn allowed_call_is_executed_after_polling_the_job() {
     assert_eq!(report["job_id"], "job_1");
     assert_eq!(report["tool"], "acme.items.get");
     assert_eq!(report["http_status"], 202);
-    assert_eq!(report["execution"], json!({"status": 200, "headers": {"x-a": "1"}, "body": {"id": "42", "name": "widget"}, "duration_ms": 12}));
-    assert!(text.contains("HTTP 200") && text.contains("widget"), "{text}");
+    assert_eq!(
+        report["execution"],
+        json!({"status": 200, "headers": {"x-a": "1"}, "body": {"id": "42", "name": "widget"}, "duration_ms": 12})
+    );
+    assert!(
+        text.contains("HTTP 200") && text.contains("widget"),
+        "{text}"
+    );
     assert_eq!(tenet.polls_of("job_1"), 3);
 
     let executes = tenet.executes_of("acme.items.get");
@@ -135,16 +228,27 @@ async fn allowed_call_is_executed_after_polling_the_job() {
     let sent = &executes[0];
     let request_id = sent.body["requestId"].as_str().unwrap();
     assert_eq!(report["request_id"], request_id);
-    assert!(uuid::Uuid::parse_str(request_id).is_ok(), "requestId is a UUID");
+    assert!(
+        uuid::Uuid::parse_str(request_id).is_ok(),
+        "requestId is a UUID"
+    );
     assert_eq!(sent.headers["idempotency-key"], request_id);
     assert_eq!(sent.headers["authorization"], format!("Bearer {KEY}"));
-    assert!(sent.headers["user-agent"].starts_with("tenet-mcp/"), "{}", sent.headers["user-agent"]);
+    assert!(
+        sent.headers["user-agent"].starts_with("tenet-mcp/"),
+        "{}",
+        sent.headers["user-agent"]
+    );
     assert!(sent.headers["content-type"].starts_with("application/json"));
     assert_eq!(
         sent.body,
         json!({"requestId": request_id, "service": "acme", "toolCall": {"toolName": "acme.items.get", "arguments": {"id": "42"}}, "agent": {"agentId": "agent-7"}, "context": {"env": "staging"}})
     );
-    let poll = tenet.requests().into_iter().find(|r| r.kind == "job").unwrap();
+    let poll = tenet
+        .requests()
+        .into_iter()
+        .find(|r| r.kind == "job")
+        .unwrap();
     assert_eq!(poll.headers["authorization"], format!("Bearer {KEY}"));
     bridge.stop().await;
 }
@@ -156,31 +260,46 @@ async fn every_decision_shape_becomes_the_right_report() {
     let bridge = Bridge::start(&tenet, &[]).await;
     let cases: Vec<(Canned, Value, bool, &str)> = vec![
         (
-            Canned::json(200, json!({"jobId": "job_200", "status": "pending", "decision": "ALLOW"})),
+            Canned::json(
+                200,
+                json!({"jobId": "job_200", "status": "pending", "decision": "ALLOW"}),
+            ),
             json!({"status": "executed", "outcome": "ALLOW", "executed": true, "job_id": "job_200"}),
             false,
             "HTTP 200",
         ),
         (
-            Canned::json(200, json!({"decision": "ALLOW_WITH_CONDITIONS", "status": "completed", "execution": {"status": 201, "headers": {}, "body": "created", "durationMs": 3}})),
+            Canned::json(
+                200,
+                json!({"decision": "ALLOW_WITH_CONDITIONS", "status": "completed", "execution": {"status": 201, "headers": {}, "body": "created", "durationMs": 3}}),
+            ),
             json!({"status": "executed", "outcome": "ALLOW_WITH_CONDITIONS", "executed": true, "execution": {"status": 201, "headers": {}, "body": "created", "duration_ms": 3}}),
             false,
             "HTTP 201",
         ),
         (
-            Canned::json(202, json!({"decision": "ESCALATE", "reviewId": "rev_1", "status": "pending"})),
+            Canned::json(
+                202,
+                json!({"decision": "ESCALATE", "reviewId": "rev_1", "status": "pending"}),
+            ),
             json!({"status": "escalated", "outcome": "ESCALATE", "executed": false, "review_id": "rev_1"}),
             false,
             "held for human approval as review rev_1",
         ),
         (
-            Canned::json(202, json!({"decision": {"outcome": "ESCALATE", "id": "dec_n", "reviewId": "rev_2", "reason_codes": ["RULE_irreversible-escalate"]}})),
+            Canned::json(
+                202,
+                json!({"decision": {"outcome": "ESCALATE", "id": "dec_n", "reviewId": "rev_2", "reason_codes": ["RULE_irreversible-escalate"]}}),
+            ),
             json!({"status": "escalated", "outcome": "ESCALATE", "decision_id": "dec_n", "review_id": "rev_2", "reason_codes": ["RULE_irreversible-escalate"]}),
             false,
             "do not retry",
         ),
         (
-            Canned::json(403, json!({"decision": "BLOCK", "decisionId": "d1", "reasonCodes": ["RULE_block-irreversible-on-prod"]})),
+            Canned::json(
+                403,
+                json!({"decision": "BLOCK", "decisionId": "d1", "reasonCodes": ["RULE_block-irreversible-on-prod"]}),
+            ),
             json!({"status": "blocked", "outcome": "BLOCK", "decision_id": "d1", "reason_codes": ["RULE_block-irreversible-on-prod"], "http_status": 403}),
             true,
             "RULE_block-irreversible-on-prod",
@@ -198,13 +317,19 @@ async fn every_decision_shape_becomes_the_right_report() {
             "human approval",
         ),
         (
-            Canned::json(200, json!({"decision": "ALLOW", "executionError": "credential_not_found"})),
+            Canned::json(
+                200,
+                json!({"decision": "ALLOW", "executionError": "credential_not_found"}),
+            ),
             json!({"status": "failed", "outcome": "ALLOW", "executed": false, "execution_error": "credential_not_found"}),
             true,
             "connect one in Tenet",
         ),
         (
-            Canned::json(400, json!({"error": "unknown_tool", "message": "no such tool"})),
+            Canned::json(
+                400,
+                json!({"error": "unknown_tool", "message": "no such tool"}),
+            ),
             json!({"status": "error", "outcome": null, "reason_codes": ["unknown_tool"], "http_status": 400}),
             true,
             "no such tool",
@@ -224,7 +349,10 @@ async fn every_decision_shape_becomes_the_right_report() {
             assert_eq!(&report[key], value, "{name}: field {key} of {report:#}");
         }
         assert_eq!(is_error, expect_error, "{name}: isError; {report}");
-        assert!(text.contains(needle), "{name}: text {text:?} lacks {needle:?}");
+        assert!(
+            text.contains(needle),
+            "{name}: text {text:?} lacks {needle:?}"
+        );
         assert!(!text.contains(KEY), "{name}: the key leaked into the text");
     }
     bridge.stop().await;
@@ -234,13 +362,44 @@ async fn every_decision_shape_becomes_the_right_report() {
 async fn failed_jobs_report_their_error() {
     let tenet = ScriptedTenet::start().await;
     let bridge = Bridge::start(&tenet, &[]).await;
-    tenet.on_execute("acme.items.create", vec![Canned::json(202, json!({"jobId": "job_f", "decision": "ALLOW"}))]);
-    tenet.on_job("job_f", vec![Canned::json(200, json!({"jobId": "job_f", "status": "failed", "executionError": "downstream_timeout"}))]);
+    tenet.on_execute(
+        "acme.items.create",
+        vec![Canned::json(
+            202,
+            json!({"jobId": "job_f", "decision": "ALLOW"}),
+        )],
+    );
+    tenet.on_job(
+        "job_f",
+        vec![Canned::json(
+            200,
+            json!({"jobId": "job_f", "status": "failed", "executionError": "downstream_timeout"}),
+        )],
+    );
     let (report, _, is_error) = bridge.ok("acme_items_create", json!({"name": "x"})).await;
-    assert_eq!((report["status"].clone(), report["execution_error"].clone(), is_error), (json!("failed"), json!("downstream_timeout"), true));
+    assert_eq!(
+        (
+            report["status"].clone(),
+            report["execution_error"].clone(),
+            is_error
+        ),
+        (json!("failed"), json!("downstream_timeout"), true)
+    );
 
-    tenet.on_execute("acme.items.create", vec![Canned::json(202, json!({"jobId": "job_g", "decision": "ALLOW"}))]);
-    tenet.on_job("job_g", vec![Canned::json(200, json!({"jobId": "job_g", "status": "failed"}))]);
+    tenet.on_execute(
+        "acme.items.create",
+        vec![Canned::json(
+            202,
+            json!({"jobId": "job_g", "decision": "ALLOW"}),
+        )],
+    );
+    tenet.on_job(
+        "job_g",
+        vec![Canned::json(
+            200,
+            json!({"jobId": "job_g", "status": "failed"}),
+        )],
+    );
     let (report, _, _) = bridge.ok("acme_items_create", json!({"name": "y"})).await;
     assert_eq!(report["execution_error"], "downstream_failed");
     bridge.stop().await;
@@ -249,12 +408,27 @@ async fn failed_jobs_report_their_error() {
 #[tokio::test]
 async fn poll_deadline_answers_pending_with_the_job_id() {
     let tenet = ScriptedTenet::start().await;
-    tenet.on_execute("acme.items.create", vec![Canned::json(202, json!({"jobId": "job_slow", "decision": "ALLOW"}))]);
-    tenet.on_job("job_slow", vec![Canned::json(200, json!({"jobId": "job_slow", "status": "running"}))]);
+    tenet.on_execute(
+        "acme.items.create",
+        vec![Canned::json(
+            202,
+            json!({"jobId": "job_slow", "decision": "ALLOW"}),
+        )],
+    );
+    tenet.on_job(
+        "job_slow",
+        vec![Canned::json(
+            200,
+            json!({"jobId": "job_slow", "status": "running"}),
+        )],
+    );
     let bridge = Bridge::start(&tenet, &["--poll-timeout", "0.6"]).await;
     let started = Instant::now();
     let (report, text, is_error) = bridge.ok("acme_items_create", json!({"name": "x"})).await;
-    assert!(started.elapsed() < Duration::from_secs(3), "the poll deadline was not honoured");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the poll deadline was not honoured"
+    );
     assert_eq!(report["status"], "pending");
     assert_eq!(report["outcome"], "ALLOW");
     assert_eq!(report["executed"], false);
@@ -270,32 +444,66 @@ async fn poll_deadline_answers_pending_with_the_job_id() {
 #[tokio::test]
 async fn transient_failures_are_retried_with_the_same_request_id() {
     let tenet = ScriptedTenet::start().await;
-    tenet.on_execute("acme.payments.create", vec![
-        Canned::text(503, "busy"),
-        Canned::json(429, json!({"error": "rate_limited"})).header("retry-after", "1"),
-        Canned::json(202, json!({"jobId": "job_r", "decision": "ALLOW"})),
-    ]);
+    tenet.on_execute(
+        "acme.payments.create",
+        vec![
+            Canned::text(503, "busy"),
+            Canned::json(429, json!({"error": "rate_limited"})).header("retry-after", "1"),
+            Canned::json(202, json!({"jobId": "job_r", "decision": "ALLOW"})),
+        ],
+    );
     let bridge = Bridge::start(&tenet, &[]).await;
     let started = Instant::now();
-    let (report, _, _) = bridge.ok("acme_payments_create", json!({"amount": 5, "to": "acct_1"})).await;
-    assert!(started.elapsed() >= Duration::from_millis(900), "Retry-After: 1 was not honoured");
+    let (report, _, _) = bridge
+        .ok("acme_payments_create", json!({"amount": 5, "to": "acct_1"}))
+        .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "Retry-After: 1 was not honoured"
+    );
     assert_eq!(report["status"], "executed");
     let executes = tenet.executes_of("acme.payments.create");
     assert_eq!(executes.len(), 3);
-    let ids: Vec<_> = executes.iter().map(|r| (r.body["requestId"].clone(), r.headers["idempotency-key"].clone())).collect();
-    assert!(ids.iter().all(|(body_id, key)| body_id == &ids[0].0 && body_id == key), "{ids:?}");
+    let ids: Vec<_> = executes
+        .iter()
+        .map(|r| {
+            (
+                r.body["requestId"].clone(),
+                r.headers["idempotency-key"].clone(),
+            )
+        })
+        .collect();
+    assert!(
+        ids.iter()
+            .all(|(body_id, key)| body_id == &ids[0].0 && body_id == key),
+        "{ids:?}"
+    );
     assert_eq!(report["request_id"], ids[0].0);
-    assert_eq!(tenet.polls_of("job_r"), 1, "one job, polled once to completion");
+    assert_eq!(
+        tenet.polls_of("job_r"),
+        1,
+        "one job, polled once to completion"
+    );
 
     // Three server errors: give up, say so, and never more than three tries.
     tenet.on_execute("acme.items.create", vec![Canned::text(502, "bad gateway")]);
     let (report, text, is_error) = bridge.ok("acme_items_create", json!({"name": "x"})).await;
-    assert_eq!((report["status"].clone(), report["http_status"].clone(), is_error), (json!("error"), json!(502), true));
+    assert_eq!(
+        (
+            report["status"].clone(),
+            report["http_status"].clone(),
+            is_error
+        ),
+        (json!("error"), json!(502), true)
+    );
     assert!(text.contains("HTTP 502 after 3 tries"), "{text}");
     assert_eq!(tenet.executes_of("acme.items.create").len(), 3);
 
     // 4xx other than 429 are never retried.
-    tenet.on_execute("acme.items.get", vec![Canned::json(400, json!({"error": "unknown_tool"}))]);
+    tenet.on_execute(
+        "acme.items.get",
+        vec![Canned::json(400, json!({"error": "unknown_tool"}))],
+    );
     bridge.ok("acme_items_get", json!({"id": "1"})).await;
     assert_eq!(tenet.executes_of("acme.items.get").len(), 1);
     bridge.stop().await;
@@ -304,10 +512,14 @@ async fn transient_failures_are_retried_with_the_same_request_id() {
 #[tokio::test]
 async fn timeouts_are_retried_then_reported() {
     let tenet = ScriptedTenet::start().await;
-    tenet.on_execute("acme.items.create", vec![
-        Canned::json(202, json!({"jobId": "job_t", "decision": "ALLOW"})).delayed(Duration::from_secs(3)),
-        Canned::json(202, json!({"jobId": "job_t", "decision": "ALLOW"})),
-    ]);
+    tenet.on_execute(
+        "acme.items.create",
+        vec![
+            Canned::json(202, json!({"jobId": "job_t", "decision": "ALLOW"}))
+                .delayed(Duration::from_secs(3)),
+            Canned::json(202, json!({"jobId": "job_t", "decision": "ALLOW"})),
+        ],
+    );
     let bridge = Bridge::start(&tenet, &["--request-timeout", "0.5"]).await;
     let (report, _, _) = bridge.ok("acme_items_create", json!({"name": "x"})).await;
     assert_eq!(report["status"], "executed");
@@ -320,13 +532,19 @@ async fn timeouts_are_retried_then_reported() {
 #[tokio::test]
 async fn unreachable_tenet_is_an_error_result() {
     let tenet = ScriptedTenet::start().await;
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     // The --api-url flag wins over TENET_API_URL.
     let bridge = Bridge::start(&tenet, &["--api-url", &format!("http://{closed}")]).await;
     let (report, text, is_error) = bridge.ok("acme_items_get", json!({"id": "1"})).await;
     assert!(is_error);
     assert_eq!(report["status"], "error");
-    assert!(text.contains("cannot reach Tenet") && text.contains("after 3 tries"), "{text}");
+    assert!(
+        text.contains("cannot reach Tenet") && text.contains("after 3 tries"),
+        "{text}"
+    );
     assert!(tenet.requests().is_empty());
     bridge.stop().await;
 }
@@ -336,22 +554,51 @@ async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
     let tenet = ScriptedTenet::start().await;
     let bridge = Bridge::start(&tenet, &[]).await;
 
-    let (report, text, is_error) = bridge.ok("acme_items_create", json!({"count": 0, "extra": true})).await;
+    let (report, text, is_error) = bridge
+        .ok("acme_items_create", json!({"count": 0, "extra": true}))
+        .await;
     assert!(is_error);
     assert_eq!(report["status"], "error");
     assert_eq!(report["outcome"], Value::Null);
-    assert!(text.contains("3 problem(s)"), "every violation is listed: {text}");
-    assert!(text.contains("name") && text.contains("count") && text.contains("extra"), "{text}");
-    assert!(tenet.requests().is_empty(), "invalid arguments must not reach Tenet");
+    assert!(
+        text.contains("3 problem(s)"),
+        "every violation is listed: {text}"
+    );
+    assert!(
+        text.contains("name") && text.contains("count") && text.contains("extra"),
+        "{text}"
+    );
+    assert!(
+        tenet.requests().is_empty(),
+        "invalid arguments must not reach Tenet"
+    );
 
     let error = bridge.call("no_such_tool", json!({})).await.unwrap_err();
-    let ServiceError::McpError(error) = error else { panic!("expected a JSON-RPC error, got {error:?}") };
+    let ServiceError::McpError(error) = error else {
+        panic!("expected a JSON-RPC error, got {error:?}")
+    };
     assert_eq!(error.code, ErrorCode::INVALID_PARAMS);
-    assert!(error.message.contains("Unknown tool: no_such_tool"), "{}", error.message);
+    assert!(
+        error.message.contains("Unknown tool: no_such_tool"),
+        "{}",
+        error.message
+    );
 
-    let (report, _, is_error) = bridge.ok("acme_items_get", json!({"id": "after-errors"})).await;
-    assert_eq!((report["status"].clone(), is_error), (json!("executed"), false));
-    assert_eq!(tenet.requests().iter().filter(|r| r.kind == "execute").count(), 1);
+    let (report, _, is_error) = bridge
+        .ok("acme_items_get", json!({"id": "after-errors"}))
+        .await;
+    assert_eq!(
+        (report["status"].clone(), is_error),
+        (json!("executed"), false)
+    );
+    assert_eq!(
+        tenet
+            .requests()
+            .iter()
+            .filter(|r| r.kind == "execute")
+            .count(),
+        1
+    );
     bridge.stop().await;
 }
 
@@ -366,7 +613,10 @@ async fn missing_key_exits_2_with_what_to_set() {
     assert_eq!(output.status.code(), Some(2));
     assert!(output.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("TENET_API_KEY is not set") && stderr.contains("--emulator"), "{stderr}");
+    assert!(
+        stderr.contains("TENET_API_KEY is not set") && stderr.contains("--emulator"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -383,13 +633,29 @@ async fn invalid_catalog_refuses_to_start_naming_file_and_tool() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("bad.json: tool b.x: path parameter `id`"), "{stderr}");
+    assert!(
+        stderr.contains("bad.json: tool b.x: path parameter `id`"),
+        "{stderr}"
+    );
 
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp")).args(["catalog", "check", &fixture()]).output().unwrap();
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+        .args(["catalog", "check", &fixture()])
+        .output()
+        .unwrap();
     assert!(check.status.success());
     let listing = String::from_utf8_lossy(&check.stdout);
-    assert!(listing.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["acme_items_delete", "DELETE", "/items/{id}"]), "{listing}");
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp")).args(["catalog", "check"]).arg(&bad).output().unwrap();
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["acme_items_delete", "DELETE", "/items/{id}"]),
+        "{listing}"
+    );
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+        .args(["catalog", "check"])
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(check.status.code(), Some(1));
 }
 
@@ -423,13 +689,21 @@ async fn stdout_carries_only_json_rpc() {
         json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "acme_items_get", "arguments": {"id": "1"}}}),
     ];
     for message in &messages {
-        stdin.write_all(format!("{message}\n").as_bytes()).await.unwrap();
+        stdin
+            .write_all(format!("{message}\n").as_bytes())
+            .await
+            .unwrap();
     }
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     while seen.len() < 3 {
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line()).await.unwrap().unwrap().expect("a line");
-        let message: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("a line");
+        let message: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
         assert_eq!(message["jsonrpc"], "2.0", "{line}");
         seen.push(message);
     }
@@ -437,9 +711,18 @@ async fn stdout_carries_only_json_rpc() {
     assert_eq!(seen[1]["result"]["tools"].as_array().unwrap().len(), 6);
     assert_eq!(seen[2]["result"]["structuredContent"]["status"], "executed");
     drop(stdin);
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.unwrap().unwrap();
-    assert!(status.success(), "the server exits cleanly when stdin closes");
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the server exits cleanly when stdin closes"
+    );
     let stderr = stderr_task.await.unwrap();
-    assert!(stderr.contains("tool call governed"), "logs go to stderr: {stderr}");
+    assert!(
+        stderr.contains("tool call governed"),
+        "logs go to stderr: {stderr}"
+    );
     assert!(!stderr.contains(KEY));
 }

@@ -86,7 +86,11 @@ pub struct PollPolicy {
 
 impl Default for PollPolicy {
     fn default() -> Self {
-        Self { first_delay: Duration::from_millis(10), growth: 1.5, max_delay: Duration::from_secs(1) }
+        Self {
+            first_delay: Duration::from_millis(10),
+            growth: 1.5,
+            max_delay: Duration::from_secs(1),
+        }
     }
 }
 
@@ -122,7 +126,9 @@ impl ClientConfig {
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum TransportError {
     /// No HTTP answer at all after every try.
-    #[error("cannot reach Tenet at {url} after {tries} tries: {detail}; check TENET_API_URL and the network")]
+    #[error(
+        "cannot reach Tenet at {url} after {tries} tries: {detail}; check TENET_API_URL and the network"
+    )]
     Unreachable {
         /// The base URL.
         url: String,
@@ -132,7 +138,9 @@ pub enum TransportError {
         detail: String,
     },
     /// Tenet asked for a wait longer than the client will make.
-    #[error("Tenet is rate limiting this key and asked to retry after {seconds} s; try again later")]
+    #[error(
+        "Tenet is rate limiting this key and asked to retry after {seconds} s; try again later"
+    )]
     RetryAfterTooLong {
         /// The requested wait.
         seconds: u64,
@@ -196,7 +204,11 @@ impl TenetClient {
     }
 
     /// `POST /v1/execute`, retried on transient failures with the same request id.
-    pub async fn execute(&self, request: &ExecuteRequest, cancel: &CancellationToken) -> Result<Executed, TransportError> {
+    pub async fn execute(
+        &self,
+        request: &ExecuteRequest,
+        cancel: &CancellationToken,
+    ) -> Result<Executed, TransportError> {
         let url = format!("{}/v1/execute", self.config.api_url);
         let retry = &self.config.retry;
         let mut tries = 0;
@@ -215,15 +227,27 @@ impl TenetClient {
             };
             let wait = match outcome {
                 Ok((status, retry_after, body)) => {
-                    let transient = status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
+                    let transient =
+                        status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
                     if !transient || tries >= retry.max_tries {
                         let http_status = status.as_u16();
-                        return Ok(Executed { http_status, reply: parse_execute_reply(http_status, &body), tries });
+                        return Ok(Executed {
+                            http_status,
+                            reply: parse_execute_reply(http_status, &body),
+                            tries,
+                        });
                     }
-                    tracing::warn!(status = status.as_u16(), try_ = tries, body = quote(&body).as_deref().unwrap_or(""), "Tenet answered with a transient error; retrying");
+                    tracing::warn!(
+                        status = status.as_u16(),
+                        try_ = tries,
+                        body = quote(&body).as_deref().unwrap_or(""),
+                        "Tenet answered with a transient error; retrying"
+                    );
                     match retry_after {
                         Some(after) if after > retry.max_retry_after => {
-                            return Err(TransportError::RetryAfterTooLong { seconds: after.as_secs() });
+                            return Err(TransportError::RetryAfterTooLong {
+                                seconds: after.as_secs(),
+                            });
                         }
                         Some(after) => after,
                         None => backoff(retry, tries),
@@ -231,7 +255,11 @@ impl TenetClient {
                 }
                 Err(detail) => {
                     if tries >= retry.max_tries {
-                        return Err(TransportError::Unreachable { url: self.config.api_url.clone(), tries, detail });
+                        return Err(TransportError::Unreachable {
+                            url: self.config.api_url.clone(),
+                            tries,
+                            detail,
+                        });
                     }
                     tracing::warn!(try_ = tries, error = %detail, "Tenet could not be reached; retrying");
                     backoff(retry, tries)
@@ -255,7 +283,11 @@ impl TenetClient {
         cancel: &CancellationToken,
         mut on_poll: impl FnMut(&str, JobStatus),
     ) -> JobWait {
-        let url = format!("{}/v1/jobs/{}", self.config.api_url, percent_encoding::utf8_percent_encode(job_id, percent_encoding::NON_ALPHANUMERIC));
+        let url = format!(
+            "{}/v1/jobs/{}",
+            self.config.api_url,
+            percent_encoding::utf8_percent_encode(job_id, percent_encoding::NON_ALPHANUMERIC)
+        );
         let poll = &self.config.poll;
         let mut last_status = None;
         // Poll once at once: instant jobs are done by the time the execute answered.
@@ -269,8 +301,16 @@ impl TenetClient {
                 () = tokio::time::sleep(delay.min(remaining)) => {}
                 () = cancel.cancelled() => return JobWait::Cancelled,
             }
-            delay = if delay.is_zero() { poll.first_delay } else { delay.mul_f64(poll.growth).min(poll.max_delay) };
-            let sent = self.http.get(&url).bearer_auth(self.config.api_key.expose()).send();
+            delay = if delay.is_zero() {
+                poll.first_delay
+            } else {
+                delay.mul_f64(poll.growth).min(poll.max_delay)
+            };
+            let sent = self
+                .http
+                .get(&url)
+                .bearer_auth(self.config.api_key.expose())
+                .send();
             let outcome = tokio::select! {
                 outcome = read_response(sent) => outcome,
                 () = cancel.cancelled() => return JobWait::Cancelled,
@@ -284,14 +324,23 @@ impl TenetClient {
                             return JobWait::Finished(job);
                         }
                     }
-                    Err(error) => tracing::warn!(job_id, %error, "Tenet sent a job body that does not parse; polling on"),
+                    Err(error) => {
+                        tracing::warn!(job_id, %error, "Tenet sent a job body that does not parse; polling on")
+                    }
                 },
                 Ok((StatusCode::UNAUTHORIZED, _, _)) => return JobWait::Unauthorized,
                 Ok((StatusCode::NOT_FOUND, _, _)) => return JobWait::NotFound,
                 Ok((status, _, body)) => {
-                    tracing::warn!(job_id, status = status.as_u16(), body = quote(&body).as_deref().unwrap_or(""), "job poll failed; polling on")
+                    tracing::warn!(
+                        job_id,
+                        status = status.as_u16(),
+                        body = quote(&body).as_deref().unwrap_or(""),
+                        "job poll failed; polling on"
+                    )
                 }
-                Err(error) => tracing::warn!(job_id, %error, "job poll could not reach Tenet; polling on"),
+                Err(error) => {
+                    tracing::warn!(job_id, %error, "job poll could not reach Tenet; polling on")
+                }
             }
         }
     }
@@ -303,7 +352,11 @@ async fn read_response(
 ) -> Result<(StatusCode, Option<Duration>, Vec<u8>), String> {
     let response = sent.await.map_err(describe)?;
     let status = response.status();
-    let retry_after = response.headers().get(header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+    let retry_after = response
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
     let body = response.bytes().await.map_err(describe)?;
     Ok((status, retry_after, body.to_vec()))
 }
@@ -326,7 +379,11 @@ fn describe(error: reqwest::Error) -> String {
         cause = inner.to_string();
         source = inner.source();
     }
-    if cause.is_empty() { kind.to_owned() } else { format!("{kind} ({cause})") }
+    if cause.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind} ({cause})")
+    }
 }
 
 /// `Retry-After` as delta-seconds or an HTTP date.
@@ -336,14 +393,22 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
         return Some(Duration::from_secs(seconds));
     }
     let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(std::time::SystemTime::now()).unwrap_or_default())
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or_default(),
+    )
 }
 
 /// Exponential backoff with jitter: a random wait in [d/2, d], d = base × 2^(try-1).
 fn backoff(retry: &RetryPolicy, tries: u32) -> Duration {
-    let full = retry.base_delay.saturating_mul(1 << (tries - 1).min(16)).min(retry.max_delay);
+    let full = retry
+        .base_delay
+        .saturating_mul(1 << (tries - 1).min(16))
+        .min(retry.max_delay);
     let half = full / 2;
-    half + full.saturating_sub(half).mul_f64(rand::rng().random::<f64>())
+    half + full
+        .saturating_sub(half)
+        .mul_f64(rand::rng().random::<f64>())
 }
 
 #[cfg(test)]
@@ -366,7 +431,10 @@ mod tests {
         assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
         let soon = std::time::SystemTime::now() + Duration::from_secs(60);
         let parsed = parse_retry_after(&httpdate::fmt_http_date(soon)).unwrap();
-        assert!(parsed > Duration::from_secs(55) && parsed <= Duration::from_secs(60), "{parsed:?}");
+        assert!(
+            parsed > Duration::from_secs(55) && parsed <= Duration::from_secs(60),
+            "{parsed:?}"
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 

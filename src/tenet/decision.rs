@@ -52,10 +52,10 @@ impl Outcome {
 }
 
 /// A decision read off an execute response.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Decision {
-    /// The outcome; `None` only inside parsing (see [`Reply`]).
-    pub outcome: Option<Outcome>,
+    /// The outcome, read from the body or inferred from the HTTP status.
+    pub outcome: Outcome,
     /// True when the body named no outcome and it was inferred from the HTTP status.
     pub inferred: bool,
     /// Tenet's decision id.
@@ -77,7 +77,7 @@ pub struct Decision {
 /// Tenet's answer to an execute, classified.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reply {
-    /// A policy decision (its outcome is always set).
+    /// A policy decision.
     Decision(Decision),
     /// 401: the API key was rejected.
     Unauthorized,
@@ -108,62 +108,90 @@ pub fn parse_execute_reply(http_status: u16, body: &[u8]) -> Reply {
     if http_status == 401 {
         return Reply::Unauthorized;
     }
-    let mut decision = json.as_ref().map(read_decision).unwrap_or_default();
     if http_status >= 500 {
-        return Reply::ServerError { http_status, message: quote(body) };
-    }
-    if decision.outcome.is_none() {
-        decision.inferred = true;
-        decision.outcome = match http_status {
-            200 => Some(Outcome::Allow),
-            202 => Some(Outcome::Escalate),
-            403 => Some(Outcome::Block),
-            400..=499 => {
-                let field = |key: &str| json.as_ref().and_then(|j| j.get(key)).and_then(Value::as_str).map(str::to_owned);
-                return Reply::Rejected {
-                    http_status,
-                    code: field("error").or_else(|| field("code")),
-                    message: field("message").or_else(|| quote(body).filter(|_| json.is_none())),
-                };
-            }
-            // Fail closed: an answer we cannot read never lets a call through.
-            _ => Some(Outcome::Block),
+        return Reply::ServerError {
+            http_status,
+            message: quote(body),
         };
+    }
+    let empty = Map::new();
+    let (read, mut decision) = read_decision(json.as_ref().unwrap_or(&empty));
+    match read {
+        Some(outcome) => decision.outcome = outcome,
+        None => {
+            decision.inferred = true;
+            decision.outcome = match http_status {
+                200 => Outcome::Allow,
+                202 => Outcome::Escalate,
+                403 => Outcome::Block,
+                400..=499 => {
+                    let field = |key: &str| {
+                        json.as_ref()
+                            .and_then(|j| j.get(key))
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    };
+                    return Reply::Rejected {
+                        http_status,
+                        code: field("error").or_else(|| field("code")),
+                        message: field("message")
+                            .or_else(|| quote(body).filter(|_| json.is_none())),
+                    };
+                }
+                // Fail closed: an answer we cannot read never lets a call through.
+                _ => Outcome::Block,
+            };
+        }
     }
     Reply::Decision(decision)
 }
 
-/// Reads the decision fields from either shape of decision body.
-fn read_decision(body: &Map<String, Value>) -> Decision {
+/// Reads the outcome, if the body names one, and the other decision fields from
+/// either shape of decision body. The returned decision's outcome is BLOCK until set.
+fn read_decision(body: &Map<String, Value>) -> (Option<Outcome>, Decision) {
     let nested = body.get("decision").and_then(Value::as_object);
     // Keys are looked up in the nested object first, then at top level.
     let lookup = |keys: &[&str]| -> Option<&Value> {
-        keys.iter().find_map(|key| nested.and_then(|n| n.get(*key)).or_else(|| body.get(*key)))
+        keys.iter()
+            .find_map(|key| nested.and_then(|n| n.get(*key)).or_else(|| body.get(*key)))
     };
     let string = |keys: &[&str]| lookup(keys).and_then(value_to_string);
     let outcome = match body.get("decision") {
         Some(Value::String(word)) => Outcome::parse(word),
-        Some(Value::Object(inner)) => {
-            ["outcome", "decision"].iter().find_map(|k| inner.get(*k).and_then(Value::as_str).and_then(Outcome::parse))
-        }
+        Some(Value::Object(inner)) => ["outcome", "decision"].iter().find_map(|k| {
+            inner
+                .get(*k)
+                .and_then(Value::as_str)
+                .and_then(Outcome::parse)
+        }),
         _ => None,
     }
-    .or_else(|| body.get("outcome").and_then(Value::as_str).and_then(Outcome::parse));
+    .or_else(|| {
+        body.get("outcome")
+            .and_then(Value::as_str)
+            .and_then(Outcome::parse)
+    });
     let reason_codes = lookup(&["reasonCodes", "reason_codes"])
         .and_then(Value::as_array)
         .map(|codes| codes.iter().filter_map(value_to_string).collect())
         .unwrap_or_default();
-    Decision {
-        outcome,
+    let decision = Decision {
+        outcome: Outcome::Block,
         inferred: false,
         decision_id: string(&["decisionId", "decision_id", "id"]),
         review_id: string(&["reviewId", "review_id"]),
         reason_codes,
         job_id: string(&["jobId", "job_id"]),
-        status: body.get("status").and_then(Value::as_str).map(str::to_owned),
-        execution: body.get("execution").and_then(|e| serde_json::from_value(e.clone()).ok()),
+        status: body
+            .get("status")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        execution: body
+            .get("execution")
+            .and_then(|e| serde_json::from_value(e.clone()).ok()),
         execution_error: string(&["executionError", "execution_error"]),
-    }
+    };
+    (outcome, decision)
 }
 
 fn value_to_string(value: &Value) -> Option<String> {
@@ -185,7 +213,11 @@ pub(crate) fn quote(body: &[u8]) -> Option<String> {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    Some(if end < text.len() { format!("{}…", &text[..end]) } else { text.to_owned() })
+    Some(if end < text.len() {
+        format!("{}…", &text[..end])
+    } else {
+        text.to_owned()
+    })
 }
 
 #[cfg(test)]
@@ -202,8 +234,11 @@ mod tests {
 
     #[test]
     fn allow_with_job() {
-        let d = decision(202, json!({"jobId": "job_1", "status": "pending", "decision": "ALLOW"}));
-        assert_eq!(d.outcome, Some(Outcome::Allow));
+        let d = decision(
+            202,
+            json!({"jobId": "job_1", "status": "pending", "decision": "ALLOW"}),
+        );
+        assert_eq!(d.outcome, Outcome::Allow);
         assert!(!d.inferred);
         assert_eq!(d.job_id.as_deref(), Some("job_1"));
         assert_eq!(d.status.as_deref(), Some("pending"));
@@ -211,25 +246,40 @@ mod tests {
 
     #[test]
     fn flat_escalate_and_block() {
-        let d = decision(202, json!({"decision": "ESCALATE", "reviewId": "rev_1", "status": "pending"}));
-        assert_eq!((d.outcome, d.review_id.as_deref()), (Some(Outcome::Escalate), Some("rev_1")));
-        let d = decision(403, json!({"decision": "BLOCK", "decisionId": "d1", "reasonCodes": ["RULE_block-irreversible-on-prod"]}));
-        assert_eq!(d.outcome, Some(Outcome::Block));
+        let d = decision(
+            202,
+            json!({"decision": "ESCALATE", "reviewId": "rev_1", "status": "pending"}),
+        );
+        assert_eq!(
+            (d.outcome, d.review_id.as_deref()),
+            (Outcome::Escalate, Some("rev_1"))
+        );
+        let d = decision(
+            403,
+            json!({"decision": "BLOCK", "decisionId": "d1", "reasonCodes": ["RULE_block-irreversible-on-prod"]}),
+        );
+        assert_eq!(d.outcome, Outcome::Block);
         assert_eq!(d.decision_id.as_deref(), Some("d1"));
         assert_eq!(d.reason_codes, ["RULE_block-irreversible-on-prod"]);
     }
 
     #[test]
     fn flat_outcome_key_at_top_level() {
-        let d = decision(200, json!({"outcome": "allow_with_conditions", "jobId": "j"}));
-        assert_eq!(d.outcome, Some(Outcome::AllowWithConditions));
-        assert!(d.outcome.unwrap().is_allowed());
+        let d = decision(
+            200,
+            json!({"outcome": "allow_with_conditions", "jobId": "j"}),
+        );
+        assert_eq!(d.outcome, Outcome::AllowWithConditions);
+        assert!(d.outcome.is_allowed());
     }
 
     #[test]
     fn nested_with_id_and_snake_reason_codes() {
-        let d = decision(202, json!({"decision": {"outcome": "ESCALATE", "id": "d9", "reviewId": "rev_2", "reason_codes": ["RULE_irreversible-escalate"]}}));
-        assert_eq!(d.outcome, Some(Outcome::Escalate));
+        let d = decision(
+            202,
+            json!({"decision": {"outcome": "ESCALATE", "id": "d9", "reviewId": "rev_2", "reason_codes": ["RULE_irreversible-escalate"]}}),
+        );
+        assert_eq!(d.outcome, Outcome::Escalate);
         assert_eq!(d.decision_id.as_deref(), Some("d9"));
         assert_eq!(d.review_id.as_deref(), Some("rev_2"));
         assert_eq!(d.reason_codes, ["RULE_irreversible-escalate"]);
@@ -237,8 +287,11 @@ mod tests {
 
     #[test]
     fn nested_with_decision_key_and_decision_id() {
-        let d = decision(403, json!({"decision": {"decision": "BLOCK", "decisionId": "d2", "reasonCodes": ["a", "b"]}, "executionError": "x"}));
-        assert_eq!(d.outcome, Some(Outcome::Block));
+        let d = decision(
+            403,
+            json!({"decision": {"decision": "BLOCK", "decisionId": "d2", "reasonCodes": ["a", "b"]}, "executionError": "x"}),
+        );
+        assert_eq!(d.outcome, Outcome::Block);
         assert_eq!(d.decision_id.as_deref(), Some("d2"));
         assert_eq!(d.reason_codes, ["a", "b"]);
         assert_eq!(d.execution_error.as_deref(), Some("x"));
@@ -246,58 +299,105 @@ mod tests {
 
     #[test]
     fn top_level_execution_error_on_allow() {
-        let d = decision(200, json!({"decision": "ALLOW", "executionError": "credential_not_found"}));
-        assert_eq!(d.outcome, Some(Outcome::Allow));
+        let d = decision(
+            200,
+            json!({"decision": "ALLOW", "executionError": "credential_not_found"}),
+        );
+        assert_eq!(d.outcome, Outcome::Allow);
         assert_eq!(d.execution_error.as_deref(), Some("credential_not_found"));
     }
 
     #[test]
     fn execution_inline() {
-        let d = decision(200, json!({"decision": "ALLOW", "status": "completed", "execution": {"status": 201, "headers": {"a": "b"}, "body": {"ok": true}, "durationMs": 12}}));
+        let d = decision(
+            200,
+            json!({"decision": "ALLOW", "status": "completed", "execution": {"status": 201, "headers": {"a": "b"}, "body": {"ok": true}, "durationMs": 12}}),
+        );
         let e = d.execution.unwrap();
-        assert_eq!((e.status, e.duration_ms, e.body), (201, 12, json!({"ok": true})));
+        assert_eq!(
+            (e.status, e.duration_ms, e.body),
+            (201, 12, json!({"ok": true}))
+        );
     }
 
     #[test]
     fn status_fallback_fails_closed() {
-        for (status, outcome) in [(200, Outcome::Allow), (202, Outcome::Escalate), (403, Outcome::Block), (302, Outcome::Block), (204, Outcome::Block)] {
+        for (status, outcome) in [
+            (200, Outcome::Allow),
+            (202, Outcome::Escalate),
+            (403, Outcome::Block),
+            (302, Outcome::Block),
+            (204, Outcome::Block),
+        ] {
             let d = decision(status, json!({"status": "pending"}));
-            assert_eq!(d.outcome, Some(outcome), "HTTP {status}");
+            assert_eq!(d.outcome, outcome, "HTTP {status}");
             assert!(d.inferred);
         }
         let unknown_word = decision(200, json!({"decision": "MAYBE"}));
-        assert_eq!((unknown_word.outcome, unknown_word.inferred), (Some(Outcome::Allow), true));
+        assert_eq!(
+            (unknown_word.outcome, unknown_word.inferred),
+            (Outcome::Allow, true)
+        );
     }
 
     #[test]
     fn non_json_bodies() {
-        let Reply::Decision(d) = parse_execute_reply(403, b"<html>forbidden</html>") else { panic!() };
-        assert_eq!((d.outcome, d.inferred), (Some(Outcome::Block), true));
-        let Reply::Decision(d) = parse_execute_reply(200, b"") else { panic!() };
-        assert_eq!(d.outcome, Some(Outcome::Allow));
+        let Reply::Decision(d) = parse_execute_reply(403, b"<html>forbidden</html>") else {
+            panic!()
+        };
+        assert_eq!((d.outcome, d.inferred), (Outcome::Block, true));
+        let Reply::Decision(d) = parse_execute_reply(200, b"") else {
+            panic!()
+        };
+        assert_eq!(d.outcome, Outcome::Allow);
         assert_eq!(
             parse_execute_reply(429, b"error code: 1010"),
-            Reply::Rejected { http_status: 429, code: None, message: Some("error code: 1010".into()) }
+            Reply::Rejected {
+                http_status: 429,
+                code: None,
+                message: Some("error code: 1010".into())
+            }
         );
-        assert_eq!(parse_execute_reply(502, b"bad gateway"), Reply::ServerError { http_status: 502, message: Some("bad gateway".into()) });
+        assert_eq!(
+            parse_execute_reply(502, b"bad gateway"),
+            Reply::ServerError {
+                http_status: 502,
+                message: Some("bad gateway".into())
+            }
+        );
     }
 
     #[test]
     fn unauthorized_and_resolver_errors() {
-        assert_eq!(parse_execute_reply(401, br#"{"decision":"ALLOW"}"#), Reply::Unauthorized);
+        assert_eq!(
+            parse_execute_reply(401, br#"{"decision":"ALLOW"}"#),
+            Reply::Unauthorized
+        );
         assert_eq!(
             parse_execute_reply(400, br#"{"error":"unknown_tool","message":"no such tool"}"#),
-            Reply::Rejected { http_status: 400, code: Some("unknown_tool".into()), message: Some("no such tool".into()) }
+            Reply::Rejected {
+                http_status: 400,
+                code: Some("unknown_tool".into()),
+                message: Some("no such tool".into())
+            }
         );
         // A 4xx that does carry a decision is a decision.
         let d = decision(409, json!({"decision": "BLOCK", "reasonCodes": ["r"]}));
-        assert_eq!(d.outcome, Some(Outcome::Block));
+        assert_eq!(d.outcome, Outcome::Block);
     }
 
     #[test]
     fn long_bodies_are_cut_on_a_char_boundary() {
         let body = "é".repeat(400);
-        let Reply::ServerError { message: Some(m), .. } = parse_execute_reply(500, body.as_bytes()) else { panic!() };
-        assert!(m.ends_with('…') && m.chars().count() <= MAX_QUOTED_BODY / 2 + 1, "{m}");
+        let Reply::ServerError {
+            message: Some(m), ..
+        } = parse_execute_reply(500, body.as_bytes())
+        else {
+            panic!()
+        };
+        assert!(
+            m.ends_with('…') && m.chars().count() <= MAX_QUOTED_BODY / 2 + 1,
+            "{m}"
+        );
     }
 }

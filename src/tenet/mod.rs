@@ -1,7 +1,7 @@
 //! Tenet's HTTP API: the wire types, decision parsing and the client.
 
+pub mod client;
 pub mod decision;
 pub mod wire;
-pub mod client;
 
 pub use client::{ApiKey, ClientConfig, TenetClient};

@@ -37,11 +37,21 @@ pub struct Canned {
 impl Canned {
     /// A JSON answer.
     pub fn json(status: u16, body: Value) -> Self {
-        Self { status, body: body.to_string(), headers: Vec::new(), delay: Duration::ZERO }
+        Self {
+            status,
+            body: body.to_string(),
+            headers: Vec::new(),
+            delay: Duration::ZERO,
+        }
     }
     /// A plain-text answer.
     pub fn text(status: u16, body: &str) -> Self {
-        Self { status, body: body.to_owned(), headers: Vec::new(), delay: Duration::ZERO }
+        Self {
+            status,
+            body: body.to_owned(),
+            headers: Vec::new(),
+            delay: Duration::ZERO,
+        }
     }
     /// The same answer with a header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
@@ -84,14 +94,23 @@ pub struct ScriptedTenet {
 }
 
 fn next(queue: &mut VecDeque<Canned>) -> Option<Canned> {
-    if queue.len() > 1 { queue.pop_front() } else { queue.front().cloned() }
+    if queue.len() > 1 {
+        queue.pop_front()
+    } else {
+        queue.front().cloned()
+    }
 }
 
 fn respond(canned: Canned) -> Response {
     let mut response = (StatusCode::from_u16(canned.status).unwrap(), canned.body).into_response();
-    response.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    response
+        .headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
     for (name, value) in canned.headers {
-        response.headers_mut().insert(axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
     }
     response
 }
@@ -100,17 +119,31 @@ fn record(headers: &HeaderMap, kind: &'static str, path: String, body: &[u8]) ->
     Recorded {
         kind,
         path,
-        headers: headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
         body: serde_json::from_slice(body).unwrap_or(Value::Null),
     }
 }
 
-async fn execute(State(scripts): State<Arc<Mutex<Scripts>>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn execute(
+    State(scripts): State<Arc<Mutex<Scripts>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let recorded = record(&headers, "execute", "/v1/execute".into(), &body);
-    let tool = recorded.body["toolCall"]["toolName"].as_str().unwrap_or("").to_owned();
+    let tool = recorded.body["toolCall"]["toolName"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned();
     let canned = {
         let mut scripts = scripts.lock().unwrap();
-        let n = scripts.requests.iter().filter(|r| r.kind == "execute").count();
+        let n = scripts
+            .requests
+            .iter()
+            .filter(|r| r.kind == "execute")
+            .count();
         scripts.requests.push(recorded);
         scripts.execute.get_mut(&tool).and_then(next).unwrap_or_else(|| {
             Canned::json(202, json!({"jobId": format!("job_auto_{n}"), "status": "pending", "decision": "ALLOW"}))
@@ -120,10 +153,16 @@ async fn execute(State(scripts): State<Arc<Mutex<Scripts>>>, headers: HeaderMap,
     respond(canned)
 }
 
-async fn job(State(scripts): State<Arc<Mutex<Scripts>>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn job(
+    State(scripts): State<Arc<Mutex<Scripts>>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let canned = {
         let mut scripts = scripts.lock().unwrap();
-        scripts.requests.push(record(&headers, "job", format!("/v1/jobs/{id}"), b""));
+        scripts
+            .requests
+            .push(record(&headers, "job", format!("/v1/jobs/{id}"), b""));
         scripts.jobs.get_mut(&id).and_then(next).unwrap_or_else(|| {
             Canned::json(200, json!({"jobId": id, "status": "completed", "execution": {"status": 200, "headers": {"content-type": "application/json"}, "body": {"ok": true, "job": id}, "durationMs": 7}}))
         })
@@ -153,12 +192,20 @@ impl ScriptedTenet {
 
     /// Scripts the answers to executes of `tool` (a Tenet tool name).
     pub fn on_execute(&self, tool: &str, answers: Vec<Canned>) {
-        self.scripts.lock().unwrap().execute.insert(tool.to_owned(), answers.into());
+        self.scripts
+            .lock()
+            .unwrap()
+            .execute
+            .insert(tool.to_owned(), answers.into());
     }
 
     /// Scripts the answers to polls of `job_id`.
     pub fn on_job(&self, job_id: &str, answers: Vec<Canned>) {
-        self.scripts.lock().unwrap().jobs.insert(job_id.to_owned(), answers.into());
+        self.scripts
+            .lock()
+            .unwrap()
+            .jobs
+            .insert(job_id.to_owned(), answers.into());
     }
 
     /// Every request received so far.
@@ -168,7 +215,10 @@ impl ScriptedTenet {
 
     /// The execute requests received for `tool`.
     pub fn executes_of(&self, tool: &str) -> Vec<Recorded> {
-        self.requests().into_iter().filter(|r| r.kind == "execute" && r.body["toolCall"]["toolName"] == tool).collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| r.kind == "execute" && r.body["toolCall"]["toolName"] == tool)
+            .collect()
     }
 
     /// The polls received for `job_id`.
