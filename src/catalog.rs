@@ -15,7 +15,13 @@ use std::{
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-include!(concat!(env!("OUT_DIR"), "/embedded_catalog.rs"));
+/// The shipped catalog, one file per service: (file name, contents). A test checks
+/// that this list names every file in the repository's `catalog/` folder.
+static EMBEDDED_CATALOG: &[(&str, &str)] = &[
+    ("github.json", include_str!("../catalog/github.json")),
+    ("slack.json", include_str!("../catalog/slack.json")),
+    ("stripe.json", include_str!("../catalog/stripe.json")),
+];
 
 /// The longest tool name MCP clients reliably accept.
 pub const MAX_MCP_NAME_LEN: usize = 64;
@@ -618,6 +624,19 @@ mod tests {
             .expect("github.repos.delete shipped");
         assert_eq!(delete.name, "github.repos.delete");
         assert_eq!(delete.method, HttpMethod::Delete);
+    }
+
+    #[test]
+    fn every_catalog_file_is_embedded() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/catalog");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".json"))
+            .collect();
+        on_disk.sort();
+        let embedded: Vec<&str> = EMBEDDED_CATALOG.iter().map(|(name, _)| *name).collect();
+        assert_eq!(on_disk, embedded, "add new catalog files to EMBEDDED_CATALOG in src/catalog.rs");
     }
 
     #[test]
