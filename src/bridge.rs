@@ -70,7 +70,8 @@ struct Inner {
     governor: Governor,
     agent_id: String,
     peers: Mutex<Vec<Peer<RoleServer>>>,
-    tasks: TaskManager,
+    /// Present when MCP Tasks are on (`serve --tasks`).
+    tasks: Option<TaskManager>,
 }
 
 /// A catalog and its MCP tool definitions (the built-in job status tool first).
@@ -91,9 +92,27 @@ impl Bridge {
                 governor,
                 agent_id,
                 peers: Mutex::new(Vec::new()),
-                tasks: TaskManager::new(),
+                tasks: None,
             }),
         }
+    }
+
+    /// Turns MCP Tasks on: clients that declare the Tasks extension get an allowed
+    /// call's job as a task. Call it before the bridge is cloned.
+    pub fn with_tasks(mut self) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.tasks = Some(TaskManager::new());
+        }
+        self
+    }
+
+    fn task_manager(&self) -> Result<&TaskManager, ErrorData> {
+        self.inner.tasks.as_ref().ok_or_else(|| {
+            ErrorData::invalid_request(
+                "MCP Tasks are off on this server: start it with `serve --tasks`",
+                None,
+            )
+        })
     }
 
     /// The tools as MCP advertises them.
@@ -127,10 +146,10 @@ impl Bridge {
 
     /// Follows an allowed call's job as an MCP task (SEP-2663): the client polls
     /// `tasks/get` for the job's progress and gets the tool result when it ends.
-    fn spawn_task(&self, job: PendingJob) -> CreateTaskResult {
+    fn spawn_task(&self, tasks: &TaskManager, job: PendingJob) -> CreateTaskResult {
         let governor = self.inner.governor.clone();
         let job_id = job.job_id().to_owned();
-        let task = self.inner.tasks.spawn(
+        let task = tasks.spawn(
             TaskOptions::new().with_ttl_ms(TASK_TTL.as_millis() as u64).with_poll_interval_ms(TASK_POLL_INTERVAL_MS),
             move |task| {
                 Box::pin(async move {
@@ -322,17 +341,19 @@ impl ProgressReporter {
 
 impl ServerHandler for Bridge {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_tool_list_changed()
-                .enable_tasks()
-                .build(),
-        )
-        .with_server_info(
-            Implementation::new("tenet-mcp", env!("CARGO_PKG_VERSION")).with_title("Tenet"),
-        )
-        .with_instructions(INSTRUCTIONS)
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed();
+        let capabilities = if self.inner.tasks.is_some() {
+            capabilities.enable_tasks().build()
+        } else {
+            capabilities.build()
+        };
+        ServerConfig::new(capabilities)
+            .with_server_info(
+                Implementation::new("tenet-mcp", env!("CARGO_PKG_VERSION")).with_title("Tenet"),
+            )
+            .with_instructions(INSTRUCTIONS)
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -379,7 +400,7 @@ impl ServerHandler for Bridge {
         _context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
         Ok(GetTaskResult::new(
-            self.inner.tasks.get_task(&request.task_id)?,
+            self.task_manager()?.get_task(&request.task_id)?,
         ))
     }
 
@@ -388,8 +409,7 @@ impl ServerHandler for Bridge {
         request: UpdateTaskParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.inner
-            .tasks
+        self.task_manager()?
             .update_task(&request.task_id, request.input_responses)
     }
 
@@ -398,7 +418,7 @@ impl ServerHandler for Bridge {
         request: CancelTaskParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.inner.tasks.cancel_task(&request.task_id)
+        self.task_manager()?.cancel_task(&request.task_id)
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {
@@ -441,15 +461,19 @@ impl ServerHandler for Bridge {
                 ));
             };
             let agent_id = self.agent_id(&context);
-            let wants_task = context
-                .client_capabilities()
-                .is_some_and(|caps| caps.supports_tasks());
+            let tasks = self.inner.tasks.as_ref().filter(|_| {
+                context
+                    .client_capabilities()
+                    .is_some_and(|caps| caps.supports_tasks())
+            });
             match governor
                 .decide(tool, arguments, agent_id, &context.ct)
                 .await
             {
                 Decided::Done(report) => report,
-                Decided::Job(job) if wants_task => return Ok(self.spawn_task(job).into()),
+                Decided::Job(job) if let Some(tasks) = tasks => {
+                    return Ok(self.spawn_task(tasks, job).into());
+                }
                 Decided::Job(job) => {
                     let deadline = job.started() + governor.poll_timeout();
                     governor

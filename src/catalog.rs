@@ -636,7 +636,10 @@ mod tests {
             .collect();
         on_disk.sort();
         let embedded: Vec<&str> = EMBEDDED_CATALOG.iter().map(|(name, _)| *name).collect();
-        assert_eq!(on_disk, embedded, "add new catalog files to EMBEDDED_CATALOG in src/catalog.rs");
+        assert_eq!(
+            on_disk, embedded,
+            "add new catalog files to EMBEDDED_CATALOG in src/catalog.rs"
+        );
     }
 
     #[test]
@@ -711,7 +714,7 @@ mod tests {
         let catalog = Catalog::load(&[dir.path().to_owned()]).unwrap();
         assert_eq!(catalog.tools().len(), 1);
         let missing = dir.path().join("nope.json");
-        let found = problems(Catalog::load(&[missing.clone()]));
+        let found = problems(Catalog::load(std::slice::from_ref(&missing)));
         assert!(
             found[0].starts_with(&missing.display().to_string())
                 && found[0].contains("cannot read it"),

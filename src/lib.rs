@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod cli;
 pub mod emulator;
 pub mod governor;
+pub mod metrics;
 pub mod reload;
 pub mod report;
 pub mod serve;

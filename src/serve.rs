@@ -1,11 +1,17 @@
 //! `tenet-mcp serve`: resolve the configuration, build the bridge, serve a transport.
 //!
-//! Configuration errors (no API key, invalid catalog, bad flag values) are reported
-//! before anything is served, with what to set or fix, and exit with code 2.
+//! Configuration errors (no API key, invalid catalog, bad flag values, a port that
+//! cannot be bound) are reported before anything is served, with what to set or fix,
+//! and exit with code 2.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
 
 use crate::{
@@ -42,9 +48,148 @@ pub struct ServeArgs {
     /// Start a local Tenet emulator in-process and use it instead of Tenet.
     #[arg(long)]
     pub emulator: bool,
+    /// Answer allowed calls of clients that declare the MCP Tasks extension with a task.
+    /// Off by default: some clients declare the extension but do not follow tasks.
+    #[arg(long)]
+    pub tasks: bool,
     /// Reload the --catalog files when they change (checked every second); SIGHUP always reloads.
     #[arg(long)]
     pub watch: bool,
+    /// How clients connect: stdio (one local client on stdin/stdout), http (remote agents:
+    /// Streamable HTTP at /mcp and the legacy SSE transport at /sse, on one port) or sse
+    /// (the legacy SSE transport only). HTTP also serves GET /healthz and GET /metrics.
+    #[arg(long, value_enum, default_value_t = Transport::Stdio)]
+    pub transport: Transport,
+    /// [http, sse] The address to listen on [default: 127.0.0.1:8765; port 0 picks a free one].
+    /// An address other than loopback requires --auth-tokens (or --allow-unauthenticated).
+    #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
+    pub bind: Option<SocketAddr>,
+    /// [http, sse] Clients must send `Authorization: Bearer <token>` with a token from FILE,
+    /// each naming the agent id its calls carry to Tenet. TOML: `[[tokens]]` entries with
+    /// `token = "..."` and `agent_id = "..."` (or JSON {"tokens": [...]}, or a plain
+    /// token = agent id table). Tokens: at least 16 printable characters, unique.
+    #[arg(long, value_name = "FILE")]
+    pub auth_tokens: Option<PathBuf>,
+    /// [http, sse] Serve a non-loopback --bind without tokens (e.g. behind a proxy that
+    /// authenticates): every client then calls Tenet as --agent-id.
+    #[arg(long, conflicts_with = "auth_tokens")]
+    pub allow_unauthenticated: bool,
+    /// [http, sse] A browser origin allowed to call (repeatable), e.g. https://app.example.com
+    /// or http://localhost:* for any port. Requests with another Origin get 403; requests
+    /// without one (non-browser clients) are fine [default: loopback origins only].
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    pub allowed_origins: Vec<String>,
+    /// [http, sse] The largest request body, in bytes; larger ones get 413 [default: 1048576 (1 MiB)].
+    #[arg(long, value_name = "BYTES", value_parser = parse_max_body)]
+    pub max_body: Option<usize>,
+    /// [http, sse] Close sessions without any message for this long, in seconds (never
+    /// while a call is in flight) [default: 300].
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub session_idle_timeout: Option<f64>,
+    /// [http, sse] The most live sessions, both transports together; past it new sessions
+    /// get 503 [default: 1000].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_sessions: Option<u32>,
+    /// [http, sse] On SIGTERM or Ctrl-C, how long calls in flight may take to finish, in
+    /// seconds, before the server exits anyway [default: 30].
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub shutdown_grace: Option<f64>,
+}
+
+/// The `--transport` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Transport {
+    /// One local client over stdin/stdout.
+    Stdio,
+    /// Streamable HTTP at /mcp and legacy SSE at /sse, on one port.
+    Http,
+    /// Legacy SSE (/sse and /message) only.
+    Sse,
+}
+
+fn parse_bind(text: &str) -> Result<SocketAddr, String> {
+    let problem = || {
+        format!("`{text}` is not IP:PORT (for example 127.0.0.1:8765, 0.0.0.0:8765 or [::1]:8765)")
+    };
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    match text.rsplit_once(':') {
+        Some((host, port)) if host.eq_ignore_ascii_case("localhost") => {
+            let port = port.parse::<u16>().map_err(|_| problem())?;
+            Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))
+        }
+        _ => Err(problem()),
+    }
+}
+
+fn parse_max_body(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(bytes) if (1024..=64 * 1024 * 1024).contains(&bytes) => Ok(bytes),
+        _ => Err(format!(
+            "`{text}` is not a number of bytes between 1024 and 67108864 (64 MiB)"
+        )),
+    }
+}
+
+impl ServeArgs {
+    /// The HTTP options, or `None` for stdio (where no HTTP flag may be given).
+    fn http_options(&self) -> Result<Option<transport::http::Options>, ConfigError> {
+        use transport::http::{self, Mode};
+        let mode = match self.transport {
+            Transport::Http => Mode::Http,
+            Transport::Sse => Mode::Sse,
+            Transport::Stdio => {
+                let given: Vec<&str> = [
+                    ("--bind", self.bind.is_some()),
+                    ("--auth-tokens", self.auth_tokens.is_some()),
+                    ("--allow-unauthenticated", self.allow_unauthenticated),
+                    ("--allowed-origin", !self.allowed_origins.is_empty()),
+                    ("--max-body", self.max_body.is_some()),
+                    (
+                        "--session-idle-timeout",
+                        self.session_idle_timeout.is_some(),
+                    ),
+                    ("--max-sessions", self.max_sessions.is_some()),
+                    ("--shutdown-grace", self.shutdown_grace.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(flag, given)| given.then_some(flag))
+                .collect();
+                if given.is_empty() {
+                    return Ok(None);
+                }
+                return Err(ConfigError(format!(
+                    "{} appl{} to HTTP only: add --transport http (or sse), or drop {}",
+                    given.join(", "),
+                    if given.len() == 1 { "ies" } else { "y" },
+                    if given.len() == 1 { "it" } else { "them" },
+                )));
+            }
+        };
+        let default_bind: SocketAddr = http::DEFAULT_BIND
+            .parse()
+            .map_err(|_| ConfigError("bad default bind".into()))?;
+        Ok(Some(http::Options {
+            mode,
+            bind: self.bind.unwrap_or(default_bind),
+            auth_tokens: self.auth_tokens.clone(),
+            allow_unauthenticated: self.allow_unauthenticated,
+            allowed_origins: self.allowed_origins.clone(),
+            max_body: self.max_body.unwrap_or(http::DEFAULT_MAX_BODY),
+            idle_timeout: Duration::from_secs_f64(
+                self.session_idle_timeout
+                    .unwrap_or(http::DEFAULT_IDLE_TIMEOUT_SECS),
+            ),
+            max_sessions: self
+                .max_sessions
+                .map_or(http::DEFAULT_MAX_SESSIONS, |n| n as usize),
+            shutdown_grace: Duration::from_secs_f64(
+                self.shutdown_grace
+                    .unwrap_or(http::DEFAULT_SHUTDOWN_GRACE_SECS),
+            ),
+        }))
+    }
 }
 
 fn parse_context(pair: &str) -> Result<(String, String), String> {
@@ -74,9 +219,14 @@ pub struct ConfigError(pub String);
 
 /// Runs `serve` until the client disconnects or a signal arrives.
 pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
+    let http = args.http_options()?;
     let catalog = Arc::new(
         Catalog::load_or_embedded(&args.catalogs).map_err(|e| ConfigError(e.to_string()))?,
     );
+    let server = match http {
+        Some(options) => Some(transport::http::Server::bind(options).await?),
+        None => None,
+    };
     let (api_url, api_key, emulator) = if args.emulator {
         let running = emulator::start(emulator::EmulatorConfig::embedded(catalog.clone()))
             .await
@@ -102,10 +252,21 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
     let governor = Governor::new(client, context, Duration::from_secs_f64(args.poll_timeout));
-    let bridge = Bridge::new(catalog.clone(), governor, args.agent_id);
+    let mut bridge = Bridge::new(catalog.clone(), governor, args.agent_id);
+    if args.tasks {
+        bridge = bridge.with_tasks();
+    }
     reload::spawn(bridge.clone(), args.catalogs.clone(), args.watch);
-    tracing::info!(tools = catalog.tools().len(), api_url = %api_url, "serving MCP over stdio");
-    let served = transport::stdio::serve(bridge).await;
+    let served = match server {
+        Some(server) => {
+            tracing::info!(tools = catalog.tools().len(), api_url = %api_url, addr = %server.local_addr(), "serving MCP over HTTP");
+            server.serve(bridge).await
+        }
+        None => {
+            tracing::info!(tools = catalog.tools().len(), api_url = %api_url, "serving MCP over stdio");
+            transport::stdio::serve(bridge).await
+        }
+    };
     if let Some(running) = emulator {
         running.shutdown().await;
     }

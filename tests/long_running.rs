@@ -382,7 +382,7 @@ async fn allowed_jobs_become_tasks_for_clients_that_ask() {
         )],
     );
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"));
-    cmd.args(["serve", "--catalog", &fixture()])
+    cmd.args(["serve", "--tasks", "--catalog", &fixture()])
         .env("TENET_API_KEY", "tnt_test")
         .env("TENET_API_URL", tenet.url());
     let config = ClientConfig::new(

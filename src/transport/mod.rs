@@ -1,3 +1,4 @@
-//! The ways MCP clients reach the bridge.
+//! The ways MCP clients reach the bridge: stdio for local clients, HTTP for remote agents.
 
+pub mod http;
 pub mod stdio;

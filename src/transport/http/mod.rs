@@ -1,0 +1,320 @@
+//! MCP over HTTP for remote agents: Streamable HTTP at `/mcp` and the legacy HTTP+SSE
+//! transport at `/sse` + `/message`, with `/healthz` and `/metrics`, on one port.
+//!
+//! [`Server::bind`] checks the configuration and binds the port before anything
+//! is served (every problem is a [`ConfigError`]); [`Server::serve`] then serves until
+//! SIGTERM or Ctrl-C, and shuts down gracefully: it stops accepting connections,
+//! lets the calls in flight finish (up to `--shutdown-grace`), closes the sessions
+//! and returns.
+//!
+//! Security (see [`auth`]): bearer tokens map to agent ids, compared in constant
+//! time; a non-loopback bind needs tokens unless `--allow-unauthenticated` is given;
+//! `Origin` is checked on every MCP request; bodies are limited to `--max-body`.
+//! Clients' tokens are never forwarded to Tenet: the bridge calls Tenet with its own key.
+
+pub mod auth;
+pub mod sessions;
+pub mod sse;
+pub mod streamable;
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use axum::{
+    Router,
+    extract::State,
+    http::{StatusCode, header},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use self::{
+    auth::{Origins, Policy, Tokens, refuse},
+    sessions::Registry,
+    sse::SseSessions,
+    streamable::Sessions,
+};
+use crate::{bridge::Bridge, metrics::Metrics, serve::ConfigError};
+
+/// The default `--bind`.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8765";
+/// The default `--max-body`, in bytes (1 MiB).
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+/// The default `--session-idle-timeout`, in seconds.
+pub const DEFAULT_IDLE_TIMEOUT_SECS: f64 = 300.0;
+/// The default `--max-sessions`.
+pub const DEFAULT_MAX_SESSIONS: usize = 1000;
+/// The default `--shutdown-grace`, in seconds.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: f64 = 30.0;
+/// How long, after the grace period, closed sessions get to flush before the server stops anyway.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which HTTP transports to serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Only the legacy HTTP+SSE transport.
+    Sse,
+    /// Streamable HTTP and the legacy HTTP+SSE transport.
+    Http,
+}
+
+/// The HTTP options of `serve`, as given on the command line.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Which transports.
+    pub mode: Mode,
+    /// The address to listen on.
+    pub bind: SocketAddr,
+    /// The `--auth-tokens` file.
+    pub auth_tokens: Option<PathBuf>,
+    /// Serve without tokens on a non-loopback address.
+    pub allow_unauthenticated: bool,
+    /// `--allowed-origin` values; empty: loopback origins.
+    pub allowed_origins: Vec<String>,
+    /// The largest request body, in bytes.
+    pub max_body: usize,
+    /// Sessions idle this long are closed.
+    pub idle_timeout: Duration,
+    /// The most live sessions.
+    pub max_sessions: usize,
+    /// How long shutdown waits for calls in flight.
+    pub shutdown_grace: Duration,
+}
+
+/// Checked settings and the bound port: ready to serve.
+#[derive(Debug)]
+pub struct Server {
+    options: Options,
+    policy: Arc<Policy>,
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+}
+
+impl Server {
+    /// Loads the tokens, applies the rules for unauthenticated serving, and binds.
+    /// The agent id of unauthenticated requests is the bridge's (`--agent-id`).
+    pub async fn bind(options: Options) -> Result<Server, ConfigError> {
+        let tokens = options
+            .auth_tokens
+            .as_deref()
+            .map(Tokens::load)
+            .transpose()?;
+        let loopback = options.bind.ip().is_loopback();
+        if tokens.is_none() && !loopback && !options.allow_unauthenticated {
+            return Err(ConfigError(format!(
+                "refusing to serve without authentication on {}, which is not a loopback address: pass --auth-tokens FILE \
+                 (each token names its agent id), or --allow-unauthenticated if something in front authenticates clients",
+                options.bind
+            )));
+        }
+        let origins = if options.allowed_origins.is_empty() {
+            Origins::loopback()
+        } else {
+            Origins::parse(&options.allowed_origins)?
+        };
+        let policy = Arc::new(Policy {
+            loopback_hosts_only: tokens.is_none() && loopback,
+            tokens,
+            origins,
+            max_body: options.max_body,
+        });
+        let listener = tokio::net::TcpListener::bind(options.bind)
+            .await
+            .map_err(|error| {
+                ConfigError(format!(
+                    "cannot listen on {}: {error}; pick another --bind address or port",
+                    options.bind
+                ))
+            })?;
+        let addr = listener.local_addr().map_err(|error| {
+            ConfigError(format!(
+                "cannot read the bound address of {}: {error}",
+                options.bind
+            ))
+        })?;
+        Ok(Server {
+            options,
+            policy,
+            listener,
+            addr,
+        })
+    }
+}
+
+/// What `/metrics` and `/healthz` need.
+#[derive(Clone)]
+struct Status {
+    metrics: Metrics,
+    registry: Arc<Registry>,
+}
+
+impl Server {
+    /// The address actually bound (the port is chosen by the system for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves `bridge` until SIGTERM or Ctrl-C, then shuts down gracefully.
+    pub async fn serve(self, bridge: Bridge) -> Result<(), String> {
+        let metrics = crate::metrics::install()?;
+        let Server {
+            options,
+            policy,
+            listener,
+            addr,
+        } = self;
+        let registry = Registry::new(options.max_sessions, options.idle_timeout);
+        let stop_reaper = CancellationToken::new();
+        registry.spawn_reaper(stop_reaper.clone());
+        let stop_sessions = CancellationToken::new();
+
+        let sse_sessions = SseSessions::new(registry.clone(), bridge.clone());
+        let mut mcp = Router::new()
+            .route("/sse", get(sse::open))
+            .route("/message", post(sse::post))
+            .with_state(sse_sessions);
+        if options.mode == Mode::Http {
+            let sessions = Sessions::new(registry.clone(), bridge.clone());
+            let service = streamable::service(
+                sessions,
+                bridge.clone(),
+                options.max_body,
+                stop_sessions.clone(),
+            );
+            let streamable =
+                Router::new()
+                    .route_service("/mcp", service)
+                    .layer(middleware::from_fn_with_state(
+                        streamable::CheckState {
+                            registry: registry.clone(),
+                        },
+                        streamable::check,
+                    ));
+            mcp = mcp.merge(streamable);
+        }
+        let status = Status {
+            metrics,
+            registry: registry.clone(),
+        };
+        let guarded = mcp
+            .merge(
+                Router::new()
+                    .route("/metrics", get(render_metrics))
+                    .with_state(status.clone()),
+            )
+            .layer(middleware::from_fn_with_state(policy.clone(), auth::guard));
+        let app = Router::new()
+            .route("/healthz", get(healthz).with_state(status))
+            .merge(guarded)
+            .fallback(not_found);
+
+        announce(&options, &policy, addr);
+
+        let stop_accepting = CancellationToken::new();
+        let server = axum::serve(listener, app)
+            .with_graceful_shutdown(stop_accepting.clone().cancelled_owned())
+            .into_future();
+        let mut server = tokio::spawn(server);
+
+        tokio::select! {
+            () = crate::shutdown_signal() => {}
+            finished = &mut server => {
+                // The server stops by itself only on a fatal error.
+                return match finished {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(error)) => Err(format!("the HTTP server failed: {error}")),
+                    Err(error) => Err(format!("the HTTP server task failed: {error}")),
+                };
+            }
+        }
+        let in_flight = registry.calls_in_flight();
+        tracing::info!(
+            in_flight,
+            grace_s = options.shutdown_grace.as_secs_f64(),
+            "signal received: no longer accepting connections; letting calls in flight finish"
+        );
+        registry.start_draining();
+        stop_accepting.cancel();
+        tokio::select! {
+            finished = tokio::time::timeout(options.shutdown_grace, registry.drained()) => {
+                if finished.is_err() {
+                    tracing::warn!(
+                        abandoned = registry.calls_in_flight(),
+                        "the shutdown grace period ended with calls still in flight; they are abandoned"
+                    );
+                }
+            }
+            () = crate::shutdown_signal() => {
+                tracing::warn!(abandoned = registry.calls_in_flight(), "second signal: not waiting for calls in flight");
+            }
+        }
+        // Ending the sessions ends their streams, so the connections can close.
+        registry.close_all();
+        stop_reaper.cancel();
+        if tokio::time::timeout(CLOSE_TIMEOUT, &mut server)
+            .await
+            .is_err()
+        {
+            stop_sessions.cancel();
+            server.abort();
+            tracing::warn!("connections still open after shutdown; closed them");
+        }
+        tracing::info!("HTTP server stopped");
+        Ok(())
+    }
+}
+
+/// Prints where the server listens, and how it admits clients, to stderr.
+fn announce(options: &Options, policy: &Policy, addr: SocketAddr) {
+    eprintln!("tenet-mcp: listening on http://{addr}");
+    if options.mode == Mode::Http {
+        eprintln!("tenet-mcp: Streamable HTTP at http://{addr}/mcp");
+    }
+    eprintln!("tenet-mcp: legacy SSE at http://{addr}/sse (messages to /message)");
+    match &policy.tokens {
+        Some(tokens) => eprintln!(
+            "tenet-mcp: {} bearer token(s) for agent(s): {}",
+            tokens.len(),
+            tokens.agents().join(", ")
+        ),
+        None if !addr.ip().is_loopback() => eprintln!(
+            "tenet-mcp: WARNING: serving WITHOUT authentication on {addr} (--allow-unauthenticated): anyone who can reach it calls Tenet as this server's --agent-id"
+        ),
+        None => {}
+    }
+}
+
+/// `GET /healthz`: 200 while serving, 503 while shutting down.
+async fn healthz(State(status): State<Status>) -> Response {
+    if status.registry.is_draining() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "shutting_down"})),
+        )
+            .into_response()
+    } else {
+        axum::Json(json!({"status": "ok", "sessions": status.registry.len()})).into_response()
+    }
+}
+
+/// `GET /metrics`: Prometheus text.
+async fn render_metrics(State(status): State<Status>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        status.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    refuse(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "this server serves /mcp (Streamable HTTP), /sse and /message (legacy SSE), /healthz and /metrics",
+    )
+}
