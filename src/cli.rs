@@ -7,7 +7,11 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{catalog::Catalog, serve::ServeArgs};
+use crate::{
+    catalog::Catalog,
+    emulator::cli::{AuditArgs, EmulatorArgs, ReviewsArgs},
+    serve::ServeArgs,
+};
 
 /// tenet-mcp: an MCP server that puts every AI agent tool call under Tenet's runtime authority.
 #[derive(Debug, Parser)]
@@ -32,6 +36,12 @@ pub enum Command {
         #[command(subcommand)]
         command: CatalogCommand,
     },
+    /// Run a local Tenet emulator (same HTTP contract, real policy, approvals and audit log).
+    Emulator(EmulatorArgs),
+    /// List, approve or deny the emulator's escalated calls.
+    Reviews(ReviewsArgs),
+    /// Check an emulator audit log.
+    Audit(AuditArgs),
 }
 
 /// `tenet-mcp catalog ...`

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tenet_mcp::{
     cli::{CatalogCommand, Cli, Command, EXIT_CONFIG, catalog_check},
+    emulator,
     serve::{self, ServeError},
 };
 use tracing_subscriber::EnvFilter;
@@ -32,13 +33,12 @@ fn main() -> ExitCode {
         Command::Catalog {
             command: CatalogCommand::Check(args),
         } => catalog_check(&args),
+        Command::Audit(args) => emulator::cli::run_audit(&args),
+        Command::Emulator(args) => block_on(emulator::cli::run_emulator(args)),
+        Command::Reviews(args) => block_on(emulator::cli::run_reviews(args)),
         Command::Serve(args) => {
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    eprintln!("tenet-mcp: cannot start the async runtime: {error}");
-                    return ExitCode::FAILURE;
-                }
+            let Some(runtime) = runtime() else {
+                return ExitCode::FAILURE;
             };
             match runtime.block_on(serve::run(args)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -51,6 +51,26 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new()
+        .map_err(|error| eprintln!("tenet-mcp: cannot start the async runtime: {error}"))
+        .ok()
+}
+
+/// Runs a command's future; its error is printed and exits 1.
+fn block_on(command: impl Future<Output = Result<(), String>>) -> ExitCode {
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
+    };
+    match runtime.block_on(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tenet-mcp: {error}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,0 +1,186 @@
+//! The emulator's commands: `emulator` (serve it), `reviews` (decide escalated calls)
+//! and `audit verify` (check the audit log's chain).
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
+
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+use super::{EmulatorConfig, audit, policy::Policy, start};
+use crate::catalog::Catalog;
+
+/// Arguments of `tenet-mcp emulator`.
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub bind: SocketAddr,
+    /// A catalog file or folder of them (repeatable); default: the shipped catalog.
+    #[arg(long = "catalog", value_name = "PATH")]
+    pub catalogs: Vec<PathBuf>,
+    /// A policy file (TOML, or JSON by extension); default: the built-in policy.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Keep jobs, reviews and spend in DIR (SQLite), surviving restarts; default: in memory.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// The audit log; default: DIR/audit.jsonl with --state, none without.
+    #[arg(long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+}
+
+/// Runs the emulator until Ctrl-C or SIGTERM.
+pub async fn run_emulator(args: EmulatorArgs) -> Result<(), String> {
+    let catalog = Arc::new(Catalog::load_or_embedded(&args.catalogs).map_err(|e| e.to_string())?);
+    let policy = match &args.policy {
+        Some(path) => Policy::load(path)?,
+        None => Policy::builtin(),
+    };
+    let config = EmulatorConfig {
+        bind: args.bind,
+        catalog,
+        policy,
+        state_dir: args.state,
+        audit_log: args.audit_log,
+    };
+    let emulator = start(config).await?;
+    eprintln!(
+        "tenet-mcp emulator: listening on {url} (API key {key}); approval page at {url}/",
+        url = emulator.url(),
+        key = emulator.api_key().expose()
+    );
+    crate::shutdown_signal().await;
+    emulator.shutdown().await;
+    Ok(())
+}
+
+/// Arguments of `tenet-mcp reviews`.
+#[derive(Debug, Args)]
+pub struct ReviewsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: ReviewAction,
+    /// The emulator's URL.
+    #[arg(
+        long,
+        global = true,
+        env = "TENET_EMULATOR_URL",
+        default_value = "http://127.0.0.1:8787"
+    )]
+    pub emulator_url: String,
+}
+
+/// `reviews list|approve|deny`
+#[derive(Debug, Subcommand)]
+pub enum ReviewAction {
+    /// List pending and decided reviews.
+    List,
+    /// Approve a pending review: the call runs as a job.
+    Approve {
+        /// The review id (rev_...).
+        id: String,
+    },
+    /// Deny a pending review.
+    Deny {
+        /// The review id (rev_...).
+        id: String,
+    },
+}
+
+/// Runs `reviews`; the key comes from TENET_API_KEY.
+pub async fn run_reviews(args: ReviewsArgs) -> Result<(), String> {
+    let key = std::env::var("TENET_API_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+        .ok_or("TENET_API_KEY is not set: export the key the emulator printed when it started")?;
+    let base = args.emulator_url.trim_end_matches('/');
+    let http = reqwest::Client::new();
+    let unreachable = |e: reqwest::Error| {
+        format!(
+            "cannot reach the emulator at {base}: start it with `tenet-mcp emulator` or pass --emulator-url ({e})"
+        )
+    };
+    let request = match &args.action {
+        ReviewAction::List => http.get(format!("{base}/v1/reviews")),
+        ReviewAction::Approve { id } => http.post(format!("{base}/v1/reviews/{id}/approve")),
+        ReviewAction::Deny { id } => http.post(format!("{base}/v1/reviews/{id}/deny")),
+    };
+    let response = request
+        .bearer_auth(key.trim())
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = response.status();
+    let body: Value = response.json().await.map_err(unreachable)?;
+    if !status.is_success() {
+        return Err(format!(
+            "the emulator refused: {}",
+            body["message"].as_str().unwrap_or("unknown error")
+        ));
+    }
+    match args.action {
+        ReviewAction::List => {
+            let reviews = body["reviews"].as_array().cloned().unwrap_or_default();
+            if reviews.is_empty() {
+                println!("no reviews");
+            }
+            for review in reviews {
+                println!(
+                    "{}  {:<9} {:<32} agent={} job={} args={}",
+                    review["id"].as_str().unwrap_or(""),
+                    review["status"].as_str().unwrap_or(""),
+                    review["tool"].as_str().unwrap_or(""),
+                    review["agent"].as_str().unwrap_or(""),
+                    review["job_id"].as_str().unwrap_or("-"),
+                    review["arguments"]
+                );
+            }
+        }
+        _ => {
+            let review = &body["review"];
+            println!(
+                "{} {}{}",
+                review["id"].as_str().unwrap_or(""),
+                review["status"].as_str().unwrap_or(""),
+                review["job_id"]
+                    .as_str()
+                    .map(|j| format!(": running as job {j}"))
+                    .unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Arguments of `tenet-mcp audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: AuditAction,
+}
+
+/// `audit verify FILE`
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Check the audit log's hash chain; exit 1 at the first broken record.
+    Verify {
+        /// The audit log (JSONL).
+        file: PathBuf,
+    },
+}
+
+/// Runs `audit verify`: exit 0 when the chain is intact, 1 when broken.
+pub fn run_audit(args: &AuditArgs) -> ExitCode {
+    let AuditAction::Verify { file } = &args.action;
+    match audit::verify(file) {
+        audit::Verified::Intact { records, .. } => {
+            println!("ok: {records} records, chain intact");
+            ExitCode::SUCCESS
+        }
+        audit::Verified::Broken { line, reason, .. } => {
+            println!("broken at record {line} (line {line}): {reason}");
+            ExitCode::from(1)
+        }
+    }
+}

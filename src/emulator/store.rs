@@ -1,0 +1,228 @@
+//! The emulator's state in SQLite: idempotent execute answers, jobs, reviews and spend.
+//!
+//! Under `--state DIR` the database is `DIR/emulator.sqlite3` and survives restarts;
+//! without it the database lives in memory. Rows hold JSON bodies; the store is small
+//! and every operation is one short statement under one connection lock.
+
+use std::{path::Path, sync::Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::tenet::wire::JobBody;
+
+/// A review of an escalated call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Review {
+    /// `rev_...`
+    pub id: String,
+    /// `pending`, `approved` or `denied`.
+    pub status: String,
+    /// The Tenet tool name.
+    pub tool: String,
+    /// The service.
+    pub service: String,
+    /// The calling agent.
+    pub agent: String,
+    /// The call's arguments.
+    pub arguments: Map<String, Value>,
+    /// The call's context.
+    pub context: Map<String, Value>,
+    /// Why it was escalated.
+    pub reason_codes: Vec<String>,
+    /// The decision that escalated it.
+    pub decision_id: String,
+    /// The execute's request id.
+    pub request_id: String,
+    /// The job run on approval.
+    pub job_id: Option<String>,
+    /// When it was created (HTTP date).
+    pub created: String,
+    /// When it was decided (HTTP date).
+    pub decided: Option<String>,
+}
+
+/// The state database.
+pub struct Store {
+    db: Mutex<Connection>,
+}
+
+fn sql(error: rusqlite::Error) -> String {
+    format!("the emulator's state database failed: {error}")
+}
+
+impl Store {
+    /// Opens the database under `dir`, or in memory.
+    pub fn open(dir: Option<&Path>) -> Result<Self, String> {
+        let db = match dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    format!("cannot create the state folder {}: {e}", dir.display())
+                })?;
+                Connection::open(dir.join("emulator.sqlite3")).map_err(sql)?
+            }
+            None => Connection::open_in_memory().map_err(sql)?,
+        };
+        db.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE IF NOT EXISTS executes (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS reviews (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, body TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS spend (agent TEXT NOT NULL, day TEXT NOT NULL, usd REAL NOT NULL, PRIMARY KEY (agent, day));",
+        )
+        .map_err(sql)?;
+        Ok(Self { db: Mutex::new(db) })
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The stored answer to an execute: (body fingerprint, HTTP status, body).
+    pub fn execute_answer(&self, key: &str) -> Result<Option<(String, u16, String)>, String> {
+        self.db()
+            .query_row(
+                "SELECT fingerprint, status, body FROM executes WHERE key = ?1",
+                params![key],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
+            .optional()
+            .map_err(sql)
+    }
+
+    /// Records the answer to an execute.
+    pub fn save_execute_answer(
+        &self,
+        key: &str,
+        fingerprint: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<(), String> {
+        self.db()
+            .execute(
+                "INSERT OR REPLACE INTO executes VALUES (?1, ?2, ?3, ?4)",
+                params![key, fingerprint, status, body],
+            )
+            .map(drop)
+            .map_err(sql)
+    }
+
+    /// A job.
+    pub fn job(&self, id: &str) -> Result<Option<JobBody>, String> {
+        let body: Option<String> = self
+            .db()
+            .query_row("SELECT body FROM jobs WHERE id = ?1", params![id], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(sql)?;
+        Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
+    }
+
+    /// Creates or updates a job.
+    pub fn save_job(&self, job: &JobBody) -> Result<(), String> {
+        let body = serde_json::to_string(job).map_err(|e| e.to_string())?;
+        self.db()
+            .execute(
+                "INSERT OR REPLACE INTO jobs VALUES (?1, ?2)",
+                params![job.job_id, body],
+            )
+            .map(drop)
+            .map_err(sql)
+    }
+
+    /// Marks jobs a previous process left unfinished as failed; returns how many.
+    pub fn fail_unfinished_jobs(&self, error: &str) -> Result<usize, String> {
+        let rows: Vec<String> = {
+            let db = self.db();
+            let mut statement = db.prepare("SELECT body FROM jobs").map_err(sql)?;
+            statement
+                .query_map([], |row| row.get(0))
+                .map_err(sql)?
+                .filter_map(Result::ok)
+                .collect()
+        };
+        let mut failed = 0;
+        for body in rows {
+            let Ok(mut job) = serde_json::from_str::<JobBody>(&body) else {
+                continue;
+            };
+            if !job.status.is_final() {
+                job.status = crate::tenet::wire::JobStatus::Failed;
+                job.execution_error = Some(error.to_owned());
+                self.save_job(&job)?;
+                failed += 1;
+            }
+        }
+        Ok(failed)
+    }
+
+    /// A review.
+    pub fn review(&self, id: &str) -> Result<Option<Review>, String> {
+        let body: Option<String> = self
+            .db()
+            .query_row(
+                "SELECT body FROM reviews WHERE id = ?1",
+                params![id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(sql)?;
+        Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
+    }
+
+    /// Every review, oldest first.
+    pub fn reviews(&self) -> Result<Vec<Review>, String> {
+        let db = self.db();
+        let mut statement = db
+            .prepare("SELECT body FROM reviews ORDER BY seq")
+            .map_err(sql)?;
+        let rows = statement
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(sql)?;
+        Ok(rows
+            .filter_map(Result::ok)
+            .filter_map(|b| serde_json::from_str(&b).ok())
+            .collect())
+    }
+
+    /// Creates or updates a review.
+    pub fn save_review(&self, review: &Review) -> Result<(), String> {
+        let body = serde_json::to_string(review).map_err(|e| e.to_string())?;
+        let db = self.db();
+        let updated = db
+            .execute(
+                "UPDATE reviews SET body = ?2 WHERE id = ?1",
+                params![review.id, body],
+            )
+            .map_err(sql)?;
+        if updated == 0 {
+            db.execute("INSERT INTO reviews (id, seq, body) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM reviews), ?2)", params![review.id, body])
+                .map_err(sql)?;
+        }
+        Ok(())
+    }
+
+    /// What `agent` has spent on `day`.
+    pub fn spent(&self, agent: &str, day: &str) -> Result<f64, String> {
+        Ok(self
+            .db()
+            .query_row(
+                "SELECT usd FROM spend WHERE agent = ?1 AND day = ?2",
+                params![agent, day],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(sql)?
+            .unwrap_or(0.0))
+    }
+
+    /// Adds to what `agent` has spent on `day`.
+    pub fn add_spend(&self, agent: &str, day: &str, usd: f64) -> Result<(), String> {
+        self.db()
+            .execute("INSERT INTO spend VALUES (?1, ?2, ?3) ON CONFLICT (agent, day) DO UPDATE SET usd = usd + ?3", params![agent, day, usd])
+            .map(drop)
+            .map_err(sql)
+    }
+}
