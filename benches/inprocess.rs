@@ -39,17 +39,33 @@ fn generated(n: usize) -> Catalog {
         })
         .collect();
     let text = json!({"service": "gen", "tools": tools}).to_string();
-    Catalog::from_sources(vec![Source { origin: "gen.json".into(), text }]).expect("a valid generated catalog")
+    Catalog::from_sources(vec![Source {
+        origin: "gen.json".into(),
+        text,
+    }])
+    .expect("a valid generated catalog")
 }
 
 fn bridge(catalog: Catalog) -> Bridge {
-    let client = TenetClient::new(ClientConfig::new("http://127.0.0.1:9", ApiKey::new("tnt_bench").unwrap())).unwrap();
-    Bridge::new(Arc::new(catalog), Governor::new(client, Default::default(), Duration::from_secs(1)), "default".into())
+    let client = TenetClient::new(ClientConfig::new(
+        "http://127.0.0.1:9",
+        ApiKey::new("tnt_bench").unwrap(),
+    ))
+    .unwrap();
+    Bridge::new(
+        Arc::new(catalog),
+        Governor::new(client, Default::default(), Duration::from_secs(1)),
+        "default".into(),
+    )
 }
 
 fn catalogs(c: &mut Criterion) {
-    c.bench_function("catalog/load_shipped", |b| b.iter(|| black_box(Catalog::embedded().unwrap())));
-    c.bench_function("catalog/load_generated_1000", |b| b.iter(|| black_box(generated(1000))));
+    c.bench_function("catalog/load_shipped", |b| {
+        b.iter(|| black_box(Catalog::embedded().unwrap()))
+    });
+    c.bench_function("catalog/load_generated_1000", |b| {
+        b.iter(|| black_box(generated(1000)))
+    });
 }
 
 fn tools_list(c: &mut Criterion) {
@@ -60,7 +76,10 @@ fn tools_list(c: &mut Criterion) {
                 let tools = bridge.tools();
                 let mut bytes = 0;
                 for page in tools.chunks(TOOLS_PAGE_SIZE) {
-                    let result = ListToolsResult { tools: page.to_vec(), ..Default::default() };
+                    let result = ListToolsResult {
+                        tools: page.to_vec(),
+                        ..Default::default()
+                    };
                     bytes += serde_json::to_vec(&result).unwrap().len();
                 }
                 black_box(bytes)
@@ -94,7 +113,9 @@ fn decisions(c: &mut Criterion) {
         }),
         ..CallReport::new("github.repos.get", "5f0c4b5e-0d43-4c4e-9b59-7d0c3d1b7e8a")
     };
-    c.bench_function("result/tool_result_executed", |b| b.iter(|| black_box(tool_result(black_box(&report)))));
+    c.bench_function("result/tool_result_executed", |b| {
+        b.iter(|| black_box(tool_result(black_box(&report))))
+    });
 }
 
 criterion_group!(benches, catalogs, tools_list, decisions);

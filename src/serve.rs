@@ -60,37 +60,46 @@ pub struct ServeArgs {
     /// (the legacy SSE transport only). HTTP also serves GET /healthz and GET /metrics.
     #[arg(long, value_enum, default_value_t = Transport::Stdio)]
     pub transport: Transport,
-    /// [http, sse] The address to listen on [default: 127.0.0.1:8765; port 0 picks a free one].
+    /// The HTTP transports' options.
+    #[command(flatten)]
+    pub http: Box<HttpArgs>,
+}
+
+/// The options of `--transport http` and `--transport sse`.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "HTTP transports (--transport http or sse)")]
+pub struct HttpArgs {
+    /// The address to listen on [default: 127.0.0.1:8765; port 0 picks a free one].
     /// An address other than loopback requires --auth-tokens (or --allow-unauthenticated).
     #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     pub bind: Option<SocketAddr>,
-    /// [http, sse] Clients must send `Authorization: Bearer <token>` with a token from FILE,
+    /// Clients must send `Authorization: Bearer <token>` with a token from FILE,
     /// each naming the agent id its calls carry to Tenet. TOML: `[[tokens]]` entries with
     /// `token = "..."` and `agent_id = "..."` (or JSON {"tokens": [...]}, or a plain
     /// token = agent id table). Tokens: at least 16 printable characters, unique.
     #[arg(long, value_name = "FILE")]
     pub auth_tokens: Option<PathBuf>,
-    /// [http, sse] Serve a non-loopback --bind without tokens (e.g. behind a proxy that
+    /// Serve a non-loopback --bind without tokens (e.g. behind a proxy that
     /// authenticates): every client then calls Tenet as --agent-id.
     #[arg(long, conflicts_with = "auth_tokens")]
     pub allow_unauthenticated: bool,
-    /// [http, sse] A browser origin allowed to call (repeatable), e.g. https://app.example.com
-    /// or http://localhost:* for any port. Requests with another Origin get 403; requests
+    /// A browser origin allowed to call (repeatable), e.g. `https://app.example.com`
+    /// or `http://localhost:*` for any port. Requests with another Origin get 403; requests
     /// without one (non-browser clients) are fine [default: loopback origins only].
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
-    /// [http, sse] The largest request body, in bytes; larger ones get 413 [default: 1048576 (1 MiB)].
+    /// The largest request body, in bytes; larger ones get 413 [default: 1048576 (1 MiB)].
     #[arg(long, value_name = "BYTES", value_parser = parse_max_body)]
     pub max_body: Option<usize>,
-    /// [http, sse] Close sessions without any message for this long, in seconds (never
+    /// Close sessions without any message for this long, in seconds (never
     /// while a call is in flight) [default: 300].
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub session_idle_timeout: Option<f64>,
-    /// [http, sse] The most live sessions, both transports together; past it new sessions
+    /// The most live sessions, both transports together; past it new sessions
     /// get 503 [default: 1000].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_sessions: Option<u32>,
-    /// [http, sse] On SIGTERM or Ctrl-C, how long calls in flight may take to finish, in
+    /// On SIGTERM or Ctrl-C, how long calls in flight may take to finish, in
     /// seconds, before the server exits anyway [default: 30].
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub shutdown_grace: Option<f64>,
@@ -135,23 +144,24 @@ fn parse_max_body(text: &str) -> Result<usize, String> {
 impl ServeArgs {
     /// The HTTP options, or `None` for stdio (where no HTTP flag may be given).
     fn http_options(&self) -> Result<Option<transport::http::Options>, ConfigError> {
-        use transport::http::{self, Mode};
+        use transport::http::{self as server, Mode};
+        let http = &self.http;
         let mode = match self.transport {
             Transport::Http => Mode::Http,
             Transport::Sse => Mode::Sse,
             Transport::Stdio => {
                 let given: Vec<&str> = [
-                    ("--bind", self.bind.is_some()),
-                    ("--auth-tokens", self.auth_tokens.is_some()),
-                    ("--allow-unauthenticated", self.allow_unauthenticated),
-                    ("--allowed-origin", !self.allowed_origins.is_empty()),
-                    ("--max-body", self.max_body.is_some()),
+                    ("--bind", http.bind.is_some()),
+                    ("--auth-tokens", http.auth_tokens.is_some()),
+                    ("--allow-unauthenticated", http.allow_unauthenticated),
+                    ("--allowed-origin", !http.allowed_origins.is_empty()),
+                    ("--max-body", http.max_body.is_some()),
                     (
                         "--session-idle-timeout",
-                        self.session_idle_timeout.is_some(),
+                        http.session_idle_timeout.is_some(),
                     ),
-                    ("--max-sessions", self.max_sessions.is_some()),
-                    ("--shutdown-grace", self.shutdown_grace.is_some()),
+                    ("--max-sessions", http.max_sessions.is_some()),
+                    ("--shutdown-grace", http.shutdown_grace.is_some()),
                 ]
                 .into_iter()
                 .filter_map(|(flag, given)| given.then_some(flag))
@@ -167,26 +177,26 @@ impl ServeArgs {
                 )));
             }
         };
-        let default_bind: SocketAddr = http::DEFAULT_BIND
+        let default_bind: SocketAddr = server::DEFAULT_BIND
             .parse()
             .map_err(|_| ConfigError("bad default bind".into()))?;
-        Ok(Some(http::Options {
+        Ok(Some(server::Options {
             mode,
-            bind: self.bind.unwrap_or(default_bind),
-            auth_tokens: self.auth_tokens.clone(),
-            allow_unauthenticated: self.allow_unauthenticated,
-            allowed_origins: self.allowed_origins.clone(),
-            max_body: self.max_body.unwrap_or(http::DEFAULT_MAX_BODY),
+            bind: http.bind.unwrap_or(default_bind),
+            auth_tokens: http.auth_tokens.clone(),
+            allow_unauthenticated: http.allow_unauthenticated,
+            allowed_origins: http.allowed_origins.clone(),
+            max_body: http.max_body.unwrap_or(server::DEFAULT_MAX_BODY),
             idle_timeout: Duration::from_secs_f64(
-                self.session_idle_timeout
-                    .unwrap_or(http::DEFAULT_IDLE_TIMEOUT_SECS),
+                http.session_idle_timeout
+                    .unwrap_or(server::DEFAULT_IDLE_TIMEOUT_SECS),
             ),
-            max_sessions: self
+            max_sessions: http
                 .max_sessions
-                .map_or(http::DEFAULT_MAX_SESSIONS, |n| n as usize),
+                .map_or(server::DEFAULT_MAX_SESSIONS, |n| n as usize),
             shutdown_grace: Duration::from_secs_f64(
-                self.shutdown_grace
-                    .unwrap_or(http::DEFAULT_SHUTDOWN_GRACE_SECS),
+                http.shutdown_grace
+                    .unwrap_or(server::DEFAULT_SHUTDOWN_GRACE_SECS),
             ),
         }))
     }

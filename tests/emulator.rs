@@ -3,66 +3,11 @@
 
 mod common;
 
-use std::{
-    path::Path,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
-use axum::{Router, body::Bytes, extract::State, http::HeaderMap, routing::any};
+use common::downstream::{Downstream, KEY, catalog, policy};
 use serde_json::{Value, json};
-use tenet_mcp::{
-    catalog::Catalog,
-    emulator::{EmulatorConfig, policy::Policy, start},
-};
-
-/// A downstream API that records what it receives.
-#[derive(Clone, Default)]
-struct Downstream {
-    seen: Arc<Mutex<Vec<Value>>>,
-}
-
-async fn record(State(down): State<Downstream>, method: axum::http::Method, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> axum::Json<Value> {
-    let headers: serde_json::Map<String, Value> =
-        headers.iter().map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or("")))).collect();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    down.seen.lock().unwrap().push(json!({"method": method.as_str(), "path": uri.path(), "query": uri.query(), "headers": headers, "body": body}));
-    axum::Json(json!({"ok": true, "path": uri.path()}))
-}
-
-impl Downstream {
-    async fn start() -> (Self, String) {
-        let down = Self::default();
-        let app = Router::new().fallback(any(record)).with_state(down.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (down, url)
-    }
-    fn seen(&self) -> Vec<Value> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-const KEY: &str = "tnt_emulator_test_key";
-
-fn catalog(dir: &Path, base_url: &str) -> Arc<Catalog> {
-    let tools = json!([
-        {"name": "d.items.get", "description": "d", "method": "GET", "path": "/items/{id}", "input_schema": {"type": "object", "properties": {"id": {"type": "string"}, "expand": {"type": "string"}, "limit": {"type": "integer"}}, "required": ["id"]}},
-        {"name": "d.items.create", "description": "d", "method": "POST", "path": "/items", "cost_usd": 4.0, "input_schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}},
-        {"name": "d.items.delete", "description": "d", "method": "DELETE", "path": "/items/{id}", "input_schema": {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}}
-    ]);
-    let other = json!([{"name": "nocred.ping", "description": "d", "method": "GET", "path": "/ping", "input_schema": {"type": "object"}}]);
-    std::fs::write(dir.join("d.json"), json!({"service": "d", "base_url": base_url, "tools": tools}).to_string()).unwrap();
-    std::fs::write(dir.join("nocred.json"), json!({"service": "nocred", "base_url": base_url, "tools": other}).to_string()).unwrap();
-    Arc::new(Catalog::load(&[dir.to_owned()]).unwrap())
-}
-
-fn policy(dir: &Path, extra: &str) -> Policy {
-    let path = dir.join("policy.toml");
-    std::fs::write(&path, format!("[[keys]]\nkey = \"{KEY}\"\nagent_id = \"default\"\n\n[credentials.d]\nheader = \"X-Api-Key\"\nvalue = \"downstream-secret\"\n\n{extra}")).unwrap();
-    Policy::load(&path).unwrap()
-}
+use tenet_mcp::emulator::{EmulatorConfig, start};
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -85,7 +30,13 @@ impl Setup {
         };
         let emulator = start(config).await.unwrap();
         let url = emulator.url();
-        Self { _dir: dir, down, url, emulator: Some(emulator), http: reqwest::Client::new() }
+        Self {
+            _dir: dir,
+            down,
+            url,
+            emulator: Some(emulator),
+            http: reqwest::Client::new(),
+        }
     }
 
     async fn restart(&mut self) {
@@ -107,10 +58,22 @@ impl Setup {
     fn down_addr(&self) -> String {
         let text = std::fs::read_to_string(self._dir.path().join("d.json")).unwrap();
         let v: Value = serde_json::from_str(&text).unwrap();
-        v["base_url"].as_str().unwrap().trim_start_matches("http://").to_owned()
+        v["base_url"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("http://")
+            .to_owned()
     }
 
-    async fn execute_as(&self, key: &str, request_id: &str, service: &str, tool: &str, arguments: Value, context: Value) -> (u16, Value) {
+    async fn execute_as(
+        &self,
+        key: &str,
+        request_id: &str,
+        service: &str,
+        tool: &str,
+        arguments: Value,
+        context: Value,
+    ) -> (u16, Value) {
         let body = json!({"requestId": request_id, "service": service, "toolCall": {"toolName": tool, "arguments": arguments}, "agent": {"agentId": "default"}, "context": context});
         let response = self
             .http
@@ -121,22 +84,51 @@ impl Setup {
             .send()
             .await
             .unwrap();
-        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        )
     }
 
     async fn execute(&self, tool: &str, arguments: Value, context: Value) -> (u16, Value) {
         let id = uuid::Uuid::new_v4().to_string();
-        self.execute_as(KEY, &id, tool.split('.').next().unwrap(), tool, arguments, context).await
+        self.execute_as(
+            KEY,
+            &id,
+            tool.split('.').next().unwrap(),
+            tool,
+            arguments,
+            context,
+        )
+        .await
     }
 
     async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(format!("{}{path}", self.url)).bearer_auth(KEY).send().await.unwrap();
-        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+        let response = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        )
     }
 
     async fn post(&self, path: &str) -> (u16, Value) {
-        let response = self.http.post(format!("{}{path}", self.url)).bearer_auth(KEY).send().await.unwrap();
-        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(KEY)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        )
     }
 
     /// Polls a job until it is final.
@@ -160,7 +152,13 @@ impl Setup {
 #[tokio::test]
 async fn allowed_calls_run_downstream_with_the_injected_credential() {
     let setup = Setup::new("", false).await;
-    let (status, answer) = setup.execute("d.items.get", json!({"id": "a b/c", "expand": "owner", "limit": 5}), json!({})).await;
+    let (status, answer) = setup
+        .execute(
+            "d.items.get",
+            json!({"id": "a b/c", "expand": "owner", "limit": 5}),
+            json!({}),
+        )
+        .await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["decision"], "ALLOW");
     assert_eq!(answer["status"], "pending");
@@ -171,7 +169,9 @@ async fn allowed_calls_run_downstream_with_the_injected_credential() {
     assert_eq!(job["execution"]["body"]["ok"], true);
     assert!(job["execution"]["durationMs"].is_u64());
 
-    let (status, answer) = setup.execute("d.items.create", json!({"name": "widget"}), json!({})).await;
+    let (status, answer) = setup
+        .execute("d.items.create", json!({"name": "widget"}), json!({}))
+        .await;
     assert_eq!(status, 202);
     setup.finished_job(answer["jobId"].as_str().unwrap()).await;
 
@@ -180,9 +180,15 @@ async fn allowed_calls_run_downstream_with_the_injected_credential() {
     assert_eq!(seen[0]["method"], "GET");
     assert_eq!(seen[0]["path"], "/items/a%20b%2Fc");
     let query = seen[0]["query"].as_str().unwrap();
-    assert!(query.contains("expand=owner") && query.contains("limit=5"), "{query}");
+    assert!(
+        query.contains("expand=owner") && query.contains("limit=5"),
+        "{query}"
+    );
     assert_eq!(seen[0]["headers"]["x-api-key"], "downstream-secret");
-    assert!(seen[0]["headers"].get("authorization").is_none(), "the agent's key is never forwarded");
+    assert!(
+        seen[0]["headers"].get("authorization").is_none(),
+        "the agent's key is never forwarded"
+    );
     assert_eq!(seen[1]["method"], "POST");
     assert_eq!(seen[1]["body"], json!({"name": "widget"}));
 }
@@ -190,7 +196,9 @@ async fn allowed_calls_run_downstream_with_the_injected_credential() {
 #[tokio::test]
 async fn escalated_calls_wait_for_approval_or_denial() {
     let setup = Setup::new("", false).await;
-    let (status, answer) = setup.execute("d.items.delete", json!({"id": "1"}), json!({})).await;
+    let (status, answer) = setup
+        .execute("d.items.delete", json!({"id": "1"}), json!({}))
+        .await;
     assert_eq!(status, 202);
     assert_eq!(answer["decision"], "ESCALATE");
     assert_eq!(answer["reasonCodes"], json!(["RULE_irreversible-escalate"]));
@@ -202,42 +210,105 @@ async fn escalated_calls_wait_for_approval_or_denial() {
     assert_eq!(listed["reviews"][0]["arguments"], json!({"id": "1"}));
     let (status, approved) = setup.post(&format!("/v1/reviews/{review}/approve")).await;
     assert_eq!(status, 200, "{approved}");
-    let job = setup.finished_job(approved["review"]["job_id"].as_str().unwrap()).await;
+    let job = setup
+        .finished_job(approved["review"]["job_id"].as_str().unwrap())
+        .await;
     assert_eq!(job["status"], "completed");
     assert_eq!(setup.down.seen()[0]["method"], "DELETE");
     let (status, _) = setup.post(&format!("/v1/reviews/{review}/approve")).await;
     assert_eq!(status, 409, "a review is decided once");
 
-    let (_, answer) = setup.execute("d.items.delete", json!({"id": "2"}), json!({})).await;
+    let (_, answer) = setup
+        .execute("d.items.delete", json!({"id": "2"}), json!({}))
+        .await;
     let review = answer["reviewId"].as_str().unwrap();
     let (status, denied) = setup.post(&format!("/v1/reviews/{review}/deny")).await;
-    assert_eq!((status, denied["review"]["status"].clone()), (200, json!("denied")));
+    assert_eq!(
+        (status, denied["review"]["status"].clone()),
+        (200, json!("denied"))
+    );
     assert_eq!(setup.down.seen().len(), 1, "a denied call never runs");
 }
 
 #[tokio::test]
 async fn policy_blocks_on_production_by_rule_and_by_budget() {
     let setup = Setup::new("[[rules]]\ntool = \"d.items.g*\"\naction = \"block\"\n\n[budget]\ndaily_usd_per_agent = 5.0\n", false).await;
-    let (status, answer) = setup.execute("d.items.delete", json!({"id": "1"}), json!({"env": "production"})).await;
-    assert_eq!((status, answer["decision"].clone(), answer["reasonCodes"].clone()), (403, json!("BLOCK"), json!(["RULE_block-irreversible-on-prod"])));
-    let (status, answer) = setup.execute("d.items.get", json!({"id": "1"}), json!({})).await;
-    assert_eq!((status, answer["reasonCodes"].clone()), (403, json!(["RULE_block:d.items.g*"])));
-    let (status, _) = setup.execute("d.items.create", json!({"name": "a"}), json!({})).await;
+    let (status, answer) = setup
+        .execute(
+            "d.items.delete",
+            json!({"id": "1"}),
+            json!({"env": "production"}),
+        )
+        .await;
+    assert_eq!(
+        (
+            status,
+            answer["decision"].clone(),
+            answer["reasonCodes"].clone()
+        ),
+        (
+            403,
+            json!("BLOCK"),
+            json!(["RULE_block-irreversible-on-prod"])
+        )
+    );
+    let (status, answer) = setup
+        .execute("d.items.get", json!({"id": "1"}), json!({}))
+        .await;
+    assert_eq!(
+        (status, answer["reasonCodes"].clone()),
+        (403, json!(["RULE_block:d.items.g*"]))
+    );
+    let (status, _) = setup
+        .execute("d.items.create", json!({"name": "a"}), json!({}))
+        .await;
     assert_eq!(status, 202, "4 of 5 USD");
-    let (status, answer) = setup.execute("d.items.create", json!({"name": "b"}), json!({})).await;
-    assert_eq!((status, answer["reasonCodes"].clone()), (403, json!(["RULE_cost-cap-exceeded"])));
+    let (status, answer) = setup
+        .execute("d.items.create", json!({"name": "b"}), json!({}))
+        .await;
+    assert_eq!(
+        (status, answer["reasonCodes"].clone()),
+        (403, json!(["RULE_cost-cap-exceeded"]))
+    );
 }
 
 #[tokio::test]
 async fn keys_tools_and_bodies_are_checked() {
     let setup = Setup::new("", false).await;
-    let (status, answer) = setup.execute_as("tnt_wrong_key", "r1", "d", "d.items.get", json!({"id": "1"}), json!({})).await;
-    assert_eq!((status, answer["error"].clone()), (401, json!("unauthorized")));
+    let (status, answer) = setup
+        .execute_as(
+            "tnt_wrong_key",
+            "r1",
+            "d",
+            "d.items.get",
+            json!({"id": "1"}),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"].clone()),
+        (401, json!("unauthorized"))
+    );
     let (status, answer) = setup.execute("d.items.nope", json!({}), json!({})).await;
-    assert_eq!((status, answer["error"].clone()), (400, json!("unknown_tool")));
-    let (status, answer) = setup.execute("d.items.get", json!({"id": 5}), json!({})).await;
-    assert_eq!((status, answer["error"].clone()), (400, json!("invalid_arguments")));
-    let response = setup.http.post(format!("{}/v1/execute", setup.url)).bearer_auth(KEY).body("{not json").send().await.unwrap();
+    assert_eq!(
+        (status, answer["error"].clone()),
+        (400, json!("unknown_tool"))
+    );
+    let (status, answer) = setup
+        .execute("d.items.get", json!({"id": 5}), json!({}))
+        .await;
+    assert_eq!(
+        (status, answer["error"].clone()),
+        (400, json!("invalid_arguments"))
+    );
+    let response = setup
+        .http
+        .post(format!("{}/v1/execute", setup.url))
+        .bearer_auth(KEY)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 400);
     let (status, _) = setup.get("/v1/jobs/job_missing").await;
     assert_eq!(status, 404);
@@ -246,17 +317,65 @@ async fn keys_tools_and_bodies_are_checked() {
 #[tokio::test]
 async fn replayed_request_ids_never_decide_twice() {
     let setup = Setup::new("", false).await;
-    let first = setup.execute_as(KEY, "req-1", "d", "d.items.create", json!({"name": "x"}), json!({})).await;
-    let again = setup.execute_as(KEY, "req-1", "d", "d.items.create", json!({"name": "x"}), json!({})).await;
+    let first = setup
+        .execute_as(
+            KEY,
+            "req-1",
+            "d",
+            "d.items.create",
+            json!({"name": "x"}),
+            json!({}),
+        )
+        .await;
+    let again = setup
+        .execute_as(
+            KEY,
+            "req-1",
+            "d",
+            "d.items.create",
+            json!({"name": "x"}),
+            json!({}),
+        )
+        .await;
     assert_eq!(first, again, "the same decision, job and ids");
     setup.finished_job(first.1["jobId"].as_str().unwrap()).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(setup.down.seen().len(), 1, "one downstream call");
-    let (status, answer) = setup.execute_as(KEY, "req-1", "d", "d.items.create", json!({"name": "other"}), json!({})).await;
-    assert_eq!((status, answer["error"].clone()), (409, json!("idempotency_conflict")));
+    let (status, answer) = setup
+        .execute_as(
+            KEY,
+            "req-1",
+            "d",
+            "d.items.create",
+            json!({"name": "other"}),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, answer["error"].clone()),
+        (409, json!("idempotency_conflict"))
+    );
 
-    let first = setup.execute_as(KEY, "req-2", "d", "d.items.delete", json!({"id": "9"}), json!({})).await;
-    let again = setup.execute_as(KEY, "req-2", "d", "d.items.delete", json!({"id": "9"}), json!({})).await;
+    let first = setup
+        .execute_as(
+            KEY,
+            "req-2",
+            "d",
+            "d.items.delete",
+            json!({"id": "9"}),
+            json!({}),
+        )
+        .await;
+    let again = setup
+        .execute_as(
+            KEY,
+            "req-2",
+            "d",
+            "d.items.delete",
+            json!({"id": "9"}),
+            json!({}),
+        )
+        .await;
     assert_eq!(first, again);
     let (_, listed) = setup.get("/v1/reviews").await;
     assert_eq!(listed["reviews"].as_array().unwrap().len(), 1, "one review");
@@ -268,51 +387,96 @@ async fn services_without_a_credential_fail_the_job() {
     let (status, answer) = setup.execute("nocred.ping", json!({}), json!({})).await;
     assert_eq!((status, answer["decision"].clone()), (202, json!("ALLOW")));
     let job = setup.finished_job(answer["jobId"].as_str().unwrap()).await;
-    assert_eq!((job["status"].clone(), job["executionError"].clone()), (json!("failed"), json!("credential_not_found")));
+    assert_eq!(
+        (job["status"].clone(), job["executionError"].clone()),
+        (json!("failed"), json!("credential_not_found"))
+    );
 }
 
 #[tokio::test]
 async fn pending_reviews_survive_a_restart() {
     let mut setup = Setup::new("", true).await;
-    let (_, answer) = setup.execute("d.items.delete", json!({"id": "7"}), json!({})).await;
+    let (_, answer) = setup
+        .execute("d.items.delete", json!({"id": "7"}), json!({}))
+        .await;
     let review = answer["reviewId"].as_str().unwrap().to_owned();
     setup.restart().await;
     let (status, approved) = setup.post(&format!("/v1/reviews/{review}/approve")).await;
     assert_eq!(status, 200, "{approved}");
-    let job = setup.finished_job(approved["review"]["job_id"].as_str().unwrap()).await;
+    let job = setup
+        .finished_job(approved["review"]["job_id"].as_str().unwrap())
+        .await;
     assert_eq!(job["status"], "completed");
 }
 
 #[tokio::test]
 async fn the_audit_log_records_everything_and_verify_catches_tampering() {
     let setup = Setup::new("", false).await;
-    let (_, allowed) = setup.execute("d.items.get", json!({"id": "1"}), json!({})).await;
+    let (_, allowed) = setup
+        .execute("d.items.get", json!({"id": "1"}), json!({}))
+        .await;
     setup.finished_job(allowed["jobId"].as_str().unwrap()).await;
-    let (_, escalated) = setup.execute("d.items.delete", json!({"id": "secret-id-42"}), json!({})).await;
-    setup.post(&format!("/v1/reviews/{}/deny", escalated["reviewId"].as_str().unwrap())).await;
+    let (_, escalated) = setup
+        .execute("d.items.delete", json!({"id": "secret-id-42"}), json!({}))
+        .await;
+    setup
+        .post(&format!(
+            "/v1/reviews/{}/deny",
+            escalated["reviewId"].as_str().unwrap()
+        ))
+        .await;
     let path = setup.audit_path();
     let text = std::fs::read_to_string(&path).unwrap();
-    let events: Vec<String> = text.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["event"].as_str().unwrap().to_owned()).collect();
+    let events: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
     assert_eq!(events, ["decision", "job", "decision", "denial"]);
-    assert!(!text.contains("secret-id-42"), "arguments are only digested");
+    assert!(
+        !text.contains("secret-id-42"),
+        "arguments are only digested"
+    );
 
-    let verify = |path: &Path| std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp")).args(["audit", "verify"]).arg(path).output().unwrap();
+    let verify = |path: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+            .args(["audit", "verify"])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
     let ok = verify(&path);
     assert!(ok.status.success());
     assert!(String::from_utf8_lossy(&ok.stdout).contains("ok: 4 records"));
     std::fs::write(&path, text.replacen("\"denial\"", "\"approval\"", 1)).unwrap();
     let broken = verify(&path);
     assert_eq!(broken.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&broken.stdout).contains("broken at record 4"), "{}", String::from_utf8_lossy(&broken.stdout));
+    assert!(
+        String::from_utf8_lossy(&broken.stdout).contains("broken at record 4"),
+        "{}",
+        String::from_utf8_lossy(&broken.stdout)
+    );
 }
 
 #[tokio::test]
 async fn fault_injection_answers_5xx_or_drops_the_connection() {
     let setup = Setup::new("[faults]\nerror_rate = 1.0\nerror_status = 502\n", false).await;
-    let (status, _) = setup.execute("d.items.get", json!({"id": "1"}), json!({})).await;
+    let (status, _) = setup
+        .execute("d.items.get", json!({"id": "1"}), json!({}))
+        .await;
     assert_eq!(status, 502);
     let setup = Setup::new("[faults]\ndrop_rate = 1.0\n", false).await;
-    let sent = setup.http.post(format!("{}/v1/execute", setup.url)).bearer_auth(KEY).json(&json!({})).send().await;
+    let sent = setup
+        .http
+        .post(format!("{}/v1/execute", setup.url))
+        .bearer_auth(KEY)
+        .json(&json!({}))
+        .send()
+        .await;
     let failed = match sent {
         Err(_) => true,
         Ok(response) => response.bytes().await.is_err(),
@@ -323,7 +487,9 @@ async fn fault_injection_answers_5xx_or_drops_the_connection() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_reviews_command_lists_and_approves() {
     let setup = Setup::new("", false).await;
-    let (_, answer) = setup.execute("d.items.delete", json!({"id": "3"}), json!({})).await;
+    let (_, answer) = setup
+        .execute("d.items.delete", json!({"id": "3"}), json!({}))
+        .await;
     let review = answer["reviewId"].as_str().unwrap().to_owned();
     let cli = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
@@ -337,9 +503,18 @@ async fn the_reviews_command_lists_and_approves() {
     let listed = tokio::task::block_in_place(|| cli(&["list"]));
     assert!(listed.status.success());
     let listing = String::from_utf8_lossy(&listed.stdout);
-    assert!(listing.contains(&review) && listing.contains("pending") && listing.contains("d.items.delete"), "{listing}");
+    assert!(
+        listing.contains(&review)
+            && listing.contains("pending")
+            && listing.contains("d.items.delete"),
+        "{listing}"
+    );
     let approved = tokio::task::block_in_place(|| cli(&["approve", &review]));
-    assert!(approved.status.success(), "{}", String::from_utf8_lossy(&approved.stderr));
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
     assert!(String::from_utf8_lossy(&approved.stdout).contains("approved: running as job job_"));
     let again = tokio::task::block_in_place(|| cli(&["approve", &review]));
     assert_eq!(again.status.code(), Some(1));

@@ -221,10 +221,12 @@ impl TenetClient {
                 .header("Idempotency-Key", &request.request_id)
                 .json(request)
                 .send();
+            let sent_at = Instant::now();
             let outcome = tokio::select! {
                 outcome = read_response(sent) => outcome,
                 () = cancel.cancelled() => return Err(TransportError::Cancelled),
             };
+            crate::metrics::tenet_request("execute", &outcome_label(&outcome), sent_at.elapsed());
             let wait = match outcome {
                 Ok((status, retry_after, body)) => {
                     let transient =
@@ -237,6 +239,7 @@ impl TenetClient {
                             tries,
                         });
                     }
+                    crate::metrics::tenet_retry("execute", status.as_str());
                     tracing::warn!(
                         status = status.as_u16(),
                         try_ = tries,
@@ -261,6 +264,7 @@ impl TenetClient {
                             detail,
                         });
                     }
+                    crate::metrics::tenet_retry("execute", "unreachable");
                     tracing::warn!(try_ = tries, error = %detail, "Tenet could not be reached; retrying");
                     backoff(retry, tries)
                 }
@@ -311,10 +315,12 @@ impl TenetClient {
                 .get(&url)
                 .bearer_auth(self.config.api_key.expose())
                 .send();
+            let sent_at = Instant::now();
             let outcome = tokio::select! {
                 outcome = read_response(sent) => outcome,
                 () = cancel.cancelled() => return JobWait::Cancelled,
             };
+            crate::metrics::tenet_request("job", &outcome_label(&outcome), sent_at.elapsed());
             match outcome {
                 Ok((StatusCode::OK, _, body)) => match serde_json::from_slice::<JobBody>(&body) {
                     Ok(job) => {
@@ -359,6 +365,14 @@ async fn read_response(
         .and_then(parse_retry_after);
     let body = response.bytes().await.map_err(describe)?;
     Ok((status, retry_after, body.to_vec()))
+}
+
+/// The metrics label of a request's outcome: its HTTP status, or `unreachable`.
+fn outcome_label<T>(outcome: &Result<(StatusCode, T, Vec<u8>), String>) -> String {
+    match outcome {
+        Ok((status, _, _)) => status.as_str().to_owned(),
+        Err(_) => "unreachable".to_owned(),
+    }
 }
 
 /// A reqwest error in words, without the URL's query (which we never fill) or type names.

@@ -26,6 +26,7 @@ use axum::{
     middleware,
     response::{IntoResponse, Response},
     routing::{get, post},
+    serve::ListenerExt,
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -48,7 +49,7 @@ pub const DEFAULT_IDLE_TIMEOUT_SECS: f64 = 300.0;
 pub const DEFAULT_MAX_SESSIONS: usize = 1000;
 /// The default `--shutdown-grace`, in seconds.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: f64 = 30.0;
-/// How long, after the grace period, closed sessions get to flush before the server stops anyway.
+/// The least time closed sessions get to flush their streams before the server stops anyway.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Which HTTP transports to serve.
@@ -213,6 +214,12 @@ impl Server {
         announce(&options, &policy, addr);
 
         let stop_accepting = CancellationToken::new();
+        // Small writes (SSE events) go out at once, without Nagle's delay.
+        let listener = listener.tap_io(|stream| {
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
         let server = axum::serve(listener, app)
             .with_graceful_shutdown(stop_accepting.clone().cancelled_owned())
             .into_future();
@@ -229,6 +236,7 @@ impl Server {
                 };
             }
         }
+        let signalled = tokio::time::Instant::now();
         let in_flight = registry.calls_in_flight();
         tracing::info!(
             in_flight,
@@ -253,10 +261,12 @@ impl Server {
         // Ending the sessions ends their streams, so the connections can close.
         registry.close_all();
         stop_reaper.cancel();
-        if tokio::time::timeout(CLOSE_TIMEOUT, &mut server)
-            .await
-            .is_err()
-        {
+        // Requests still being answered (e.g. stateless ones) get the rest of the grace period.
+        let remaining = options
+            .shutdown_grace
+            .saturating_sub(signalled.elapsed())
+            .max(CLOSE_TIMEOUT);
+        if tokio::time::timeout(remaining, &mut server).await.is_err() {
             stop_sessions.cancel();
             server.abort();
             tracing::warn!("connections still open after shutdown; closed them");

@@ -1,0 +1,80 @@
+//! A local downstream API that records what it receives, and the catalog and policy
+//! files that point the emulator at it.
+
+use std::{
+    path::Path,
+    sync::{Arc, Mutex},
+};
+
+use axum::{Router, body::Bytes, extract::State, http::HeaderMap, routing::any};
+use serde_json::{Value, json};
+use tenet_mcp::{catalog::Catalog, emulator::policy::Policy};
+
+/// A downstream API that records what it receives.
+#[derive(Clone, Default)]
+pub struct Downstream {
+    seen: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn record(
+    State(down): State<Downstream>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::Json<Value> {
+    let headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or(""))))
+        .collect();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    down.seen.lock().unwrap().push(json!({"method": method.as_str(), "path": uri.path(), "query": uri.query(), "headers": headers, "body": body}));
+    axum::Json(json!({"ok": true, "path": uri.path()}))
+}
+
+impl Downstream {
+    /// Starts it on a free loopback port; returns it and its URL.
+    pub async fn start() -> (Self, String) {
+        let down = Self::default();
+        let app = Router::new().fallback(any(record)).with_state(down.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (down, url)
+    }
+    /// Every request so far: method, path, query, headers, body.
+    pub fn seen(&self) -> Vec<Value> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// The API key the test policies accept.
+pub const KEY: &str = "tnt_emulator_test_key";
+
+/// Writes the test catalog (services `d`, with a credential, and `nocred`) into `dir`.
+pub fn catalog(dir: &Path, base_url: &str) -> Arc<Catalog> {
+    let tools = json!([
+        {"name": "d.items.get", "description": "d", "method": "GET", "path": "/items/{id}", "input_schema": {"type": "object", "properties": {"id": {"type": "string"}, "expand": {"type": "string"}, "limit": {"type": "integer"}}, "required": ["id"]}},
+        {"name": "d.items.create", "description": "d", "method": "POST", "path": "/items", "cost_usd": 4.0, "input_schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}},
+        {"name": "d.items.delete", "description": "d", "method": "DELETE", "path": "/items/{id}", "input_schema": {"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}}
+    ]);
+    let other = json!([{"name": "nocred.ping", "description": "d", "method": "GET", "path": "/ping", "input_schema": {"type": "object"}}]);
+    std::fs::write(
+        dir.join("d.json"),
+        json!({"service": "d", "base_url": base_url, "tools": tools}).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("nocred.json"),
+        json!({"service": "nocred", "base_url": base_url, "tools": other}).to_string(),
+    )
+    .unwrap();
+    Arc::new(Catalog::load(&[dir.to_owned()]).unwrap())
+}
+
+/// Writes a policy accepting [`KEY`] with a credential for `d`, plus `extra` TOML.
+pub fn policy(dir: &Path, extra: &str) -> Policy {
+    let path = dir.join("policy.toml");
+    std::fs::write(&path, format!("[[keys]]\nkey = \"{KEY}\"\nagent_id = \"default\"\n\n[credentials.d]\nheader = \"X-Api-Key\"\nvalue = \"downstream-secret\"\n\n{extra}")).unwrap();
+    Policy::load(&path).unwrap()
+}

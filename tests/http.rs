@@ -1,0 +1,1430 @@
+//! The real binary over HTTP (`--transport http`: Streamable HTTP at /mcp and legacy
+//! SSE at /sse), against a scripted Tenet: both transports, bearer tokens and agent
+//! ids, Origin/Host checks, body limit, malformed JSON, unknown sessions, the session
+//! cap, idle reaping, 50 concurrent clients, /metrics, graceful shutdown, config
+//! errors, and interop with the Python `mcp` SDK and the MCP Inspector CLI.
+//! Everything listens on and connects to loopback only.
+
+mod common;
+
+use std::{
+    collections::HashMap,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use common::{
+    interop::{inspector_cli, python_driver},
+    scripted::{Canned, ScriptedTenet},
+};
+use reqwest::{StatusCode, header};
+use rmcp::{
+    RoleClient, ServiceExt,
+    model::{CallToolRequestParams, CallToolResult},
+    service::RunningService,
+    transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    },
+};
+use serde_json::{Value, json};
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    sync::{oneshot, watch},
+};
+
+const KEY: &str = "tnt_http_secret_key_456";
+const TOKEN_A: &str = "token-for-agent-a-0123456789";
+const TOKEN_B: &str = "token-for-agent-b-9876543210";
+const ACCEPT_BOTH: &str = "application/json, text/event-stream";
+
+fn fixture() -> String {
+    format!("{}/tests/fixtures/acme.json", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Bounds every wait in these tests.
+async fn within<T>(what: &str, limit: Duration, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} took longer than {limit:?}"))
+}
+
+/// A tokens file giving TOKEN_A to agent-a and TOKEN_B to agent-b.
+fn tokens_file() -> tempfile::NamedTempFile {
+    let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(
+        file.path(),
+        format!("[[tokens]]\ntoken = \"{TOKEN_A}\"\nagent_id = \"agent-a\"\n\n[[tokens]]\ntoken = \"{TOKEN_B}\"\nagent_id = \"agent-b\"\n"),
+    )
+    .unwrap();
+    file
+}
+
+/// The server under test: the binary, its base URL, and its stderr.
+struct Server {
+    child: tokio::process::Child,
+    base: String,
+    log: Arc<Mutex<String>>,
+    /// Reads stderr until the process closes it.
+    reader: Option<tokio::task::JoinHandle<()>>,
+    http: reqwest::Client,
+}
+
+impl Server {
+    /// Starts `serve --transport http` on a free loopback port.
+    async fn start(tenet: &ScriptedTenet, extra: &[&str]) -> Self {
+        Self::start_with(
+            tenet,
+            &["--transport", "http", "--bind", "127.0.0.1:0"],
+            extra,
+        )
+        .await
+    }
+
+    async fn start_with(tenet: &ScriptedTenet, transport: &[&str], extra: &[&str]) -> Self {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+            .args([
+                "serve",
+                "--catalog",
+                &fixture(),
+                "--poll-timeout",
+                "3",
+                "--request-timeout",
+                "2",
+            ])
+            .args(transport)
+            .args(extra)
+            .env("TENET_API_KEY", KEY)
+            .env("TENET_API_URL", tenet.url())
+            .env_remove("TENET_AGENT_ID")
+            .env("TENET_MCP_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (url_tx, url_rx) = oneshot::channel();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let sink = log.clone();
+        let reader = tokio::spawn(async move {
+            let mut url_tx = Some(url_tx);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.strip_prefix("tenet-mcp: listening on ")
+                    && let Some(tx) = url_tx.take()
+                {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let base = match tokio::time::timeout(Duration::from_secs(15), url_rx).await {
+            Ok(Ok(base)) => base,
+            _ => panic!(
+                "the server did not say where it listens:\n{}",
+                log.lock().unwrap()
+            ),
+        };
+        Self {
+            child,
+            base,
+            log,
+            reader: Some(reader),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The whole log of an exited server: waits for stderr to be read to its end.
+    async fn final_log(&mut self) -> String {
+        if let Some(reader) = self.reader.take() {
+            within("the rest of stderr", Duration::from_secs(5), reader)
+                .await
+                .unwrap();
+        }
+        self.log()
+    }
+
+    /// An rmcp Streamable HTTP client, with a bearer token or none.
+    async fn client(&self, token: Option<&str>) -> RunningService<RoleClient, ()> {
+        let mut config = StreamableHttpClientTransportConfig::with_uri(self.url("/mcp"));
+        if let Some(token) = token {
+            config = config.auth_header(token);
+        }
+        let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
+        within(
+            "initialize over Streamable HTTP",
+            Duration::from_secs(10),
+            ().serve(transport),
+        )
+        .await
+        .expect("the server answers initialize")
+    }
+
+    /// A raw POST to /mcp.
+    async fn post_mcp(
+        &self,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(self.url("/mcp"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::ACCEPT, ACCEPT_BOTH)
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        within("POST /mcp", Duration::from_secs(10), request.send())
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut request = self.http.get(self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        within("GET", Duration::from_secs(10), request.send())
+            .await
+            .unwrap()
+    }
+
+    async fn metrics(&self, token: Option<&str>) -> String {
+        let mut request = self.http.get(self.url("/metrics"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
+    }
+
+    async fn live_sessions(&self) -> u64 {
+        let health: Value = self.get("/healthz", &[]).await.json().await.unwrap();
+        health["sessions"].as_u64().unwrap()
+    }
+
+    /// Sends SIGTERM and returns the exit code, bounded.
+    async fn terminate(&mut self) -> Option<i32> {
+        let pid = self.child.id().expect("still running");
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        within(
+            "exit after SIGTERM",
+            Duration::from_secs(20),
+            self.child.wait(),
+        )
+        .await
+        .unwrap()
+        .code()
+    }
+
+    /// Stops the server and checks that no secret reached its logs.
+    async fn stop(mut self) -> String {
+        assert_eq!(
+            self.terminate().await,
+            Some(0),
+            "exit code after SIGTERM; log:\n{}",
+            self.log()
+        );
+        let log = self.final_log().await;
+        for secret in [KEY, TOKEN_A, TOKEN_B] {
+            assert!(
+                !log.contains(secret),
+                "a secret leaked into the logs:\n{log}"
+            );
+        }
+        log
+    }
+}
+
+fn arguments(value: Value) -> serde_json::Map<String, Value> {
+    let Value::Object(map) = value else {
+        panic!("arguments must be an object")
+    };
+    map
+}
+
+/// Calls a tool and returns (structuredContent, isError).
+async fn call(client: &RunningService<RoleClient, ()>, tool: &str, args: Value) -> (Value, bool) {
+    let result: CallToolResult = within(
+        "tools/call",
+        Duration::from_secs(15),
+        client
+            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments(args))),
+    )
+    .await
+    .expect("a tool result");
+    (
+        result.structured_content.expect("structuredContent"),
+        result.is_error.unwrap_or(false),
+    )
+}
+
+/// The answers that give one call of each outcome.
+fn script_outcomes(tenet: &ScriptedTenet) {
+    tenet.on_execute("acme.items.delete", vec![Canned::json(202, json!({"decision": "ESCALATE", "reviewId": "rev_h", "reasonCodes": ["RULE_irreversible-escalate"]}))]);
+    tenet.on_execute("acme.payments.create", vec![Canned::json(403, json!({"decision": "BLOCK", "decisionId": "d_h", "reasonCodes": ["RULE_block-irreversible-on-prod"]}))]);
+}
+
+/// A raw legacy SSE client: the event stream read in the background, answers
+/// routed to their requests by id.
+struct SseClient {
+    http: reqwest::Client,
+    post_url: String,
+    token: Option<String>,
+    routes: Arc<Mutex<Routes>>,
+    ended: watch::Receiver<bool>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct Routes {
+    waiting: HashMap<String, oneshot::Sender<Value>>,
+    arrived: HashMap<String, Value>,
+}
+
+impl SseClient {
+    /// `GET /sse`; `Err` carries the response when it is not a stream.
+    async fn open(
+        server: &Server,
+        token: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<Self, reqwest::Response> {
+        let http = reqwest::Client::new();
+        let mut request = http
+            .get(server.url("/sse"))
+            .header(header::ACCEPT, "text/event-stream");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(origin) = origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        let mut response = within("GET /sse", Duration::from_secs(10), request.send())
+            .await
+            .unwrap();
+        if response.status() != StatusCode::OK {
+            return Err(response);
+        }
+        assert!(
+            response.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        let routes = Arc::new(Mutex::new(Routes::default()));
+        let (ended_tx, ended) = watch::channel(false);
+        let (endpoint_tx, endpoint_rx) = oneshot::channel::<String>();
+        let sink = routes.clone();
+        let reader = tokio::spawn(async move {
+            let mut endpoint_tx = Some(endpoint_tx);
+            let mut buffer = String::new();
+            let mut first = true;
+            while let Ok(Some(chunk)) = response.chunk().await {
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    let (mut event, mut data) = ("message".to_owned(), Vec::new());
+                    for line in block.lines() {
+                        if let Some(name) = line.strip_prefix("event:") {
+                            event = name.trim().to_owned();
+                        } else if let Some(value) = line.strip_prefix("data:") {
+                            data.push(value.strip_prefix(' ').unwrap_or(value).to_owned());
+                        }
+                    }
+                    if data.is_empty() {
+                        continue; // a keep-alive comment
+                    }
+                    let data = data.join("\n");
+                    if first {
+                        assert_eq!(event, "endpoint", "the first event names the endpoint");
+                        first = false;
+                        if let Some(tx) = endpoint_tx.take() {
+                            let _ = tx.send(data);
+                        }
+                        continue;
+                    }
+                    assert_eq!(event, "message", "server messages are `message` events");
+                    let message: Value =
+                        serde_json::from_str(&data).expect("message events carry JSON");
+                    let Some(id) = message
+                        .get("id")
+                        .filter(|_| message.get("method").is_none())
+                    else {
+                        continue; // a notification or a server request
+                    };
+                    let id = id.to_string();
+                    let mut routes = sink.lock().unwrap();
+                    match routes.waiting.remove(&id) {
+                        Some(waiter) => {
+                            let _ = waiter.send(message);
+                        }
+                        None => {
+                            routes.arrived.insert(id, message);
+                        }
+                    }
+                }
+            }
+            let _ = ended_tx.send(true);
+        });
+        let endpoint = within("the endpoint event", Duration::from_secs(10), endpoint_rx)
+            .await
+            .expect("an endpoint event");
+        assert!(endpoint.starts_with("/message?sessionId="), "{endpoint}");
+        Ok(Self {
+            http,
+            post_url: server.url(&endpoint),
+            token: token.map(str::to_owned),
+            routes,
+            ended,
+            reader,
+        })
+    }
+
+    fn session_id(&self) -> &str {
+        self.post_url.rsplit_once('=').unwrap().1
+    }
+
+    /// POSTs raw bytes to the session's endpoint.
+    async fn post_raw(
+        &self,
+        body: impl Into<reqwest::Body>,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(&self.post_url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(token) = token.or(self.token.as_deref()) {
+            request = request.bearer_auth(token);
+        }
+        within("POST /message", Duration::from_secs(10), request.send())
+            .await
+            .unwrap()
+    }
+
+    /// Sends a notification; expects 202.
+    async fn notify(&self, method: &str) {
+        let response = self
+            .post_raw(
+                json!({"jsonrpc": "2.0", "method": method}).to_string(),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+
+    /// Sends a request (expects 202) and waits for its answer on the stream.
+    async fn request(&self, id: &str, method: &str, params: Value) -> Value {
+        let (tx, rx) = oneshot::channel();
+        let key = json!(id).to_string();
+        {
+            let mut routes = self.routes.lock().unwrap();
+            if let Some(early) = routes.arrived.remove(&key) {
+                return early;
+            }
+            routes.waiting.insert(key, tx);
+        }
+        let response = self
+            .post_raw(
+                json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string(),
+                None,
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::ACCEPTED,
+            "POST {method}: {}",
+            response.text().await.unwrap()
+        );
+        within(
+            &format!("the answer to {method} {id}"),
+            Duration::from_secs(20),
+            rx,
+        )
+        .await
+        .expect("an answer on the stream")
+    }
+
+    async fn initialize(&self) -> Value {
+        let answer = self
+            .request("init", "initialize", json!({"protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "raw-sse", "version": "0"}}))
+            .await;
+        self.notify("notifications/initialized").await;
+        answer
+    }
+
+    /// Calls a tool; returns (structuredContent, isError).
+    async fn call(&self, id: &str, tool: &str, args: Value) -> (Value, bool) {
+        let answer = self
+            .request(id, "tools/call", json!({"name": tool, "arguments": args}))
+            .await;
+        let result = &answer["result"];
+        assert!(result.is_object(), "a result: {answer}");
+        (
+            result["structuredContent"].clone(),
+            result["isError"].as_bool().unwrap_or(false),
+        )
+    }
+
+    /// Waits for the server to end the stream.
+    async fn wait_ended(&mut self, limit: Duration) {
+        within(
+            "the end of the SSE stream",
+            limit,
+            self.ended.wait_for(|ended| *ended),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+impl Drop for SseClient {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+fn initialize_body() -> String {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}).to_string()
+}
+
+/// Finds the value of a metric line whose name and labels match.
+fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find(|line| {
+            let (series, _) = line.rsplit_once(' ').unwrap_or((line, ""));
+            let series_name = series.split('{').next().unwrap_or("");
+            series_name == name && labels.iter().all(|label| series.contains(label))
+        })
+        .and_then(|line| line.rsplit_once(' '))
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+#[tokio::test]
+async fn streamable_http_serves_tools_and_each_outcome() {
+    let tenet = ScriptedTenet::start().await;
+    script_outcomes(&tenet);
+    let server = Server::start(&tenet, &["--agent-id", "local-agent"]).await;
+    let client = server.client(None).await;
+    let info = client.peer_info().unwrap();
+    assert_eq!(
+        info.server_info.as_ref().map(|i| i.name.as_str()),
+        Some("tenet-mcp")
+    );
+    let tools = client.list_all_tools().await.unwrap();
+    assert_eq!(tools.len(), 6);
+
+    let (executed, is_error) = call(&client, "acme_items_get", json!({"id": "1"})).await;
+    assert_eq!(
+        (executed["status"].clone(), is_error),
+        (json!("executed"), false)
+    );
+    let (escalated, is_error) = call(&client, "acme_items_delete", json!({"id": "1"})).await;
+    assert_eq!(
+        (
+            escalated["status"].clone(),
+            escalated["review_id"].clone(),
+            is_error
+        ),
+        (json!("escalated"), json!("rev_h"), false)
+    );
+    let (blocked, is_error) = call(
+        &client,
+        "acme_payments_create",
+        json!({"amount": 5, "to": "acct"}),
+    )
+    .await;
+    assert_eq!(
+        (blocked["status"].clone(), is_error),
+        (json!("blocked"), true)
+    );
+
+    // Unauthenticated on loopback: calls carry the bridge's --agent-id.
+    let sent = tenet.executes_of("acme.items.get");
+    assert_eq!(sent[0].body["agent"]["agentId"], "local-agent");
+    assert_eq!(sent[0].headers["authorization"], format!("Bearer {KEY}"));
+
+    let metrics = server.metrics(None).await;
+    for (tool, status) in [
+        ("acme_items_get", "executed"),
+        ("acme_items_delete", "escalated"),
+        ("acme_payments_create", "blocked"),
+    ] {
+        let labels = [
+            &format!("tool=\"{tool}\"") as &str,
+            &format!("status=\"{status}\""),
+        ];
+        assert_eq!(
+            metric(&metrics, "tenet_mcp_tool_calls_total", &labels),
+            Some(1.0),
+            "{tool}/{status} in\n{metrics}"
+        );
+    }
+    assert!(
+        metric(
+            &metrics,
+            "tenet_mcp_tool_call_duration_seconds_count",
+            &["tool=\"acme_items_get\""]
+        )
+        .is_some(),
+        "{metrics}"
+    );
+    assert!(
+        metric(
+            &metrics,
+            "tenet_mcp_tenet_request_duration_seconds_count",
+            &["endpoint=\"execute\""]
+        )
+        .is_some(),
+        "Tenet request latency: {metrics}"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            "tenet_mcp_sessions",
+            &["transport=\"streamable_http\""]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "tenet_mcp_tool_calls_in_flight", &[]),
+        Some(0.0),
+        "{metrics}"
+    );
+    // The client closing its session (DELETE) frees it.
+    client.cancel().await.unwrap();
+    within("the session to close", Duration::from_secs(5), async {
+        while server.live_sessions().await != 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn legacy_sse_speaks_the_2024_11_05_protocol() {
+    let tenet = ScriptedTenet::start().await;
+    script_outcomes(&tenet);
+    let server = Server::start(&tenet, &[]).await;
+    let sse = SseClient::open(&server, None, None).await.unwrap();
+    let init = sse.initialize().await;
+    assert_eq!(init["result"]["serverInfo"]["name"], "tenet-mcp");
+    assert_eq!(init["result"]["protocolVersion"], "2024-11-05");
+    let listed = sse.request("list", "tools/list", json!({})).await;
+    assert_eq!(listed["result"]["tools"].as_array().unwrap().len(), 6);
+    let (executed, _) = sse.call("c1", "acme_items_get", json!({"id": "9"})).await;
+    assert_eq!(executed["status"], "executed");
+    let (escalated, _) = sse
+        .call("c2", "acme_items_delete", json!({"id": "9"}))
+        .await;
+    assert_eq!(escalated["status"], "escalated");
+    let (blocked, is_error) = sse
+        .call(
+            "c3",
+            "acme_payments_create",
+            json!({"amount": 1, "to": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (blocked["status"].clone(), is_error),
+        (json!("blocked"), true)
+    );
+    assert_eq!(
+        tenet.executes_of("acme.items.get")[0].body["agent"]["agentId"],
+        "default"
+    );
+
+    // Malformed JSON: a JSON-RPC parse error; not JSON-RPC: invalid request.
+    let bad = sse.post_raw("{not json", None).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let body: Value = bad.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32700, "{body}");
+    let bad = sse
+        .post_raw(json!({"jsonrpc": "2.0", "id": 5}).to_string(), None)
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let body: Value = bad.json().await.unwrap();
+    assert_eq!(
+        (body["error"]["code"].clone(), body["id"].clone()),
+        (json!(-32600), json!(5)),
+        "{body}"
+    );
+
+    // Unknown and missing session ids.
+    let unknown = server
+        .http
+        .post(server.url("/message?sessionId=0123456789abcdef0123456789abcdef"))
+        .body(initialize_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    let missing = server
+        .http
+        .post(server.url("/message"))
+        .body(initialize_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::BAD_REQUEST);
+
+    // The stream closing ends the session: its endpoint is gone.
+    let id = sse.session_id().to_owned();
+    assert_eq!(server.live_sessions().await, 1);
+    sse.reader.abort();
+    let closed = Instant::now();
+    while server.live_sessions().await != 0 {
+        assert!(
+            closed.elapsed() < Duration::from_secs(5),
+            "the session outlived its stream"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let gone = server
+        .http
+        .post(server.url(&format!("/message?sessionId={id}")))
+        .body(initialize_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    drop(sse);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bearer_tokens_authenticate_and_name_the_agent() {
+    let tenet = ScriptedTenet::start().await;
+    let tokens = tokens_file();
+    let server = Server::start(&tenet, &["--auth-tokens", tokens.path().to_str().unwrap()]).await;
+
+    // No token, or a wrong one: 401 with a Bearer challenge, on every MCP route and /metrics.
+    for (token, invalid) in [(None, false), (Some("token-nobody-has-0123456789"), true)] {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        let responses = [
+            server.post_mcp(initialize_body(), &headers).await,
+            server.get("/sse", &headers).await,
+            server.get("/metrics", &headers).await,
+            {
+                let mut request = server
+                    .http
+                    .post(server.url("/message?sessionId=x"))
+                    .body(initialize_body());
+                for (name, value) in &headers {
+                    request = request.header(*name, *value);
+                }
+                request.send().await.unwrap()
+            },
+        ];
+        for response in responses {
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{}",
+                response.url()
+            );
+            let challenge = response.headers()[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert!(challenge.starts_with("Bearer"), "{challenge}");
+            assert_eq!(challenge.contains("invalid_token"), invalid, "{challenge}");
+        }
+    }
+    // Liveness stays open.
+    assert_eq!(server.get("/healthz", &[]).await.status(), StatusCode::OK);
+
+    // Each token's agent id reaches Tenet; the client's token never does.
+    let client = server.client(Some(TOKEN_A)).await;
+    let (report, _) = call(&client, "acme_items_get", json!({"id": "a"})).await;
+    assert_eq!(report["status"], "executed");
+    let sse = SseClient::open(&server, Some(TOKEN_B), None).await.unwrap();
+    sse.initialize().await;
+    let (report, _) = sse.call("b1", "acme_items_get", json!({"id": "b"})).await;
+    assert_eq!(report["status"], "executed");
+    let executes = tenet.executes_of("acme.items.get");
+    let agent_of = |id: &str| {
+        executes
+            .iter()
+            .find(|r| r.body["toolCall"]["arguments"]["id"] == id)
+            .unwrap()
+            .body["agent"]["agentId"]
+            .clone()
+    };
+    assert_eq!(agent_of("a"), "agent-a");
+    assert_eq!(agent_of("b"), "agent-b");
+    for request in tenet.requests() {
+        assert_eq!(
+            request.headers["authorization"],
+            format!("Bearer {KEY}"),
+            "the bridge's own key, never a client token"
+        );
+        let text = format!("{:?}", request);
+        assert!(
+            !text.contains(TOKEN_A) && !text.contains(TOKEN_B),
+            "a client token reached Tenet: {text}"
+        );
+    }
+
+    // A session belongs to the agent that opened it.
+    let foreign = sse
+        .post_raw(
+            json!({"jsonrpc": "2.0", "id": "x", "method": "tools/list"}).to_string(),
+            Some(TOKEN_A),
+        )
+        .await;
+    assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+    assert!(
+        server
+            .metrics(Some(TOKEN_A))
+            .await
+            .contains("tenet_mcp_tool_calls_total"),
+        "/metrics with a token"
+    );
+    client.cancel().await.unwrap();
+    drop(sse);
+    let log = server.stop().await;
+    assert!(
+        log.contains("agent-a, agent-b"),
+        "the startup lists the agents:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn foreign_origins_and_hosts_are_refused() {
+    let tenet = ScriptedTenet::start().await;
+    let server = Server::start(&tenet, &[]).await;
+    let evil = [("origin", "https://evil.example")];
+    assert_eq!(
+        server.post_mcp(initialize_body(), &evil).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        server.get("/sse", &evil).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    let message = server
+        .http
+        .post(server.url("/message?sessionId=x"))
+        .header("origin", "https://evil.example")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(message.status(), StatusCode::FORBIDDEN);
+    // Loopback origins (a local Inspector) and no Origin at all (non-browser clients) are fine.
+    let local = server
+        .post_mcp(initialize_body(), &[("origin", "http://localhost:6274")])
+        .await;
+    assert_eq!(local.status(), StatusCode::OK);
+    assert!(
+        SseClient::open(&server, None, Some("http://127.0.0.1:3000"))
+            .await
+            .is_ok()
+    );
+    // Unauthenticated on loopback: a rebinding Host is refused.
+    let rebinding = server.get("/sse", &[("host", "evil.example:8765")]).await;
+    assert_eq!(rebinding.status(), StatusCode::FORBIDDEN);
+    server.stop().await;
+
+    let server = Server::start(&tenet, &["--allowed-origin", "https://app.example.com"]).await;
+    assert_eq!(
+        server
+            .post_mcp(initialize_body(), &[("origin", "https://app.example.com")])
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        server
+            .post_mcp(initialize_body(), &[("origin", "http://localhost:6274")])
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_malformed_json_and_unknown_sessions() {
+    let tenet = ScriptedTenet::start().await;
+    let server = Server::start(&tenet, &["--max-body", "2048"]).await;
+    let big = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x".repeat(3000)}}).to_string();
+    let response = server.post_mcp(big.clone(), &[]).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(response.text().await.unwrap().contains("--max-body"));
+    // Chunked, without Content-Length: still limited.
+    let chunks = futures::stream::iter(
+        big.clone()
+            .into_bytes()
+            .chunks(512)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let response = server
+        .post_mcp(reqwest::Body::wrap_stream(chunks), &[])
+        .await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let sse = SseClient::open(&server, None, None).await.unwrap();
+    assert_eq!(
+        sse.post_raw(big, None).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+
+    let malformed = server
+        .post_mcp("{\"jsonrpc\": \"2.0\", \"id\": 1, ", &[])
+        .await;
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    let body: Value = malformed.json().await.unwrap();
+    assert_eq!(
+        (body["jsonrpc"].clone(), body["error"]["code"].clone()),
+        (json!("2.0"), json!(-32700)),
+        "{body}"
+    );
+
+    let unknown = server
+        .post_mcp(
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string(),
+            &[("mcp-session-id", "no-such-session")],
+        )
+        .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    drop(sse);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_session_cap_answers_503() {
+    let tenet = ScriptedTenet::start().await;
+    let server = Server::start(&tenet, &["--max-sessions", "2"]).await;
+    let first = SseClient::open(&server, None, None).await.unwrap();
+    let initialized = server.post_mcp(initialize_body(), &[]).await;
+    assert_eq!(initialized.status(), StatusCode::OK);
+    assert!(initialized.headers().contains_key("mcp-session-id"));
+    drop(initialized);
+    let refused = SseClient::open(&server, None, None)
+        .await
+        .err()
+        .expect("a third session is refused");
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(refused.headers().contains_key(header::RETRY_AFTER));
+    assert!(refused.text().await.unwrap().contains("--max-sessions"));
+    assert_eq!(
+        server.post_mcp(initialize_body(), &[]).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    // A session that ends frees its slot.
+    drop(first);
+    let freed = Instant::now();
+    while server.live_sessions().await != 1 {
+        assert!(
+            freed.elapsed() < Duration::from_secs(5),
+            "the closed session kept its slot"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(SseClient::open(&server, None, None).await.is_ok());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn idle_sessions_are_reaped_but_not_during_a_call() {
+    let tenet = ScriptedTenet::start().await;
+    tenet.on_execute(
+        "acme.items.create",
+        vec![
+            Canned::json(202, json!({"jobId": "job_long", "decision": "ALLOW"}))
+                .delayed(Duration::from_millis(1800)),
+        ],
+    );
+    let server = Server::start(&tenet, &["--session-idle-timeout", "0.8"]).await;
+
+    // A session with a call that outlasts the idle timeout keeps it, while idle
+    // sessions of both transports go.
+    let busy = SseClient::open(&server, None, None).await.unwrap();
+    busy.initialize().await;
+    let long_call = busy.call("long", "acme_items_create", json!({"name": "slow"}));
+    let open_idle = async {
+        let idle = SseClient::open(&server, None, None).await.unwrap();
+        idle.initialize().await;
+        let initialized = server.post_mcp(initialize_body(), &[]).await;
+        let session = initialized.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        (idle, session)
+    };
+    let ((report, _), (mut idle, session)) = tokio::join!(long_call, open_idle);
+    assert_eq!(
+        report["status"], "executed",
+        "the call outlived the idle timeout and completed"
+    );
+    idle.wait_ended(Duration::from_secs(3)).await;
+    let reaped = server
+        .http
+        .post(server.url(&format!("/message?sessionId={}", idle.session_id())))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reaped.status(), StatusCode::NOT_FOUND);
+    let after = server
+        .post_mcp(
+            json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}).to_string(),
+            &[("mcp-session-id", &session)],
+        )
+        .await;
+    assert_eq!(
+        after.status(),
+        StatusCode::NOT_FOUND,
+        "a reaped Streamable HTTP session is gone"
+    );
+    let mut busy = busy;
+    busy.wait_ended(Duration::from_secs(3)).await;
+    assert_eq!(server.live_sessions().await, 0);
+    let log = server.stop().await;
+    assert!(log.contains("idle session reaped"), "{log}");
+}
+
+/// 50 clients at once (half Streamable HTTP, half legacy SSE), each making 20 calls
+/// concurrently in its session: every answer is the one for its request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_concurrent_clients_twenty_calls_each() {
+    const CLIENTS: usize = 50;
+    const CALLS: usize = 20;
+    let tenet = ScriptedTenet::start().await;
+    // Generous timeouts: this checks matching under load, not latency on a small debug build.
+    let server =
+        Arc::new(Server::start(&tenet, &["--poll-timeout", "30", "--request-timeout", "20"]).await);
+    let started = Instant::now();
+    let mut clients = Vec::new();
+    for c in 0..CLIENTS {
+        let server = server.clone();
+        clients.push(tokio::spawn(async move {
+            let ids: Vec<String> = (0..CALLS).map(|n| format!("c{c}-n{n}")).collect();
+            if c % 2 == 0 {
+                let client = server.client(None).await;
+                let calls = ids.iter().map(|id| {
+                    let client = &client;
+                    async move {
+                        (
+                            id.clone(),
+                            call(client, "acme_items_get", json!({"id": id})).await.0,
+                        )
+                    }
+                });
+                let results = futures::future::join_all(calls).await;
+                client.cancel().await.unwrap();
+                results
+            } else {
+                let sse = SseClient::open(&server, None, None).await.unwrap();
+                sse.initialize().await;
+                let calls = ids.iter().map(|id| {
+                    let sse = &sse;
+                    async move {
+                        (
+                            id.clone(),
+                            sse.call(id, "acme_items_get", json!({"id": id})).await.0,
+                        )
+                    }
+                });
+                futures::future::join_all(calls).await
+            }
+        }));
+    }
+    let mut results = Vec::new();
+    for client in clients {
+        results.extend(
+            within("a client's calls", Duration::from_secs(60), client)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(results.len(), CLIENTS * CALLS);
+    let executes: HashMap<String, Value> = tenet
+        .executes_of("acme.items.get")
+        .into_iter()
+        .map(|r| (r.body["requestId"].as_str().unwrap().to_owned(), r.body))
+        .collect();
+    assert_eq!(executes.len(), CLIENTS * CALLS, "one execute per call");
+    for (id, report) in &results {
+        assert_eq!(report["status"], "executed", "{id}: {report}");
+        // The report's request id is the execute Tenet got for exactly this call's arguments.
+        let sent = &executes[report["request_id"].as_str().unwrap()];
+        assert_eq!(
+            sent["toolCall"]["arguments"]["id"],
+            id.as_str(),
+            "{id} got another call's answer: {report}"
+        );
+        assert_eq!(
+            report["execution"]["body"]["job"], report["job_id"],
+            "{report}"
+        );
+    }
+    let metrics = server.metrics(None).await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "tenet_mcp_tool_calls_total",
+            &["tool=\"acme_items_get\"", "status=\"executed\""]
+        ),
+        Some((CLIENTS * CALLS) as f64)
+    );
+    eprintln!(
+        "{} calls over {CLIENTS} clients in {:?}",
+        CLIENTS * CALLS,
+        started.elapsed()
+    );
+    let server = Arc::into_inner(server).expect("every client is done");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sigterm_lets_calls_in_flight_finish_then_exits_0() {
+    let tenet = ScriptedTenet::start().await;
+    tenet.on_execute(
+        "acme.items.create",
+        vec![
+            Canned::json(202, json!({"jobId": "job_shutdown", "decision": "ALLOW"}))
+                .delayed(Duration::from_millis(1500)),
+        ],
+    );
+    let mut server = Server::start(&tenet, &["--shutdown-grace", "10"]).await;
+    let client = server.client(None).await;
+    let sse = SseClient::open(&server, None, None).await.unwrap();
+    sse.initialize().await;
+    let streamable_call = tokio::spawn(async move {
+        let (report, _) = call(&client, "acme_items_create", json!({"name": "streamable"})).await;
+        report
+    });
+    let sse_call = tokio::spawn(async move {
+        let (report, _) = sse
+            .call("in-flight", "acme_items_create", json!({"name": "sse"}))
+            .await;
+        report
+    });
+    within("both calls to reach Tenet", Duration::from_secs(5), async {
+        while tenet.executes_of("acme.items.create").len() < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let pid = server.child.id().unwrap();
+    let signalled = Instant::now();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // No new connections once shutting down.
+    assert!(
+        reqwest::Client::new()
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .is_err(),
+        "still accepting after SIGTERM"
+    );
+    let streamable = within(
+        "the Streamable HTTP call",
+        Duration::from_secs(10),
+        streamable_call,
+    )
+    .await
+    .unwrap();
+    let sse = within("the SSE call", Duration::from_secs(10), sse_call)
+        .await
+        .unwrap();
+    assert_eq!(streamable["status"], "executed", "{streamable}");
+    assert_eq!(sse["status"], "executed", "{sse}");
+    let status = within("exit", Duration::from_secs(10), server.child.wait())
+        .await
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{}", server.log());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(8),
+        "shutdown took {:?}",
+        signalled.elapsed()
+    );
+    let log = server.final_log().await;
+    assert!(
+        log.contains("signal received") && log.contains("HTTP server stopped"),
+        "{log}"
+    );
+}
+
+/// Runs the binary with `args` to its end (configuration errors exit at once).
+fn run_to_end(args: &[&str]) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+        .args(["serve", "--catalog", &fixture()])
+        .args(args)
+        .env("TENET_API_KEY", KEY)
+        .env("TENET_API_URL", "http://127.0.0.1:9")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("`serve {args:?}` did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn configuration_errors_exit_2_with_what_to_fix() {
+    let (code, stderr) = run_to_end(&["--transport", "http", "--bind", "0.0.0.0:0"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("refusing to serve without authentication")
+            && stderr.contains("--auth-tokens"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = run_to_end(&["--bind", "127.0.0.1:0", "--max-sessions", "3"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--bind, --max-sessions apply to HTTP only")
+            && stderr.contains("--transport http"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = run_to_end(&[
+        "--transport",
+        "sse",
+        "--auth-tokens",
+        "/nonexistent/tokens.toml",
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("/nonexistent/tokens.toml"), "{stderr}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let dup = dir.path().join("dup.toml");
+    std::fs::write(&dup, format!("[[tokens]]\ntoken = \"{TOKEN_A}\"\nagent_id = \"a\"\n[[tokens]]\ntoken = \"{TOKEN_A}\"\nagent_id = \"b\"\n")).unwrap();
+    let (code, stderr) = run_to_end(&[
+        "--transport",
+        "http",
+        "--bind",
+        "127.0.0.1:0",
+        "--auth-tokens",
+        dup.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("dup.toml") && stderr.contains("same token") && !stderr.contains(TOKEN_A),
+        "{stderr}"
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let (code, stderr) = run_to_end(&["--transport", "http", "--bind", &addr]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+
+    let (code, stderr) = run_to_end(&["--transport", "http", "--max-body", "12"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("between 1024"), "{stderr}");
+
+    let (code, stderr) = run_to_end(&[
+        "--transport",
+        "http",
+        "--allow-unauthenticated",
+        "--auth-tokens",
+        "x.toml",
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+}
+
+#[tokio::test]
+async fn allow_unauthenticated_serves_a_public_bind_with_a_warning() {
+    let tenet = ScriptedTenet::start().await;
+    let server = Server::start_with(
+        &tenet,
+        &[
+            "--transport",
+            "sse",
+            "--bind",
+            "0.0.0.0:0",
+            "--allow-unauthenticated",
+        ],
+        &[],
+    )
+    .await;
+    let port = server.base.rsplit_once(':').unwrap().1.to_owned();
+    within("the warning", Duration::from_secs(5), async {
+        while !server
+            .log()
+            .contains("WARNING: serving WITHOUT authentication")
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let log = server.log();
+    assert!(
+        !log.contains("Streamable HTTP at"),
+        "--transport sse serves legacy SSE only: {log}"
+    );
+    // Reach it over loopback only; --transport sse has no /mcp.
+    let local = format!("http://127.0.0.1:{port}");
+    let response = reqwest::get(format!("{local}/mcp")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = reqwest::get(format!("{local}/healthz")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    server.stop().await;
+}
+
+// Interop with clients nobody here wrote (installed by tests/interop/setup.sh).
+
+fn python_steps() -> Value {
+    json!([
+        {"op": "list_tools"},
+        {"op": "call_tool", "name": "acme_items_get", "arguments": {"id": "py"}},
+        {"op": "call_tool", "name": "acme_items_delete", "arguments": {"id": "py"}},
+        {"op": "call_tool", "name": "acme_payments_create", "arguments": {"amount": 100, "to": "acct_1"}}
+    ])
+}
+
+fn check_python_report(out: &Value) {
+    assert_eq!(out["server_info"]["name"], "tenet-mcp", "{out}");
+    let steps = out["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["tools"].as_array().unwrap().len(), 6);
+    let status = |i: usize| steps[i]["result"]["structuredContent"]["status"].clone();
+    assert_eq!(
+        (status(1), status(2), status(3)),
+        (json!("executed"), json!("escalated"), json!("blocked")),
+        "{out}"
+    );
+    assert_eq!(steps[3]["result"]["isError"], true);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_sdk_clients_over_both_http_transports() {
+    let tenet = ScriptedTenet::start().await;
+    script_outcomes(&tenet);
+    let tokens = tokens_file();
+    let server = Server::start(&tenet, &["--auth-tokens", tokens.path().to_str().unwrap()]).await;
+    for (transport, path, token, agent) in [
+        ("http", "/mcp", TOKEN_A, "agent-a"),
+        ("sse", "/sse", TOKEN_B, "agent-b"),
+    ] {
+        let args: Vec<String> = vec![
+            "--transport".into(),
+            transport.into(),
+            "--url".into(),
+            server.url(path),
+            "--header".into(),
+            format!("Authorization: Bearer {token}"),
+        ];
+        let steps = python_steps();
+        let out = tokio::task::spawn_blocking(move || python_driver(&args, &steps))
+            .await
+            .unwrap();
+        check_python_report(&out);
+        let last = tenet.executes_of("acme.items.get").pop().unwrap();
+        assert_eq!(last.body["agent"]["agentId"], agent, "{transport}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inspector_cli_over_both_http_transports() {
+    let tenet = ScriptedTenet::start().await;
+    script_outcomes(&tenet);
+    let tokens = tokens_file();
+    let server = Server::start(&tenet, &["--auth-tokens", tokens.path().to_str().unwrap()]).await;
+    for (transport, path) in [("http", "/mcp"), ("sse", "/sse")] {
+        let base = |method: &[&str]| -> Vec<String> {
+            let mut args: Vec<String> = vec![
+                "--transport".into(),
+                transport.into(),
+                "--server-url".into(),
+                server.url(path),
+                "--header".into(),
+                format!("Authorization: Bearer {TOKEN_A}"),
+            ];
+            args.extend(method.iter().map(|s| s.to_string()));
+            args
+        };
+        let list = base(&["--method", "tools/list"]);
+        let listed = tokio::task::spawn_blocking(move || inspector_cli(&list))
+            .await
+            .unwrap();
+        let names: Vec<&str> = listed["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert!(
+            names.contains(&"acme_items_get") && names.contains(&"tenet_job_status"),
+            "{transport}: {names:?}"
+        );
+        for (tool, arg, status) in [
+            ("acme_items_get", "id=item-7", "executed"),
+            ("acme_items_delete", "id=item-7", "escalated"),
+        ] {
+            let call_args = base(&[
+                "--method",
+                "tools/call",
+                "--tool-name",
+                tool,
+                "--tool-arg",
+                arg,
+            ]);
+            let called = tokio::task::spawn_blocking(move || inspector_cli(&call_args))
+                .await
+                .unwrap();
+            assert_eq!(
+                called["structuredContent"]["status"], status,
+                "{transport} {tool}: {called}"
+            );
+        }
+    }
+    assert!(
+        tenet
+            .executes_of("acme.items.get")
+            .iter()
+            .all(|r| r.body["agent"]["agentId"] == "agent-a")
+    );
+    server.stop().await;
+}
