@@ -128,15 +128,7 @@ impl Bridge {
             .view
             .write()
             .unwrap_or_else(|poison| poison.into_inner()) = Arc::new(view);
-        let peers = {
-            let mut peers = self
-                .inner
-                .peers
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner());
-            peers.retain(|peer| !peer.is_transport_closed());
-            peers.clone()
-        };
+        let peers = self.live_peers().clone();
         for peer in peers {
             if let Err(error) = peer.notify_tool_list_changed().await {
                 tracing::debug!(%error, "could not tell a client its tools changed");
@@ -168,6 +160,17 @@ impl Bridge {
             },
         );
         CreateTaskResult::new(task)
+    }
+
+    /// The connected clients, with those that went away dropped.
+    fn live_peers(&self) -> std::sync::MutexGuard<'_, Vec<Peer<RoleServer>>> {
+        let mut peers = self
+            .inner
+            .peers
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        peers.retain(|peer| !peer.is_transport_closed());
+        peers
     }
 
     fn view(&self) -> Arc<View> {
@@ -357,13 +360,7 @@ impl ServerHandler for Bridge {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        let mut peers = self
-            .inner
-            .peers
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        peers.retain(|peer| !peer.is_transport_closed());
-        peers.push(context.peer);
+        self.live_peers().push(context.peer);
     }
 
     async fn list_tools(

@@ -6,13 +6,13 @@ mod common;
 
 use std::{path::Path, process::Command, time::Duration};
 
-use common::downstream::{Downstream, KEY, catalog, policy};
+use common::downstream::{Downstream, KEY, start_emulator};
 use rmcp::{
     RoleClient, ServiceExt, model::CallToolRequestParams, service::RunningService,
     transport::TokioChildProcess,
 };
 use serde_json::{Value, json};
-use tenet_mcp::emulator::{Emulator, EmulatorConfig, start};
+use tenet_mcp::emulator::Emulator;
 
 struct World {
     dir: tempfile::TempDir,
@@ -24,14 +24,7 @@ impl World {
     async fn new(extra_policy: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (down, down_url) = Downstream::start().await;
-        let config = EmulatorConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            catalog: catalog(dir.path(), &down_url),
-            policy: policy(dir.path(), extra_policy),
-            state_dir: None,
-            audit_log: None,
-        };
-        let emulator = start(config).await.unwrap();
+        let emulator = start_emulator(dir.path(), &down_url, extra_policy, false).await;
         Self {
             dir,
             down,

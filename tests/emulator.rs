@@ -5,64 +5,41 @@ mod common;
 
 use std::{path::Path, time::Duration};
 
-use common::downstream::{Downstream, KEY, catalog, policy};
+use common::downstream::{Downstream, KEY, start_emulator};
 use serde_json::{Value, json};
-use tenet_mcp::emulator::{EmulatorConfig, start};
+use tenet_mcp::emulator::Emulator;
 
 struct Setup {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     down: Downstream,
+    down_url: String,
     url: String,
-    emulator: Option<tenet_mcp::emulator::Emulator>,
+    emulator: Option<Emulator>,
     http: reqwest::Client,
 }
 
 impl Setup {
-    async fn new(extra_policy: &str, state: bool) -> Self {
+    async fn new(extra_policy: &str, persistent: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (down, down_url) = Downstream::start().await;
-        let config = EmulatorConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            catalog: catalog(dir.path(), &down_url),
-            policy: policy(dir.path(), extra_policy),
-            state_dir: state.then(|| dir.path().join("state")),
-            audit_log: Some(dir.path().join("audit.jsonl")),
-        };
-        let emulator = start(config).await.unwrap();
+        let emulator = start_emulator(dir.path(), &down_url, extra_policy, persistent).await;
         let url = emulator.url();
         Self {
-            _dir: dir,
+            dir,
             down,
+            down_url,
             url,
             emulator: Some(emulator),
             http: reqwest::Client::new(),
         }
     }
 
+    /// Stops the emulator and starts a new one on the same state.
     async fn restart(&mut self) {
         self.emulator.take().unwrap().shutdown().await;
-        let dir = self._dir.path();
-        let down_url = format!("http://{}", self.down_addr());
-        let config = EmulatorConfig {
-            bind: "127.0.0.1:0".parse().unwrap(),
-            catalog: catalog(dir, &down_url),
-            policy: policy(dir, ""),
-            state_dir: Some(dir.join("state")),
-            audit_log: Some(dir.join("audit.jsonl")),
-        };
-        let emulator = start(config).await.unwrap();
+        let emulator = start_emulator(self.dir.path(), &self.down_url, "", true).await;
         self.url = emulator.url();
         self.emulator = Some(emulator);
-    }
-
-    fn down_addr(&self) -> String {
-        let text = std::fs::read_to_string(self._dir.path().join("d.json")).unwrap();
-        let v: Value = serde_json::from_str(&text).unwrap();
-        v["base_url"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches("http://")
-            .to_owned()
     }
 
     async fn execute_as(
@@ -145,7 +122,7 @@ impl Setup {
     }
 
     fn audit_path(&self) -> std::path::PathBuf {
-        self._dir.path().join("audit.jsonl")
+        self.dir.path().join("audit.jsonl")
     }
 }
 
@@ -317,65 +294,28 @@ async fn keys_tools_and_bodies_are_checked() {
 #[tokio::test]
 async fn replayed_request_ids_never_decide_twice() {
     let setup = Setup::new("", false).await;
-    let first = setup
-        .execute_as(
-            KEY,
-            "req-1",
-            "d",
-            "d.items.create",
-            json!({"name": "x"}),
-            json!({}),
-        )
-        .await;
-    let again = setup
-        .execute_as(
-            KEY,
-            "req-1",
-            "d",
-            "d.items.create",
-            json!({"name": "x"}),
-            json!({}),
-        )
-        .await;
+    let send = |id: &'static str, tool: &'static str, arguments: Value| {
+        let setup = &setup;
+        async move {
+            setup
+                .execute_as(KEY, id, "d", tool, arguments, json!({}))
+                .await
+        }
+    };
+    let first = send("req-1", "d.items.create", json!({"name": "x"})).await;
+    let again = send("req-1", "d.items.create", json!({"name": "x"})).await;
     assert_eq!(first, again, "the same decision, job and ids");
     setup.finished_job(first.1["jobId"].as_str().unwrap()).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(setup.down.seen().len(), 1, "one downstream call");
-    let (status, answer) = setup
-        .execute_as(
-            KEY,
-            "req-1",
-            "d",
-            "d.items.create",
-            json!({"name": "other"}),
-            json!({}),
-        )
-        .await;
+    let (status, answer) = send("req-1", "d.items.create", json!({"name": "other"})).await;
     assert_eq!(
         (status, answer["error"].clone()),
         (409, json!("idempotency_conflict"))
     );
 
-    let first = setup
-        .execute_as(
-            KEY,
-            "req-2",
-            "d",
-            "d.items.delete",
-            json!({"id": "9"}),
-            json!({}),
-        )
-        .await;
-    let again = setup
-        .execute_as(
-            KEY,
-            "req-2",
-            "d",
-            "d.items.delete",
-            json!({"id": "9"}),
-            json!({}),
-        )
-        .await;
+    let first = send("req-2", "d.items.delete", json!({"id": "9"})).await;
+    let again = send("req-2", "d.items.delete", json!({"id": "9"})).await;
     assert_eq!(first, again);
     let (_, listed) = setup.get("/v1/reviews").await;
     assert_eq!(listed["reviews"].as_array().unwrap().len(), 1, "one review");

@@ -15,7 +15,7 @@ use std::{
 };
 
 use common::{
-    interop::{inspector_cli, python_driver},
+    interop::{check_inspector_outcomes, python_driver},
     scripted::{Canned, ScriptedTenet},
 };
 use reqwest::{StatusCode, header};
@@ -1385,40 +1385,7 @@ async fn inspector_cli_over_both_http_transports() {
             args.extend(method.iter().map(|s| s.to_string()));
             args
         };
-        let list = base(&["--method", "tools/list"]);
-        let listed = tokio::task::spawn_blocking(move || inspector_cli(&list))
-            .await
-            .unwrap();
-        let names: Vec<&str> = listed["tools"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["name"].as_str().unwrap())
-            .collect();
-        assert!(
-            names.contains(&"acme_items_get") && names.contains(&"tenet_job_status"),
-            "{transport}: {names:?}"
-        );
-        for (tool, arg, status) in [
-            ("acme_items_get", "id=item-7", "executed"),
-            ("acme_items_delete", "id=item-7", "escalated"),
-        ] {
-            let call_args = base(&[
-                "--method",
-                "tools/call",
-                "--tool-name",
-                tool,
-                "--tool-arg",
-                arg,
-            ]);
-            let called = tokio::task::spawn_blocking(move || inspector_cli(&call_args))
-                .await
-                .unwrap();
-            assert_eq!(
-                called["structuredContent"]["status"], status,
-                "{transport} {tool}: {called}"
-            );
-        }
+        tokio::task::block_in_place(|| check_inspector_outcomes(transport, base));
     }
     assert!(
         tenet

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{
-    interop::{inspector_cli, python_driver},
+    interop::{check_inspector_outcomes, python_driver},
     scripted::{Canned, ScriptedTenet},
 };
 use serde_json::{Value, json};
@@ -202,40 +202,5 @@ async fn inspector_cli_over_stdio() {
         );
         args
     };
-    let list_args = base(&["--method", "tools/list"]);
-    let listed = tokio::task::spawn_blocking(move || inspector_cli(&list_args))
-        .await
-        .unwrap();
-    let names: Vec<_> = listed["tools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_owned())
-        .collect();
-    assert!(
-        names.contains(&"acme_items_get".to_owned())
-            && names.contains(&"tenet_job_status".to_owned()),
-        "{names:?}"
-    );
-
-    for (tool, arg, status) in [
-        ("acme_items_get", "id=item-7", "executed"),
-        ("acme_items_delete", "id=item-7", "escalated"),
-    ] {
-        let call_args = base(&[
-            "--method",
-            "tools/call",
-            "--tool-name",
-            tool,
-            "--tool-arg",
-            arg,
-        ]);
-        let called = tokio::task::spawn_blocking(move || inspector_cli(&call_args))
-            .await
-            .unwrap();
-        assert_eq!(
-            called["structuredContent"]["status"], status,
-            "{tool}: {called}"
-        );
-    }
+    tokio::task::block_in_place(|| check_inspector_outcomes("stdio", base));
 }

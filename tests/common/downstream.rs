@@ -8,7 +8,10 @@ use std::{
 
 use axum::{Router, body::Bytes, extract::State, http::HeaderMap, routing::any};
 use serde_json::{Value, json};
-use tenet_mcp::{catalog::Catalog, emulator::policy::Policy};
+use tenet_mcp::{
+    catalog::Catalog,
+    emulator::{Emulator, EmulatorConfig, policy::Policy, start},
+};
 
 /// A downstream API that records what it receives.
 #[derive(Clone, Default)]
@@ -77,4 +80,23 @@ pub fn policy(dir: &Path, extra: &str) -> Policy {
     let path = dir.join("policy.toml");
     std::fs::write(&path, format!("[[keys]]\nkey = \"{KEY}\"\nagent_id = \"default\"\n\n[credentials.d]\nheader = \"X-Api-Key\"\nvalue = \"downstream-secret\"\n\n{extra}")).unwrap();
     Policy::load(&path).unwrap()
+}
+
+/// Starts an emulator on a free loopback port for the test catalog and policy written
+/// into `dir`, its audit log at `dir/audit.jsonl`, and its state in `dir/state` when
+/// `persistent` (in memory otherwise).
+pub async fn start_emulator(
+    dir: &Path,
+    down_url: &str,
+    extra_policy: &str,
+    persistent: bool,
+) -> Emulator {
+    let config = EmulatorConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        catalog: catalog(dir, down_url),
+        policy: policy(dir, extra_policy),
+        state_dir: persistent.then(|| dir.join("state")),
+        audit_log: Some(dir.join("audit.jsonl")),
+    };
+    start(config).await.unwrap()
 }

@@ -105,3 +105,38 @@ fn parse(client: &str, status: Option<i32>, stdout: &str, stderr: &str) -> Value
     );
     value
 }
+
+/// With the Inspector CLI, checks that a server lists the fixture's tools and answers an
+/// executed and an escalated call (as the test scripted them). `args(method)` gives the
+/// Inspector's arguments reaching the server for those method flags. Blocking.
+pub fn check_inspector_outcomes(label: &str, args: impl Fn(&[&str]) -> Vec<String>) {
+    let listed = inspector_cli(&args(&["--method", "tools/list"]));
+    let names: Vec<&str> = listed["tools"]
+        .as_array()
+        .expect("a tools array")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"acme_items_get") && names.contains(&"tenet_job_status"),
+        "{label}: {names:?}"
+    );
+    // `id=7` would be sent as a number: the Inspector parses tool arguments as JSON when it can.
+    for (tool, status) in [
+        ("acme_items_get", "executed"),
+        ("acme_items_delete", "escalated"),
+    ] {
+        let called = inspector_cli(&args(&[
+            "--method",
+            "tools/call",
+            "--tool-name",
+            tool,
+            "--tool-arg",
+            "id=item-7",
+        ]));
+        assert_eq!(
+            called["structuredContent"]["status"], status,
+            "{label} {tool}: {called}"
+        );
+    }
+}
