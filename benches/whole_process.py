@@ -7,8 +7,11 @@ resident memory of an idle server. Prints a Markdown table; run through benches/
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
+import threading
 import statistics
 import subprocess
 import sys
@@ -104,6 +107,109 @@ def generated_catalog(n: int, path: str) -> None:
         json.dump({"service": "gen", "tools": tools}, f)
 
 
+def start_emulator(binary: str, env: dict, args: list[str]) -> tuple[subprocess.Popen, str, str]:
+    """Starts `tenet-mcp emulator` on a free port; returns it, its host:port and its key."""
+    proc = subprocess.Popen([binary, "emulator", "--bind", "127.0.0.1:0", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+    for line in proc.stderr:
+        found = re.search(r"listening on http://([0-9.:]+) \(API key (\S+)\)", line)
+        if found:
+            threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+            return proc, found.group(1), found.group(2)
+    raise RuntimeError("the emulator did not start")
+
+
+class Direct:
+    """A direct Tenet client: execute + poll on one keep-alive connection."""
+
+    def __init__(self, hostport: str, key: str):
+        self.conn = http.client.HTTPConnection(hostport)
+        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "User-Agent": "bench/0"}
+
+    def call(self, tool: str, service: str, arguments: dict) -> str:
+        import uuid
+        rid = str(uuid.uuid4())
+        body = json.dumps({"requestId": rid, "service": service, "toolCall": {"toolName": tool, "arguments": arguments}, "agent": {"agentId": "default"}, "context": {}})
+        self.conn.request("POST", "/v1/execute", body, {**self.headers, "Idempotency-Key": rid})
+        answer = json.loads(self.conn.getresponse().read())
+        job = answer.get("jobId")
+        while job:
+            self.conn.request("GET", f"/v1/jobs/{job}", headers=self.headers)
+            state = json.loads(self.conn.getresponse().read())
+            if state["status"] in ("completed", "failed"):
+                return state["status"]
+        return answer.get("decision", "")
+
+
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p * len(values)))]
+
+
+def per_call(binary: str, env: dict, calls: int) -> None:
+    emulator, hostport, key = start_emulator(binary, env, [])
+    try:
+        direct = Direct(hostport, key)
+        args = {"owner": "acme", "repo": "api"}
+        for _ in range(50):
+            direct.call("github.repos.get", "github", args)
+        direct_ms = []
+        for _ in range(calls):
+            t = time.perf_counter()
+            direct.call("github.repos.get", "github", args)
+            direct_ms.append((time.perf_counter() - t) * 1000)
+        bridge_env = dict(env, TENET_API_KEY=key, TENET_API_URL=f"http://{hostport}")
+        proc = subprocess.Popen([binary, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=bridge_env)
+        try:
+            send(proc, INIT)
+            read(proc, 1)
+            send(proc, INITIALIZED)
+            bridge_ms = []
+            for i in range(calls + 50):
+                t = time.perf_counter()
+                send(proc, {"jsonrpc": "2.0", "id": 100 + i, "method": "tools/call", "params": {"name": "github_repos_get", "arguments": args}})
+                answer = read(proc, 100 + i)
+                assert answer["result"]["structuredContent"]["status"] in ("executed", "failed"), answer
+                if i >= 50:
+                    bridge_ms.append((time.perf_counter() - t) * 1000)
+        finally:
+            proc.kill()
+            proc.wait()
+    finally:
+        emulator.kill()
+        emulator.wait()
+    print(f"\nPer-call time over stdio against the emulator (instant jobs), {calls} calls after 50 warm-up; milliseconds\n")
+    print("| path | p50 | p99 |")
+    print("|---|---|---|")
+    print(f"| direct HTTP execute + poll (Python http.client, keep-alive) | {percentile(direct_ms, 0.5):.3f} | {percentile(direct_ms, 0.99):.3f} |")
+    print(f"| MCP tools/call through tenet-mcp (stdio) | {percentile(bridge_ms, 0.5):.3f} | {percentile(bridge_ms, 0.99):.3f} |")
+    print(f"| added by tenet-mcp | {percentile(bridge_ms, 0.5) - percentile(direct_ms, 0.5):.3f} | {percentile(bridge_ms, 0.99) - percentile(direct_ms, 0.99):.3f} |")
+
+
+def emulator_decisions(binary: str, env: dict, calls: int) -> None:
+    print("\nEmulator decisions per second (sequential executes on one connection, ALLOW with a job)\n")
+    print("| audit log | decisions/s | p50 ms | p99 ms |")
+    print("|---|---|---|---|")
+    for label, audit in [("off (in memory)", False), ("on (fsync per record, SQLite state)", True)]:
+        with tempfile.TemporaryDirectory() as tmp:
+            emulator, hostport, key = start_emulator(binary, env, ["--state", tmp] if audit else [])
+            try:
+                conn = http.client.HTTPConnection(hostport)
+                headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+                times = []
+                started = time.perf_counter()
+                for i in range(calls):
+                    body = json.dumps({"requestId": f"r{i}", "service": "github", "toolCall": {"toolName": "github.repos.get", "arguments": {"owner": "a", "repo": "b"}}, "agent": {"agentId": "default"}, "context": {}})
+                    t = time.perf_counter()
+                    conn.request("POST", "/v1/execute", body, headers)
+                    conn.getresponse().read()
+                    times.append((time.perf_counter() - t) * 1000)
+                elapsed = time.perf_counter() - started
+                print(f"| {label} | {calls / elapsed:.0f} | {percentile(times, 0.5):.3f} | {percentile(times, 0.99):.3f} |", flush=True)
+            finally:
+                emulator.kill()
+                emulator.wait()
+
+
 def main() -> None:
     binary, python = sys.argv[1], sys.executable
     here = os.path.dirname(os.path.abspath(__file__))
@@ -129,6 +235,8 @@ def main() -> None:
         print("|---|---|")
         for name, command in cases:
             print(f"| {name} | {idle_rss_kib(command, env)} |", flush=True)
+    per_call(binary, env, int(os.environ.get("BENCH_CALLS", "1000")))
+    emulator_decisions(binary, env, int(os.environ.get("BENCH_DECISIONS", "2000")))
 
 
 if __name__ == "__main__":

@@ -507,10 +507,6 @@ fn check_input_schema(
             "input_schema must have \"type\": \"object\" (MCP tool arguments are an object)".into(),
         );
     }
-    if let Err(error) = jsonschema::meta::validate(schema) {
-        report(format!("input_schema is not a valid JSON Schema: {error}"));
-        return None;
-    }
     let properties = object.get("properties").and_then(Value::as_object);
     let required: Vec<&str> = object
         .get("required")
@@ -524,10 +520,11 @@ fn check_input_schema(
             ));
         }
     }
+    // Compiling also checks the schema against its meta-schema.
     match jsonschema::validator_for(schema) {
         Ok(validator) => Some(validator),
         Err(error) => {
-            report(format!("input_schema does not compile: {error}"));
+            report(format!("input_schema is not a valid JSON Schema: {error}"));
             None
         }
     }

@@ -7,6 +7,7 @@
 
 use std::{
     fmt,
+    sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -182,20 +183,35 @@ pub enum JobWait {
 /// A Tenet API client. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct TenetClient {
-    http: reqwest::Client,
+    /// Built at the first request: TLS set-up stays off the server's start-up path.
+    http: Arc<OnceLock<Result<reqwest::Client, String>>>,
     config: ClientConfig,
 }
 
 impl TenetClient {
-    /// Builds a client; fails only if the TLS backend cannot start.
+    /// A client for `config`; the HTTP client itself is built at the first request.
     pub fn new(config: ClientConfig) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .timeout(config.request_timeout)
-            .connect_timeout(config.request_timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
-        Ok(Self { http, config })
+        Ok(Self {
+            http: Arc::default(),
+            config,
+        })
+    }
+
+    /// The HTTP client, built once.
+    fn http(&self) -> Result<&reqwest::Client, String> {
+        self.http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .user_agent(USER_AGENT)
+                    .timeout(self.config.request_timeout)
+                    .connect_timeout(self.config.request_timeout.min(Duration::from_secs(10)))
+                    .build()
+                    .map_err(|error| {
+                        format!("cannot build the HTTP client (TLS set-up failed): {error}")
+                    })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     /// The API's base URL.
@@ -214,8 +230,12 @@ impl TenetClient {
         let mut tries = 0;
         loop {
             tries += 1;
-            let sent = self
-                .http
+            let http = self.http().map_err(|detail| TransportError::Unreachable {
+                url: self.config.api_url.clone(),
+                tries,
+                detail,
+            })?;
+            let sent = http
                 .post(&url)
                 .bearer_auth(self.config.api_key.expose())
                 .header("Idempotency-Key", &request.request_id)
@@ -310,8 +330,10 @@ impl TenetClient {
             } else {
                 delay.mul_f64(poll.growth).min(poll.max_delay)
             };
-            let sent = self
-                .http
+            let Ok(http) = self.http() else {
+                return JobWait::TimedOut { last_status };
+            };
+            let sent = http
                 .get(&url)
                 .bearer_auth(self.config.api_key.expose())
                 .send();
