@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Runs every benchmark and prints the figures docs/BENCHMARKS.md reports.
-#   benches/run.sh            in-process (criterion) and whole-process figures
-# Needs the interop venv (tests/interop/setup.sh installs it) for the Python peer.
+# Runs every benchmark and prints the figures docs/BENCHMARKS.md reports:
+#   1. in-process figures (criterion: benches/inprocess.rs)
+#   2. whole-process figures (benches/whole_process.py): cold start, memory, per-call time,
+#      time to result against tenet-python, emulator decisions per second.
+# Installs its own pinned peers: the Python mcp SDK (tests/interop/setup.sh) and
+# tenet-python (benches/requirements.txt) in .interop/bench-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/interop/setup.sh
+venv=.interop/bench-venv
+if [ ! -x "$venv/bin/python" ] || ! cmp -s benches/requirements.txt "$venv/.requirements"; then
+  rm -rf "$venv" && python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r benches/requirements.txt
+  cp benches/requirements.txt "$venv/.requirements"
+fi
 cargo build --release --locked
 echo "## In-process (criterion)"
-cargo bench --locked --bench inprocess -- --noplot 2>/dev/null | grep -E "^[a-z_/0-9]+ +time:|^[a-z_/0-9]+$|time:" || true
+cargo bench --locked --bench inprocess -- --noplot 2>/dev/null | grep -E "time:|^[a-z_]+/" || true
 echo
 echo "## Whole process"
-.interop/venv/bin/python benches/whole_process.py target/release/tenet-mcp
+.interop/venv/bin/python benches/whole_process.py target/release/tenet-mcp "$venv/bin/python"

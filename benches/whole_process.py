@@ -210,6 +210,42 @@ def emulator_decisions(binary: str, env: dict, calls: int) -> None:
                 emulator.wait()
 
 
+def time_to_result(binary: str, env: dict, sdk_python: str, calls: int) -> None:
+    """Delay between a job's end and the result reaching the caller, for jobs of known length."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    print(f"\nTime to result: jobs that take a known time; what each caller waits beyond it, {calls} calls each; milliseconds, median (max)\n")
+    print("| job takes | tenet-mcp (adaptive polling) | tenet-python 0.1.0 (defaults: 0.75 s interval) |")
+    print("|---|---|---|")
+    for job_ms in (50, 200, 1000):
+        with tempfile.TemporaryDirectory() as tmp:
+            policy = os.path.join(tmp, "policy.toml")
+            with open(policy, "w") as f:
+                f.write(f"[faults]\njob_delay_ms = {job_ms}\n")
+            emulator, hostport, key = start_emulator(binary, env, ["--policy", policy])
+            try:
+                sdk = subprocess.run([sdk_python, os.path.join(here, "sdk_time_to_result.py"), f"http://{hostport}", key, str(job_ms), str(calls)], capture_output=True, text=True, check=True)
+                sdk_extra = [t * 1000 - job_ms for t in json.loads(sdk.stdout)]
+                bridge_env = dict(env, TENET_API_KEY=key, TENET_API_URL=f"http://{hostport}")
+                proc = subprocess.Popen([binary, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=bridge_env)
+                try:
+                    send(proc, INIT)
+                    read(proc, 1)
+                    send(proc, INITIALIZED)
+                    bridge_extra = []
+                    for i in range(calls):
+                        t = time.perf_counter()
+                        send(proc, {"jsonrpc": "2.0", "id": 100 + i, "method": "tools/call", "params": {"name": "github_repos_get", "arguments": {"owner": "a", "repo": "b"}}})
+                        read(proc, 100 + i)
+                        bridge_extra.append((time.perf_counter() - t) * 1000 - job_ms)
+                finally:
+                    proc.kill()
+                    proc.wait()
+            finally:
+                emulator.kill()
+                emulator.wait()
+        print(f"| {job_ms} ms | {statistics.median(bridge_extra):.1f} ({max(bridge_extra):.1f}) | {statistics.median(sdk_extra):.1f} ({max(sdk_extra):.1f}) |", flush=True)
+
+
 def main() -> None:
     binary, python = sys.argv[1], sys.executable
     here = os.path.dirname(os.path.abspath(__file__))
@@ -236,6 +272,8 @@ def main() -> None:
         for name, command in cases:
             print(f"| {name} | {idle_rss_kib(command, env)} |", flush=True)
     per_call(binary, env, int(os.environ.get("BENCH_CALLS", "1000")))
+    if len(sys.argv) > 2:
+        time_to_result(binary, env, sys.argv[2], int(os.environ.get("BENCH_JOBS", "10")))
     emulator_decisions(binary, env, int(os.environ.get("BENCH_DECISIONS", "2000")))
 
 

@@ -37,7 +37,17 @@ fn main() -> ExitCode {
         Command::Emulator(args) => block_on(emulator::cli::run_emulator(args)),
         Command::Reviews(args) => block_on(emulator::cli::run_reviews(args)),
         Command::Serve(args) => {
-            let Some(runtime) = runtime() else {
+            // One stdio client is served best on one thread: no cross-thread wake-ups per call.
+            let runtime = if args.transport == serve::Transport::Stdio {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|error| eprintln!("tenet-mcp: cannot start the async runtime: {error}"))
+                    .ok()
+            } else {
+                runtime()
+            };
+            let Some(runtime) = runtime else {
                 return ExitCode::FAILURE;
             };
             match runtime.block_on(serve::run(args)) {
