@@ -42,7 +42,9 @@ fn main() -> ExitCode {
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .map_err(|error| eprintln!("tenet-mcp: cannot start the async runtime: {error}"))
+                    .map_err(|error| {
+                        eprintln!("tenet-mcp: cannot start the async runtime: {error}")
+                    })
                     .ok()
             } else {
                 runtime()

@@ -137,6 +137,50 @@ async fn progress_is_reported_while_the_job_runs() {
 }
 
 #[tokio::test]
+async fn a_client_that_disconnects_stops_the_polling() {
+    let tenet = ScriptedTenet::start().await;
+    tenet.on_execute(
+        "acme.items.create",
+        vec![Canned::json(
+            202,
+            json!({"jobId": "job_d", "decision": "ALLOW"}),
+        )],
+    );
+    tenet.on_job(
+        "job_d",
+        vec![Canned::json(
+            200,
+            json!({"jobId": "job_d", "status": "running"}),
+        )],
+    );
+    let (client, _) = start(&tenet, &["--catalog", &fixture(), "--poll-timeout", "30"]).await;
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(params(
+        "acme_items_create",
+        json!({"name": "x"}),
+    )));
+    let _pending = client
+        .send_cancellable_request(request, PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if tenet.polls_of("job_d") >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(tenet.polls_of("job_d") >= 3, "the job was never polled");
+    client.cancel().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let polls = tenet.polls_of("job_d");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        tenet.polls_of("job_d"),
+        polls,
+        "polling went on after the client went away"
+    );
+}
+
+#[tokio::test]
 async fn a_cancelled_call_stops_polling() {
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute(
