@@ -50,8 +50,7 @@ fn bridge(catalog: Catalog) -> Bridge {
     let client = TenetClient::new(ClientConfig::new(
         "http://127.0.0.1:9",
         ApiKey::new("tnt_bench").unwrap(),
-    ))
-    .unwrap();
+    ));
     Bridge::new(
         Arc::new(catalog),
         Governor::new(client, Default::default(), Duration::from_secs(1)),

@@ -255,7 +255,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     };
     let mut config = ClientConfig::new(&api_url, api_key);
     config.request_timeout = Duration::from_secs_f64(args.request_timeout);
-    let client = TenetClient::new(config).map_err(ServeError::Runtime)?;
+    let client = TenetClient::new(config);
     let context: Map<String, Value> = args
         .context
         .into_iter()

@@ -230,6 +230,8 @@ fn json_response(status: u16, body: &str) -> Response {
 }
 
 /// The agent bound to the request's bearer key, or a 401 answer.
+// Refusals are whole responses, built on the cold path only.
+#[allow(clippy::result_large_err)]
 fn authenticate(app: &Shared, headers: &HeaderMap) -> Result<(String, String), Response> {
     let presented = headers
         .get("authorization")
@@ -358,6 +360,8 @@ async fn execute(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Res
 }
 
 /// Decides a new execute; returns the HTTP status and body to store and send.
+// Refusals are whole responses, built on the cold path only.
+#[allow(clippy::result_large_err)]
 fn decide(app: &App, request: &ExecuteRequest) -> Result<(u16, Value), Response> {
     let internal = |e: String| error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e);
     let name = &request.tool_call.tool_name;
@@ -645,6 +649,8 @@ async fn settle_review(app: &App, id: &str, verdict: &str) -> Response {
 }
 
 /// The page's actions are same-origin only, and only on a loopback emulator.
+// Refusals are whole responses, built on the cold path only.
+#[allow(clippy::result_large_err)]
 fn ui_allowed(app: &Shared, headers: &HeaderMap) -> Result<(), Response> {
     if !app.loopback {
         return Err(error(

@@ -190,11 +190,11 @@ pub struct TenetClient {
 
 impl TenetClient {
     /// A client for `config`; the HTTP client itself is built at the first request.
-    pub fn new(config: ClientConfig) -> Result<Self, String> {
-        Ok(Self {
+    pub fn new(config: ClientConfig) -> Self {
+        Self {
             http: Arc::default(),
             config,
-        })
+        }
     }
 
     /// The HTTP client, built once.
