@@ -1,6 +1,7 @@
 //! In-process benchmarks of the bridge's hot paths (criterion): catalog loading,
 //! tools/list serialization for large catalogs, decision parsing, result building.
-//! Whole-process figures (cold start, per-call overhead, memory) are in `benches/run.sh`.
+//! Whole-process figures (cold start, per-call overhead, memory, HTTP load) come from
+//! `benches/whole_process.py` and `benches/load.rs`, both run by `benches/run.sh`.
 
 use std::{hint::black_box, sync::Arc, time::Duration};
 

@@ -3,6 +3,7 @@
 #   1. in-process figures (criterion: benches/inprocess.rs)
 #   2. whole-process figures (benches/whole_process.py): cold start, memory, per-call time,
 #      time to result against tenet-python, emulator decisions per second.
+#   3. HTTP load (benches/load.rs): 64-session throughput, memory per idle session.
 # Installs its own pinned peers: the Python mcp SDK (tests/interop/setup.sh) and
 # tenet-python (benches/requirements.txt) in .interop/bench-venv.
 set -euo pipefail
@@ -20,3 +21,6 @@ cargo bench --locked --bench inprocess -- --noplot 2>/dev/null | grep -E "time:|
 echo
 echo "## Whole process"
 .interop/venv/bin/python benches/whole_process.py target/release/tenet-mcp "$venv/bin/python"
+echo
+echo "## HTTP load"
+cargo bench --locked --bench load 2>/dev/null
