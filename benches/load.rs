@@ -206,10 +206,9 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = rss_kib(bridge.id());
     let mut idle = Vec::with_capacity(IDLE_SESSIONS);
-    for chunk in 0..IDLE_SESSIONS / 50 {
+    for _ in 0..IDLE_SESSIONS / 50 {
         let opened = futures::future::join_all((0..50).map(|_| open_session(&http, &url))).await;
         idle.extend(opened);
-        let _ = chunk;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(bridge.id());
