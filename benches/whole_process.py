@@ -118,6 +118,16 @@ def start_emulator(binary: str, env: dict, args: list[str]) -> tuple[subprocess.
     raise RuntimeError("the emulator did not start")
 
 
+def start_bridge(binary: str, env: dict, hostport: str, key: str) -> subprocess.Popen:
+    """Starts `tenet-mcp serve` (stdio) against the emulator at `hostport`, initialized."""
+    bridge_env = dict(env, TENET_API_KEY=key, TENET_API_URL=f"http://{hostport}")
+    proc = subprocess.Popen([binary, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=bridge_env)
+    send(proc, INIT)
+    read(proc, 1)
+    send(proc, INITIALIZED)
+    return proc
+
+
 class Direct:
     """A direct Tenet client: execute + poll on one keep-alive connection."""
 
@@ -157,12 +167,8 @@ def per_call(binary: str, env: dict, calls: int) -> None:
             t = time.perf_counter()
             direct.call("github.repos.get", "github", args)
             direct_ms.append((time.perf_counter() - t) * 1000)
-        bridge_env = dict(env, TENET_API_KEY=key, TENET_API_URL=f"http://{hostport}")
-        proc = subprocess.Popen([binary, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=bridge_env)
+        proc = start_bridge(binary, env, hostport, key)
         try:
-            send(proc, INIT)
-            read(proc, 1)
-            send(proc, INITIALIZED)
             bridge_ms = []
             for i in range(calls + 50):
                 t = time.perf_counter()
@@ -225,12 +231,8 @@ def time_to_result(binary: str, env: dict, sdk_python: str, calls: int) -> None:
             try:
                 sdk = subprocess.run([sdk_python, os.path.join(here, "sdk_time_to_result.py"), f"http://{hostport}", key, str(job_ms), str(calls)], capture_output=True, text=True, check=True)
                 sdk_extra = [t * 1000 - job_ms for t in json.loads(sdk.stdout)]
-                bridge_env = dict(env, TENET_API_KEY=key, TENET_API_URL=f"http://{hostport}")
-                proc = subprocess.Popen([binary, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=bridge_env)
+                proc = start_bridge(binary, env, hostport, key)
                 try:
-                    send(proc, INIT)
-                    read(proc, 1)
-                    send(proc, INITIALIZED)
                     bridge_extra = []
                     for i in range(calls):
                         t = time.perf_counter()

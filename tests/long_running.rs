@@ -136,69 +136,31 @@ async fn progress_is_reported_while_the_job_runs() {
     client.cancel().await.unwrap();
 }
 
-#[tokio::test]
-async fn a_client_that_disconnects_stops_the_polling() {
-    let tenet = ScriptedTenet::start().await;
+/// A bridge whose call of `acme_items_create` is polling job `job` (still running),
+/// with the handle of that call.
+async fn call_being_polled(
+    tenet: &ScriptedTenet,
+    job: &str,
+) -> (
+    RunningService<RoleClient, Recorder>,
+    Recorder,
+    rmcp::service::RequestHandle<RoleClient>,
+) {
     tenet.on_execute(
         "acme.items.create",
         vec![Canned::json(
             202,
-            json!({"jobId": "job_d", "decision": "ALLOW"}),
+            json!({"jobId": job, "decision": "ALLOW"}),
         )],
     );
     tenet.on_job(
-        "job_d",
+        job,
         vec![Canned::json(
             200,
-            json!({"jobId": "job_d", "status": "running"}),
+            json!({"jobId": job, "status": "running"}),
         )],
     );
-    let (client, _) = start(&tenet, &["--catalog", &fixture(), "--poll-timeout", "30"]).await;
-    let request = ClientRequest::CallToolRequest(CallToolRequest::new(params(
-        "acme_items_create",
-        json!({"name": "x"}),
-    )));
-    let _pending = client
-        .send_cancellable_request(request, PeerRequestOptions::no_options())
-        .await
-        .unwrap();
-    for _ in 0..100 {
-        if tenet.polls_of("job_d") >= 3 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(tenet.polls_of("job_d") >= 3, "the job was never polled");
-    client.cancel().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let polls = tenet.polls_of("job_d");
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(
-        tenet.polls_of("job_d"),
-        polls,
-        "polling went on after the client went away"
-    );
-}
-
-#[tokio::test]
-async fn a_cancelled_call_stops_polling() {
-    let tenet = ScriptedTenet::start().await;
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": "job_c", "decision": "ALLOW"}),
-        )],
-    );
-    tenet.on_job(
-        "job_c",
-        vec![Canned::json(
-            200,
-            json!({"jobId": "job_c", "status": "running"}),
-        )],
-    );
-    let (client, recorder) =
-        start(&tenet, &["--catalog", &fixture(), "--poll-timeout", "30"]).await;
+    let (client, recorder) = start(tenet, &["--catalog", &fixture(), "--poll-timeout", "30"]).await;
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(params(
         "acme_items_create",
         json!({"name": "x"}),
@@ -207,27 +169,43 @@ async fn a_cancelled_call_stops_polling() {
         .send_cancellable_request(request, PeerRequestOptions::no_options())
         .await
         .unwrap();
-    // Wait until the job is being polled, then cancel.
     for _ in 0..100 {
-        if tenet.polls_of("job_c") >= 3 {
+        if tenet.polls_of(job) >= 3 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(tenet.polls_of("job_c") >= 3, "the job was never polled");
+    assert!(tenet.polls_of(job) >= 3, "the job was never polled");
+    (client, recorder, handle)
+}
+
+/// Asserts that `job` is no longer polled once things settle.
+async fn assert_polling_stopped(tenet: &ScriptedTenet, job: &str, why: &str) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let polls = tenet.polls_of(job);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(tenet.polls_of(job), polls, "polling went on after {why}");
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_stops_the_polling() {
+    let tenet = ScriptedTenet::start().await;
+    let (client, _, _pending) = call_being_polled(&tenet, "job_d").await;
+    client.cancel().await.unwrap();
+    assert_polling_stopped(&tenet, "job_d", "the client went away").await;
+}
+
+#[tokio::test]
+async fn a_cancelled_call_stops_polling() {
+    let tenet = ScriptedTenet::start().await;
+    let (client, recorder, handle) = call_being_polled(&tenet, "job_c").await;
     handle
         .cancel(Some("user pressed stop".into()))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let polls_at_cancel = tenet.polls_of("job_c");
     let notes_at_cancel = recorder.progress.lock().unwrap().len();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(
-        tenet.polls_of("job_c"),
-        polls_at_cancel,
-        "polling went on after the cancel"
-    );
+    assert_polling_stopped(&tenet, "job_c", "the cancel").await;
     assert_eq!(
         recorder.progress.lock().unwrap().len(),
         notes_at_cancel,
