@@ -16,6 +16,20 @@ use tenet_mcp::{
     tenet::{ApiKey, ClientConfig, TenetClient, decision::parse_execute_reply},
 };
 
+/// The argument schema of every generated tool.
+fn generated_input_schema() -> serde_json::Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "id": {"type": "string", "description": "The resource id."},
+            "expand": {"type": "array", "items": {"type": "string"}, "description": "Fields to expand."},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 100}
+        },
+        "required": ["id"],
+        "additionalProperties": false
+    })
+}
+
 /// A catalog of `n` generated tools with a realistic argument schema.
 fn generated(n: usize) -> Catalog {
     let tools: Vec<_> = (0..n)
@@ -26,16 +40,7 @@ fn generated(n: usize) -> Catalog {
                 "description": "Reads one generated resource by id and returns it as JSON.",
                 "method": if i % 3 == 0 { "DELETE" } else { "GET" },
                 "path": "/resources/{id}",
-                "input_schema": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string", "description": "The resource id."},
-                        "expand": {"type": "array", "items": {"type": "string"}, "description": "Fields to expand."},
-                        "limit": {"type": "integer", "minimum": 1, "maximum": 100}
-                    },
-                    "required": ["id"],
-                    "additionalProperties": false
-                }
+                "input_schema": generated_input_schema()
             })
         })
         .collect();
@@ -66,6 +71,13 @@ fn catalogs(c: &mut Criterion) {
     c.bench_function("catalog/load_generated_1000", |b| {
         b.iter(|| black_box(generated(1000)))
     });
+    let schema = generated_input_schema();
+    c.bench_function("schema/meta_validate", |b| {
+        b.iter(|| black_box(jsonschema::meta::is_valid(black_box(&schema))))
+    });
+    c.bench_function("schema/compile", |b| {
+        b.iter(|| black_box(jsonschema::validator_for(black_box(&schema)).is_ok()))
+    });
 }
 
 fn tools_list(c: &mut Criterion) {
@@ -86,6 +98,16 @@ fn tools_list(c: &mut Criterion) {
             })
         });
     }
+    let bridge = bridge(generated(10_000));
+    c.bench_function("tools_list/first_page_10000", |b| {
+        b.iter(|| {
+            let result = ListToolsResult {
+                tools: bridge.tools()[..TOOLS_PAGE_SIZE].to_vec(),
+                ..Default::default()
+            };
+            black_box(serde_json::to_vec(&result).unwrap().len())
+        })
+    });
 }
 
 fn decisions(c: &mut Criterion) {

@@ -1,8 +1,10 @@
 """Whole-process benchmarks of tenet-mcp over stdio, with the Python SDK server as the peer.
 
 Measures, over repeated fresh processes, the time from spawn to the `initialize` answer and to
-the `tools/list` answer (raw JSON-RPC on the pipes: no client SDK in the measurement), and the
-resident memory of an idle server. Prints a Markdown table; run through benches/run.sh.
+the `tools/list` answer (raw JSON-RPC on the pipes: no client SDK in the measurement), the
+resident memory of an idle server, time to result against tenet-python, and the emulator's
+decisions per second. Prints Markdown tables; run through benches/run.sh. (Per-call time and
+HTTP load are in benches/load.rs: one Rust client for every path.)
 """
 
 from __future__ import annotations
@@ -128,67 +130,9 @@ def start_bridge(binary: str, env: dict, hostport: str, key: str) -> subprocess.
     return proc
 
 
-class Direct:
-    """A direct Tenet client: execute + poll on one keep-alive connection."""
-
-    def __init__(self, hostport: str, key: str):
-        self.conn = http.client.HTTPConnection(hostport)
-        self.headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json", "User-Agent": "bench/0"}
-
-    def call(self, tool: str, service: str, arguments: dict) -> str:
-        import uuid
-        rid = str(uuid.uuid4())
-        body = json.dumps({"requestId": rid, "service": service, "toolCall": {"toolName": tool, "arguments": arguments}, "agent": {"agentId": "default"}, "context": {}})
-        self.conn.request("POST", "/v1/execute", body, {**self.headers, "Idempotency-Key": rid})
-        answer = json.loads(self.conn.getresponse().read())
-        job = answer.get("jobId")
-        while job:
-            self.conn.request("GET", f"/v1/jobs/{job}", headers=self.headers)
-            state = json.loads(self.conn.getresponse().read())
-            if state["status"] in ("completed", "failed"):
-                return state["status"]
-        return answer.get("decision", "")
-
-
 def percentile(values: list[float], p: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(p * len(values)))]
-
-
-def per_call(binary: str, env: dict, calls: int) -> None:
-    emulator, hostport, key = start_emulator(binary, env, [])
-    try:
-        direct = Direct(hostport, key)
-        args = {"owner": "acme", "repo": "api"}
-        for _ in range(50):
-            direct.call("github.repos.get", "github", args)
-        direct_ms = []
-        for _ in range(calls):
-            t = time.perf_counter()
-            direct.call("github.repos.get", "github", args)
-            direct_ms.append((time.perf_counter() - t) * 1000)
-        proc = start_bridge(binary, env, hostport, key)
-        try:
-            bridge_ms = []
-            for i in range(calls + 50):
-                t = time.perf_counter()
-                send(proc, {"jsonrpc": "2.0", "id": 100 + i, "method": "tools/call", "params": {"name": "github_repos_get", "arguments": args}})
-                answer = read(proc, 100 + i)
-                assert answer["result"]["structuredContent"]["status"] in ("executed", "failed"), answer
-                if i >= 50:
-                    bridge_ms.append((time.perf_counter() - t) * 1000)
-        finally:
-            proc.kill()
-            proc.wait()
-    finally:
-        emulator.kill()
-        emulator.wait()
-    print(f"\nPer-call time over stdio against the emulator (instant jobs), {calls} calls after 50 warm-up; milliseconds\n")
-    print("| path | p50 | p99 |")
-    print("|---|---|---|")
-    print(f"| direct HTTP execute + poll (Python http.client, keep-alive) | {percentile(direct_ms, 0.5):.3f} | {percentile(direct_ms, 0.99):.3f} |")
-    print(f"| MCP tools/call through tenet-mcp (stdio) | {percentile(bridge_ms, 0.5):.3f} | {percentile(bridge_ms, 0.99):.3f} |")
-    print(f"| added by tenet-mcp | {percentile(bridge_ms, 0.5) - percentile(direct_ms, 0.5):.3f} | {percentile(bridge_ms, 0.99) - percentile(direct_ms, 0.99):.3f} |")
 
 
 def emulator_decisions(binary: str, env: dict, calls: int) -> None:
@@ -273,7 +217,6 @@ def main() -> None:
         print("|---|---|")
         for name, command in cases:
             print(f"| {name} | {idle_rss_kib(command, env)} |", flush=True)
-    per_call(binary, env, int(os.environ.get("BENCH_CALLS", "1000")))
     if len(sys.argv) > 2:
         time_to_result(binary, env, sys.argv[2], int(os.environ.get("BENCH_JOBS", "10")))
     emulator_decisions(binary, env, int(os.environ.get("BENCH_DECISIONS", "2000")))

@@ -321,9 +321,16 @@ impl TenetClient {
             if remaining.is_zero() {
                 return JobWait::TimedOut { last_status };
             }
-            tokio::select! {
-                () = tokio::time::sleep(delay.min(remaining)) => {}
-                () = cancel.cancelled() => return JobWait::Cancelled,
+            // A zero sleep would still wait for the timer's next 1 ms tick: skip it.
+            if delay.is_zero() {
+                if cancel.is_cancelled() {
+                    return JobWait::Cancelled;
+                }
+            } else {
+                tokio::select! {
+                    () = tokio::time::sleep(delay.min(remaining)) => {}
+                    () = cancel.cancelled() => return JobWait::Cancelled,
+                }
             }
             delay = if delay.is_zero() {
                 poll.first_delay

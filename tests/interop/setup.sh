@@ -2,28 +2,49 @@
 # Installs the pinned third-party MCP clients the interop tests drive:
 #   - the Python `mcp` SDK (tests/interop/requirements.txt) in <repo>/.interop/venv
 #   - the MCP Inspector CLI (tests/interop/package-lock.json) in tests/interop/node_modules
-# Idempotent: each step is skipped while its lock file is unchanged. Fails loudly.
+# Idempotent: each step is skipped while the hash of its lock file matches the stamp
+# written after its last successful install. Prints one line per step on stderr, the
+# installer's own output only when it fails, and exits non-zero on any failure.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 venv="$root/.interop/venv"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
 
-need() { command -v "$1" >/dev/null 2>&1 || { echo "setup.sh: $1 is required but not installed ($2)" >&2; exit 1; }; }
+say() { echo "setup.sh: $*" >&2; }
+fail() { say "FAILED: $*"; [ -s "$log" ] && sed 's/^/  | /' "$log" >&2; exit 1; }
+need() { command -v "$1" >/dev/null 2>&1 || fail "$1 is required but not on PATH ($2)"; }
+hash_of() { sha256sum "$1" | cut -d' ' -f1; }
+
 need python3 "install Python 3.10 or newer"
 need npm "install Node.js 18 or newer with npm"
+need sha256sum "install coreutils"
+python3 -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+  || fail "python3 is $(python3 --version 2>&1); the mcp SDK needs 3.10 or newer"
 
-req_hash="$(sha256sum "$here/requirements.txt" | cut -d' ' -f1)"
-if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$req_hash" ]; then
-  echo "setup.sh: installing the Python mcp SDK into $venv" >&2
+# Step 1: the Python SDK. The stamp also records the interpreter, so a new python3 rebuilds.
+req_stamp="$(hash_of "$here/requirements.txt") $(python3 -c 'import sys; print(sys.version.split()[0])')"
+if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" = "$req_stamp" ] && [ -x "$venv/bin/python" ]; then
+  say "Python mcp SDK: up to date in $venv"
+else
+  say "Python mcp SDK: installing tests/interop/requirements.txt into $venv"
   rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
-  echo "$req_hash" > "$venv/.requirements.sha256"
+  python3 -m venv "$venv" >"$log" 2>&1 || fail "python3 -m venv $venv (is the venv module installed?)"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+    -r "$here/requirements.txt" >"$log" 2>&1 || fail "pip install -r tests/interop/requirements.txt"
+  "$venv/bin/python" -c 'import mcp.client.session' >"$log" 2>&1 || fail "the installed mcp SDK does not import"
+  echo "$req_stamp" >"$venv/.requirements.sha256"
 fi
 
-lock_hash="$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)"
-if [ "$(cat "$here/node_modules/.lock.sha256" 2>/dev/null)" != "$lock_hash" ]; then
-  echo "setup.sh: installing the MCP Inspector CLI into $here/node_modules" >&2
-  (cd "$here" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
-  echo "$lock_hash" > "$here/node_modules/.lock.sha256"
+# Step 2: the Inspector CLI, exactly as package-lock.json records it.
+lock_stamp="$(hash_of "$here/package-lock.json")"
+bin="$here/node_modules/.bin/mcp-inspector"
+if [ "$(cat "$here/node_modules/.lock.sha256" 2>/dev/null)" = "$lock_stamp" ] && [ -x "$bin" ]; then
+  say "MCP Inspector CLI: up to date in tests/interop/node_modules"
+else
+  say "MCP Inspector CLI: npm ci in tests/interop"
+  (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) >"$log" 2>&1 || fail "npm ci in tests/interop"
+  [ -x "$bin" ] || fail "npm ci left no $bin"
+  echo "$lock_stamp" >"$here/node_modules/.lock.sha256"
 fi
