@@ -10,14 +10,17 @@
 use std::{
     io::{BufRead, BufReader, Write},
     process::{Child, Command, Stdio},
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 use serde_json::{Value, json};
 
-const SEQUENTIAL_CALLS: usize = 2000;
+/// Per-call figures come from ROUNDS rounds; each round times CALLS_PER_ROUND calls on
+/// every path in turn, so drift of a shared machine touches all paths alike.
+const ROUNDS: usize = 5;
+const CALLS_PER_ROUND: usize = 400;
 const WARM_UP: usize = 100;
+const THROUGHPUT_ROUNDS: usize = 3;
 const SESSIONS: usize = 64;
 const CALLS_PER_SESSION: usize = 200;
 const IDLE_SESSIONS: usize = 1000;
@@ -140,18 +143,38 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p) as usize]
 }
 
-/// Milliseconds of each of `SEQUENTIAL_CALLS` runs of `call`, after `WARM_UP` untimed ones; sorted.
-async fn timed<F: Future<Output = ()>>(mut call: impl FnMut(usize) -> F) -> Vec<f64> {
-    let mut times = Vec::with_capacity(SEQUENTIAL_CALLS);
-    for i in 0..WARM_UP + SEQUENTIAL_CALLS {
+/// Milliseconds of each of `count` sequential runs of `call`, appended to `times`.
+async fn timed<F: Future<Output = ()>>(
+    count: usize,
+    times: &mut Vec<f64>,
+    mut call: impl FnMut() -> F,
+) {
+    for _ in 0..count {
         let t = Instant::now();
-        call(i).await;
-        if i >= WARM_UP {
-            times.push(t.elapsed().as_secs_f64() * 1000.0);
-        }
+        call().await;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
     }
-    times.sort_by(f64::total_cmp);
-    times
+}
+
+/// The median, 99th percentile and spread (lowest and highest round median) of rounds of times.
+fn spread(rounds: &[Vec<f64>]) -> (f64, f64, f64, f64) {
+    let mut all: Vec<f64> = rounds.concat();
+    all.sort_by(f64::total_cmp);
+    let mut medians: Vec<f64> = rounds
+        .iter()
+        .map(|round| {
+            let mut round = round.clone();
+            round.sort_by(f64::total_cmp);
+            percentile(&round, 0.5)
+        })
+        .collect();
+    medians.sort_by(f64::total_cmp);
+    (
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        medians[0],
+        medians[medians.len() - 1],
+    )
 }
 
 /// A call straight to Tenet: `POST /v1/execute`, then `GET /v1/jobs/{id}` until it ends.
@@ -193,8 +216,7 @@ fn stdio_call(
     id: usize,
     line: &mut String,
 ) -> Value {
-    let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "github_repos_get", "arguments": {"owner": "a", "repo": "b"}}});
-    writeln!(stdin, "{call}")
+    writeln!(stdin, "{}", tools_call(id))
         .and_then(|()| stdin.flush())
         .expect("the bridge reads stdin");
     loop {
@@ -210,6 +232,11 @@ fn stdio_call(
     }
 }
 
+/// The JSON-RPC `tools/call` of the instant-job tool, with request id `id`.
+fn tools_call(id: usize) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "github_repos_get", "arguments": {"owner": "a", "repo": "b"}}})
+}
+
 /// Checks that a `tools/call` answer reports a job that ran to its end (instant jobs
 /// without a connected credential end `failed`, which is still a whole execute + poll).
 fn assert_job_ended(answer: &Value) {
@@ -223,8 +250,6 @@ fn assert_job_ended(answer: &Value) {
 
 /// Per-call figures: direct, through the stdio bridge, through the Streamable HTTP bridge.
 async fn per_call(http: &reqwest::Client, api: &str, key: &str, mcp_url: &str) {
-    let direct = timed(|_| direct_call(http, api, key)).await;
-
     let mut child = Command::new(binary())
         .arg("serve")
         .env("TENET_API_KEY", key)
@@ -246,39 +271,53 @@ async fn per_call(http: &reqwest::Client, api: &str, key: &str, mcp_url: &str) {
         r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
     )
     .unwrap();
-    let stdio = timed(|i| {
-        let answer = stdio_call(&mut stdin, &mut stdout, i + 1, &mut line);
-        assert_job_ended(&answer);
-        std::future::ready(())
-    })
-    .await;
-    let _ = child.kill();
-
     let session = open_session(http, mcp_url).await;
-    let streamable = timed(|i| {
-        let call = json!({"jsonrpc": "2.0", "id": i + 1, "method": "tools/call", "params": {"name": "github_repos_get", "arguments": {"owner": "a", "repo": "b"}}});
+
+    let mut next_id = 0;
+    let mut stdio_call = || {
+        next_id += 1;
+        assert_job_ended(&stdio_call(&mut stdin, &mut stdout, next_id, &mut line));
+        std::future::ready(())
+    };
+    let streamable_call = || {
         let session = &session;
         async move {
-            let (_, answer) = post(http, mcp_url, Some(session), call).await;
+            let (_, answer) = post(http, mcp_url, Some(session), tools_call(1)).await;
             assert_job_ended(&answer);
         }
-    })
-    .await;
+    };
+    let mut discard = Vec::new();
+    timed(WARM_UP, &mut discard, || direct_call(http, api, key)).await;
+    timed(WARM_UP, &mut discard, &mut stdio_call).await;
+    timed(WARM_UP, &mut discard, streamable_call).await;
+    let (mut direct, mut stdio, mut streamable) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let mut round = Vec::with_capacity(CALLS_PER_ROUND);
+        timed(CALLS_PER_ROUND, &mut round, || direct_call(http, api, key)).await;
+        direct.push(std::mem::take(&mut round));
+        timed(CALLS_PER_ROUND, &mut round, &mut stdio_call).await;
+        stdio.push(std::mem::take(&mut round));
+        timed(CALLS_PER_ROUND, &mut round, streamable_call).await;
+        streamable.push(round);
+    }
+    let _ = child.kill();
 
     println!(
-        "Per-call time: {SEQUENTIAL_CALLS} sequential calls after {WARM_UP} warm-up, instant jobs, one Rust client; milliseconds\n"
+        "Per-call time: {ROUNDS} rounds of {CALLS_PER_ROUND} sequential calls per path, paths interleaved, after {WARM_UP} warm-up; instant jobs, one Rust client; milliseconds\n"
     );
-    println!("| path | p50 | p99 | added p50 | added p99 |");
-    println!("|---|---|---|---|---|");
-    let (d50, d99) = (percentile(&direct, 0.5), percentile(&direct, 0.99));
-    println!("| direct execute + poll (reqwest, keep-alive) | {d50:.3} | {d99:.3} | | |");
-    for (path, times) in [
+    println!("| path | p50 | p99 | round p50s (min-max) | added p50 | added p99 |");
+    println!("|---|---|---|---|---|---|");
+    let (d50, d99, dlow, dhigh) = spread(&direct);
+    println!(
+        "| direct execute + poll (reqwest, keep-alive) | {d50:.3} | {d99:.3} | {dlow:.3}-{dhigh:.3} | | |"
+    );
+    for (path, rounds) in [
         ("tools/call through tenet-mcp, stdio", &stdio),
         ("tools/call through tenet-mcp, Streamable HTTP", &streamable),
     ] {
-        let (p50, p99) = (percentile(times, 0.5), percentile(times, 0.99));
+        let (p50, p99, low, high) = spread(rounds);
         println!(
-            "| {path} | {p50:.3} | {p99:.3} | {:.3} | {:.3} |",
+            "| {path} | {p50:.3} | {p99:.3} | {low:.3}-{high:.3} | {:.3} | {:.3} |",
             p50 - d50,
             p99 - d99
         );
@@ -326,66 +365,61 @@ async fn main() {
     // Throughput: SESSIONS sessions, each calling one after another.
     let sessions: Vec<String> =
         futures::future::join_all((0..SESSIONS).map(|_| open_session(&http, &url))).await;
-    let call = |i: usize| json!({"jsonrpc": "2.0", "id": 10 + i, "method": "tools/call", "params": {"name": "github_repos_get", "arguments": {"owner": "a", "repo": "b"}}});
     for session in &sessions {
-        post(&http, &url, Some(session), call(0)).await;
+        post(&http, &url, Some(session), tools_call(0)).await;
     }
-    let latencies = Arc::new(std::sync::Mutex::new(Vec::with_capacity(
-        SESSIONS * CALLS_PER_SESSION,
-    )));
-    let cpu_before = (
-        cpu_ms(bridge.id()),
-        cpu_ms(emulator.id()),
-        cpu_ms(std::process::id()),
-    );
-    let started = Instant::now();
-    let workers = sessions.iter().cloned().map(|session| {
-        let (http, url, latencies) = (http.clone(), url.clone(), latencies.clone());
-        tokio::spawn(async move {
-            for i in 0..CALLS_PER_SESSION {
-                let t = Instant::now();
-                let (_, answer) = post(&http, &url, Some(&session), call(i)).await;
-                assert!(
-                    answer["result"]["structuredContent"]["status"].is_string(),
-                    "{answer}"
-                );
-                latencies
-                    .lock()
-                    .unwrap()
-                    .push(t.elapsed().as_secs_f64() * 1000.0);
-            }
-        })
-    });
-    futures::future::join_all(workers).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu_after = (
-        cpu_ms(bridge.id()),
-        cpu_ms(emulator.id()),
-        cpu_ms(std::process::id()),
-    );
-    let mut sorted = latencies.lock().unwrap().clone();
-    sorted.sort_by(f64::total_cmp);
     println!(
-        "Throughput: {SESSIONS} Streamable HTTP sessions x {CALLS_PER_SESSION} calls (instant jobs, emulator on the same machine)\n"
+        "Throughput: {SESSIONS} Streamable HTTP sessions x {CALLS_PER_SESSION} calls each, {THROUGHPUT_ROUNDS} rounds (instant jobs, emulator on the same machine); CPU time per call is user + system of each process during the round\n"
     );
-    println!("| calls | seconds | calls/s | p50 ms | p99 ms |");
-    println!("|---|---|---|---|---|");
     println!(
-        "| {} | {elapsed:.2} | {:.0} | {:.2} | {:.2} |",
-        sorted.len(),
-        sorted.len() as f64 / elapsed,
-        percentile(&sorted, 0.5),
-        percentile(&sorted, 0.99)
+        "| round | calls | seconds | calls/s | p50 ms | p99 ms | bridge CPU µs/call | emulator CPU µs/call | load generator CPU µs/call |"
     );
-    let per_call_us = |before: f64, after: f64| (after - before) * 1000.0 / sorted.len() as f64;
-    println!("\nCPU time per call during that run (user + system, microseconds)\n");
-    println!("| bridge | emulator | load generator |");
-    println!("|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut rates = Vec::new();
+    for round in 1..=THROUGHPUT_ROUNDS {
+        let pids = [bridge.id(), emulator.id(), std::process::id()];
+        let cpu_before = pids.map(cpu_ms);
+        let started = Instant::now();
+        let workers = sessions.iter().cloned().map(|session| {
+            let (http, url) = (http.clone(), url.clone());
+            tokio::spawn(async move {
+                let mut times = Vec::with_capacity(CALLS_PER_SESSION);
+                for i in 0..CALLS_PER_SESSION {
+                    let t = Instant::now();
+                    let (_, answer) = post(&http, &url, Some(&session), tools_call(i)).await;
+                    assert_job_ended(&answer);
+                    times.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                times
+            })
+        });
+        let mut times: Vec<f64> = futures::future::join_all(workers)
+            .await
+            .into_iter()
+            .flat_map(|worker| worker.expect("a session worker"))
+            .collect();
+        let elapsed = started.elapsed().as_secs_f64();
+        let cpu = pids.map(cpu_ms);
+        times.sort_by(f64::total_cmp);
+        let calls = times.len() as f64;
+        let per_call_us = |i: usize| (cpu[i] - cpu_before[i]) * 1000.0 / calls;
+        rates.push(calls / elapsed);
+        println!(
+            "| {round} | {calls} | {elapsed:.2} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} |",
+            calls / elapsed,
+            percentile(&times, 0.5),
+            percentile(&times, 0.99),
+            per_call_us(0),
+            per_call_us(1),
+            per_call_us(2)
+        );
+    }
+    rates.sort_by(f64::total_cmp);
     println!(
-        "| {:.0} | {:.0} | {:.0} |",
-        per_call_us(cpu_before.0, cpu_after.0),
-        per_call_us(cpu_before.1, cpu_after.1),
-        per_call_us(cpu_before.2, cpu_after.2)
+        "\nMedian {:.0} calls/s (rounds {:.0}-{:.0}).",
+        percentile(&rates, 0.5),
+        rates[0],
+        rates[rates.len() - 1]
     );
 
     // Memory: RSS before and after IDLE_SESSIONS more sessions that then stay idle.

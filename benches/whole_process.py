@@ -70,7 +70,9 @@ def cold_start(command: list[str], env: dict) -> tuple[float, float, int]:
         proc.wait()
 
 
-def idle_rss_kib(command: list[str], env: dict) -> int:
+def idle_memory_kib(command: list[str], env: dict) -> dict[str, int]:
+    """VmRSS, RssAnon (memory the process owns) and RssFile (mapped code and files) after
+    initialize and a full tools/list, idle."""
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     try:
         send(proc, INIT)
@@ -79,10 +81,8 @@ def idle_rss_kib(command: list[str], env: dict) -> int:
         list_all(proc)
         time.sleep(0.3)
         with open(f"/proc/{proc.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        return -1
+            fields = dict(line.split(":", 1) for line in status)
+        return {key: int(fields[key].split()[0]) for key in ("VmRSS", "RssAnon", "RssFile")}
     finally:
         proc.kill()
         proc.wait()
@@ -213,10 +213,11 @@ def main() -> None:
             runs = [cold_start(command, env) for _ in range(RUNS)]
             print(f"| {name} | {runs[0][2]} | {summary([r[0] for r in runs])} | {summary([r[1] for r in runs])} |", flush=True)
         print("\nResident memory after initialize + tools/list, idle (KiB)\n")
-        print("| server | VmRSS KiB |")
-        print("|---|---|")
+        print("| server | VmRSS | RssAnon (owned) | RssFile (mapped code) |")
+        print("|---|---|---|---|")
         for name, command in cases:
-            print(f"| {name} | {idle_rss_kib(command, env)} |", flush=True)
+            m = idle_memory_kib(command, env)
+            print(f"| {name} | {m['VmRSS']:,} | {m['RssAnon']:,} | {m['RssFile']:,} |", flush=True)
     if len(sys.argv) > 2:
         time_to_result(binary, env, sys.argv[2], int(os.environ.get("BENCH_JOBS", "10")))
     emulator_decisions(binary, env, int(os.environ.get("BENCH_DECISIONS", "2000")))

@@ -302,12 +302,22 @@ impl Catalog {
                 message: "no catalog files were found: pass --catalog with a .json file or a folder of them".into(),
             });
         }
-        for source in sources {
-            let file: ServiceFile = match serde_json::from_str(&source.text) {
+        let files: Vec<(String, Result<ServiceFile, serde_json::Error>)> = sources
+            .into_iter()
+            .map(|source| (source.origin, serde_json::from_str(&source.text)))
+            .collect();
+        let schemas: Vec<&Value> = files
+            .iter()
+            .filter_map(|(_, file)| file.as_ref().ok())
+            .flat_map(|file| file.tools.iter().map(|entry| &entry.input_schema))
+            .collect();
+        let mut compiled = compile_all(&schemas).into_iter();
+        for (origin, file) in files {
+            let file: ServiceFile = match file {
                 Ok(file) => file,
                 Err(error) => {
                     problems.push(Problem {
-                        file: source.origin.clone(),
+                        file: origin.clone(),
                         tool: None,
                         message: format!("not a valid catalog file: {error}"),
                     });
@@ -315,15 +325,14 @@ impl Catalog {
                 }
             };
             let problem = |tool: Option<&str>, message: String| Problem {
-                file: source.origin.clone(),
+                file: origin.clone(),
                 tool: tool.map(str::to_owned),
                 message,
             };
             if file.service.trim().is_empty() {
                 problems.push(problem(None, "`service` is empty".into()));
             }
-            if let Some(first) = service_origin.insert(file.service.clone(), source.origin.clone())
-            {
+            if let Some(first) = service_origin.insert(file.service.clone(), origin.clone()) {
                 problems.push(problem(
                     None,
                     format!("service `{}` is also defined in {first}", file.service),
@@ -378,7 +387,11 @@ impl Catalog {
                         Vec::new()
                     }
                 };
-                let validator = check_input_schema(&entry.input_schema, &params, &mut report);
+                let compiled = compiled
+                    .next()
+                    .unwrap_or_else(|| Err("not compiled".into()));
+                let validator =
+                    check_input_schema(&entry.input_schema, compiled, &params, &mut report);
                 if mcp_name == JOB_STATUS_TOOL {
                     report(format!(
                         "the MCP name `{JOB_STATUS_TOOL}` is reserved for the built-in job status tool"
@@ -492,9 +505,11 @@ fn path_params(path: &str) -> Result<Vec<&str>, String> {
     Ok(params)
 }
 
-/// Validates an input schema; compiles it when it is sound.
+/// Checks an input schema's shape; returns its validator (compiled by [`compile_all`])
+/// when the schema is sound.
 fn check_input_schema(
     schema: &Value,
+    compiled: Result<jsonschema::Validator, String>,
     params: &[&str],
     report: &mut impl FnMut(String),
 ) -> Option<jsonschema::Validator> {
@@ -520,14 +535,49 @@ fn check_input_schema(
             ));
         }
     }
-    // Compiling also checks the schema against its meta-schema.
-    match jsonschema::validator_for(schema) {
+    match compiled {
         Ok(validator) => Some(validator),
         Err(error) => {
             report(format!("input_schema is not a valid JSON Schema: {error}"));
             None
         }
     }
+}
+
+/// Below this many schemas, compiling on one thread beats starting others.
+const PARALLEL_COMPILE_MIN: usize = 64;
+
+/// Compiles every schema (which also checks it against its meta-schema), in order,
+/// spread over the machine's cores: compilation is most of a large catalog's load time.
+fn compile_all(schemas: &[&Value]) -> Vec<Result<jsonschema::Validator, String>> {
+    let compile =
+        |schema: &&Value| jsonschema::validator_for(schema).map_err(|error| error.to_string());
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(8);
+    if threads == 1 || schemas.len() < PARALLEL_COMPILE_MIN {
+        return schemas.iter().map(compile).collect();
+    }
+    let chunk = schemas.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = schemas
+            .chunks(chunk)
+            .map(|part| {
+                let worker = scope.spawn(move || part.iter().map(compile).collect::<Vec<_>>());
+                (part.len(), worker)
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|(len, worker)| {
+                worker.join().unwrap_or_else(|_| {
+                    (0..len)
+                        .map(|_| Err("the schema compiler failed".into()))
+                        .collect()
+                })
+            })
+            .collect()
+    })
 }
 
 /// Reads one catalog path (file or folder) into sources.
@@ -600,6 +650,47 @@ mod tests {
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+
+    #[test]
+    fn large_catalogs_compile_in_parallel_and_keep_each_schema_with_its_tool() {
+        let object = json!({"type": "object", "properties": {"n": {"type": "integer"}}});
+        let broken =
+            json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": "one"}}});
+        let tools = |service: &str, count: usize, broken_at: Option<usize>| {
+            let tools: Vec<Value> = (0..count)
+                .map(|i| {
+                    let schema = if Some(i) == broken_at {
+                        broken.clone()
+                    } else {
+                        object.clone()
+                    };
+                    tool(&format!("{service}.t{i}"), "GET", "/t", schema)
+                })
+                .collect();
+            json!({"service": service, "tools": tools})
+        };
+        let count = PARALLEL_COMPILE_MIN * 3;
+        let catalog = load(&[tools("a", count, None), tools("b", 5, None)]).unwrap();
+        assert_eq!(catalog.tools().len(), count + 5);
+        let t = catalog.by_name("a.t100").unwrap();
+        assert!(t.validate_arguments(&json!({"n": 1})).is_ok());
+        assert!(t.validate_arguments(&json!({"n": "x"})).is_err());
+        let found = problems(load(&[
+            tools("a", count, Some(150)),
+            tools("b", 3, Some(2)),
+        ]));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].contains("f0.json")
+                && found[0].contains("a.t150")
+                && found[0].contains("not a valid JSON Schema"),
+            "{found:?}"
+        );
+        assert!(
+            found[1].contains("f1.json") && found[1].contains("b.t2"),
+            "{found:?}"
+        );
     }
 
     #[test]
