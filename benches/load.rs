@@ -301,6 +301,7 @@ async fn per_call(http: &reqwest::Client, api: &str, key: &str, mcp_url: &str) {
         streamable.push(round);
     }
     let _ = child.kill();
+    let _ = child.wait();
 
     println!(
         "Per-call time: {ROUNDS} rounds of {CALLS_PER_ROUND} sequential calls per path, paths interleaved, after {WARM_UP} warm-up; instant jobs, one Rust client; milliseconds\n"

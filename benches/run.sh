@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every benchmark and prints the figures docs/BENCHMARKS.md reports:
 #   1. in-process figures (criterion: benches/inprocess.rs)
-#   2. whole-process figures (benches/whole_process.py): cold start, memory, per-call time,
-#      time to result against tenet-python, emulator decisions per second.
-#   3. HTTP load (benches/load.rs): 64-session throughput, memory per idle session.
+#   2. whole-process figures (benches/whole_process.py): cold start, idle memory, time to
+#      result against tenet-python, emulator decisions per second.
+#   3. calls (benches/load.rs): time added per call over stdio and Streamable HTTP,
+#      64-session throughput with CPU per call, memory per idle session.
 # Installs its own pinned peers: the Python mcp SDK (tests/interop/setup.sh) and
 # tenet-python (benches/requirements.txt) in .interop/bench-venv.
 set -euo pipefail
@@ -22,5 +23,5 @@ echo
 echo "## Whole process"
 .interop/venv/bin/python benches/whole_process.py target/release/tenet-mcp "$venv/bin/python"
 echo
-echo "## HTTP load"
+echo "## Calls: per-call time, throughput, memory per session"
 cargo bench --locked --bench load 2>/dev/null
