@@ -660,9 +660,81 @@ async fn invalid_catalog_refuses_to_start_naming_file_and_tool() {
 }
 
 /// Raw JSON-RPC over the pipes: every stdout line is a JSON-RPC message.
+/// Writes initialize, initialized, tools/list and one call as raw lines; checks that the
+/// three answers come back, each a JSON-RPC line, the call executed.
+async fn raw_exchange(
+    input: &mut (impl tokio::io::AsyncWrite + Unpin),
+    output: impl tokio::io::AsyncRead + Unpin,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let messages = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "acme_items_get", "arguments": {"id": "1"}}}),
+    ];
+    for message in &messages {
+        input
+            .write_all(format!("{message}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    let mut lines = BufReader::new(output).lines();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("a line");
+        let message: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
+        assert_eq!(message["jsonrpc"], "2.0", "{line}");
+        seen.push(message);
+    }
+    assert_eq!(seen[0]["result"]["serverInfo"]["name"], "tenet-mcp");
+    assert_eq!(seen[1]["result"]["tools"].as_array().unwrap().len(), 6);
+    assert_eq!(seen[2]["result"]["structuredContent"]["status"], "executed");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn socket_pairs_serve_like_pipes() {
+    // Node.js clients (Claude Desktop, the MCP Inspector) give a server socket pairs, not pipes.
+    use std::os::{fd::OwnedFd, unix::net::UnixStream};
+    use tokio::io::AsyncWriteExt;
+    let tenet = ScriptedTenet::start().await;
+    let (ours_in, theirs_in) = UnixStream::pair().unwrap();
+    let (ours_out, theirs_out) = UnixStream::pair().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+        .args(["serve", "--catalog", &fixture()])
+        .env("TENET_API_KEY", KEY)
+        .env("TENET_API_URL", tenet.url())
+        .stdin(Stdio::from(OwnedFd::from(theirs_in)))
+        .stdout(Stdio::from(OwnedFd::from(theirs_out)))
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let tokio_side = |stream: UnixStream| {
+        stream.set_nonblocking(true).unwrap();
+        tokio::net::UnixStream::from_std(stream).unwrap()
+    };
+    let mut input = tokio_side(ours_in);
+    raw_exchange(&mut input, tokio_side(ours_out)).await;
+    input.shutdown().await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the server exits cleanly when its input ends"
+    );
+}
+
 #[tokio::test]
 async fn stdout_carries_only_json_rpc() {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     let tenet = ScriptedTenet::start().await;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
         .args(["serve", "--catalog", &fixture(), "--log-level", "trace"])
@@ -682,34 +754,7 @@ async fn stdout_carries_only_json_rpc() {
         stderr_pipe.read_to_string(&mut text).await.unwrap();
         text
     });
-    let messages = [
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}),
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
-        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "acme_items_get", "arguments": {"id": "1"}}}),
-    ];
-    for message in &messages {
-        stdin
-            .write_all(format!("{message}\n").as_bytes())
-            .await
-            .unwrap();
-    }
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    while seen.len() < 3 {
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .expect("a line");
-        let message: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"));
-        assert_eq!(message["jsonrpc"], "2.0", "{line}");
-        seen.push(message);
-    }
-    assert_eq!(seen[0]["result"]["serverInfo"]["name"], "tenet-mcp");
-    assert_eq!(seen[1]["result"]["tools"].as_array().unwrap().len(), 6);
-    assert_eq!(seen[2]["result"]["structuredContent"]["status"], "executed");
+    raw_exchange(&mut stdin, child.stdout.take().unwrap()).await;
     drop(stdin);
     let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
         .await

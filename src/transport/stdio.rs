@@ -32,29 +32,67 @@ type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// stdin and stdout as async streams.
 ///
-/// MCP clients connect a server's stdin and stdout to pipes; those are read and written
-/// on the runtime's own thread (non-blocking pipes), which saves two thread hand-offs per
-/// message over tokio's stdio (a blocking-pool thread per read and per write). Anything
-/// else (a terminal, a file) goes through tokio's stdio.
+/// MCP clients connect a server's stdin and stdout to pipes (Python, Rust) or to
+/// socket pairs (Node.js clients: Claude Desktop, the MCP Inspector); those are read
+/// and written on the runtime's own thread, non-blocking, which saves two thread
+/// hand-offs per message over tokio's stdio (a blocking-pool thread per read and per
+/// write). Anything else (a terminal, a file) goes through tokio's stdio.
 fn streams() -> (Reader, Writer) {
     #[cfg(unix)]
     {
         use std::os::fd::AsFd;
-        use tokio::net::unix::pipe;
         let stdin = std::io::stdin().as_fd().try_clone_to_owned();
         let stdout = std::io::stdout().as_fd().try_clone_to_owned();
-        let reader: Reader = match stdin.and_then(pipe::Receiver::from_owned_fd) {
-            Ok(pipe) => Box::new(pipe),
-            Err(_) => Box::new(tokio::io::stdin()),
-        };
-        let writer: Writer = match stdout.and_then(pipe::Sender::from_owned_fd) {
-            Ok(pipe) => Box::new(pipe),
-            Err(_) => Box::new(tokio::io::stdout()),
-        };
+        let reader = stdin
+            .and_then(unix::reader)
+            .unwrap_or_else(|_| Box::new(tokio::io::stdin()));
+        let writer = stdout
+            .and_then(unix::writer)
+            .unwrap_or_else(|_| Box::new(tokio::io::stdout()));
         (reader, writer)
     }
     #[cfg(not(unix))]
     {
         (Box::new(tokio::io::stdin()), Box::new(tokio::io::stdout()))
+    }
+}
+
+#[cfg(unix)]
+mod unix {
+    //! Non-blocking stdio for pipes and sockets; any other descriptor is an error.
+
+    use std::{fs::File, io, os::fd::OwnedFd, os::unix::fs::FileTypeExt};
+
+    use tokio::net::{UnixStream, unix::pipe};
+
+    use super::{Reader, Writer};
+
+    /// stdin as a non-blocking pipe or socket.
+    pub fn reader(fd: OwnedFd) -> io::Result<Reader> {
+        Ok(match socket(fd)? {
+            Ok(socket) => Box::new(socket),
+            Err(fd) => Box::new(pipe::Receiver::from_owned_fd(fd)?),
+        })
+    }
+
+    /// stdout as a non-blocking pipe or socket.
+    pub fn writer(fd: OwnedFd) -> io::Result<Writer> {
+        Ok(match socket(fd)? {
+            Ok(socket) => Box::new(socket),
+            Err(fd) => Box::new(pipe::Sender::from_owned_fd(fd)?),
+        })
+    }
+
+    /// `fd` as a non-blocking socket when it is one, else `fd` back.
+    fn socket(fd: OwnedFd) -> io::Result<Result<UnixStream, OwnedFd>> {
+        let file = File::from(fd);
+        let is_socket = file.metadata()?.file_type().is_socket();
+        let fd = OwnedFd::from(file);
+        if !is_socket {
+            return Ok(Err(fd));
+        }
+        let socket = std::os::unix::net::UnixStream::from(fd);
+        socket.set_nonblocking(true)?;
+        UnixStream::from_std(socket).map(Ok)
     }
 }
