@@ -99,8 +99,7 @@ async fn post(
 }
 
 async fn open_session(http: &reqwest::Client, url: &str) -> String {
-    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "load", "version": "0"}}});
-    let (session, answer) = post(http, url, None, init).await;
+    let (session, answer) = post(http, url, None, initialize_request()).await;
     assert!(
         answer.get("result").is_some(),
         "initialize failed: {answer}"
@@ -232,6 +231,11 @@ fn stdio_call(
     }
 }
 
+/// The JSON-RPC `initialize` request of every session the bench opens (id 1).
+fn initialize_request() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "load", "version": "0"}}})
+}
+
 /// The JSON-RPC `tools/call` of the instant-job tool, with request id `id`.
 fn tools_call(id: usize) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "github_repos_get", "arguments": {"owner": "a", "repo": "b"}}})
@@ -263,8 +267,7 @@ async fn per_call(http: &reqwest::Client, api: &str, key: &str, mcp_url: &str) {
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
-    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "load", "version": "0"}}});
-    writeln!(stdin, "{init}").unwrap();
+    writeln!(stdin, "{}", initialize_request()).unwrap();
     stdout.read_line(&mut line).unwrap();
     writeln!(
         stdin,
@@ -274,12 +277,12 @@ async fn per_call(http: &reqwest::Client, api: &str, key: &str, mcp_url: &str) {
     let session = open_session(http, mcp_url).await;
 
     let mut next_id = 0;
-    let mut stdio_call = || {
+    let mut over_stdio = || {
         next_id += 1;
         assert_job_ended(&stdio_call(&mut stdin, &mut stdout, next_id, &mut line));
         std::future::ready(())
     };
-    let streamable_call = || {
+    let over_streamable = || {
         let session = &session;
         async move {
             let (_, answer) = post(http, mcp_url, Some(session), tools_call(1)).await;
@@ -288,16 +291,16 @@ async fn per_call(http: &reqwest::Client, api: &str, key: &str, mcp_url: &str) {
     };
     let mut discard = Vec::new();
     timed(WARM_UP, &mut discard, || direct_call(http, api, key)).await;
-    timed(WARM_UP, &mut discard, &mut stdio_call).await;
-    timed(WARM_UP, &mut discard, streamable_call).await;
+    timed(WARM_UP, &mut discard, &mut over_stdio).await;
+    timed(WARM_UP, &mut discard, over_streamable).await;
     let (mut direct, mut stdio, mut streamable) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         let mut round = Vec::with_capacity(CALLS_PER_ROUND);
         timed(CALLS_PER_ROUND, &mut round, || direct_call(http, api, key)).await;
         direct.push(std::mem::take(&mut round));
-        timed(CALLS_PER_ROUND, &mut round, &mut stdio_call).await;
+        timed(CALLS_PER_ROUND, &mut round, &mut over_stdio).await;
         stdio.push(std::mem::take(&mut round));
-        timed(CALLS_PER_ROUND, &mut round, streamable_call).await;
+        timed(CALLS_PER_ROUND, &mut round, over_streamable).await;
         streamable.push(round);
     }
     let _ = child.kill();

@@ -659,7 +659,6 @@ async fn invalid_catalog_refuses_to_start_naming_file_and_tool() {
     assert_eq!(check.status.code(), Some(1));
 }
 
-/// Raw JSON-RPC over the pipes: every stdout line is a JSON-RPC message.
 /// Writes initialize, initialized, tools/list and one call as raw lines; checks that the
 /// three answers come back, each a JSON-RPC line, the call executed.
 async fn raw_exchange(
@@ -697,6 +696,29 @@ async fn raw_exchange(
     assert_eq!(seen[2]["result"]["structuredContent"]["status"], "executed");
 }
 
+/// The bridge binary serving the fixture catalog against `tenet`, for raw exchanges.
+fn raw_bridge(tenet: &ScriptedTenet) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"));
+    command
+        .args(["serve", "--catalog", &fixture()])
+        .env("TENET_API_KEY", KEY)
+        .env("TENET_API_URL", tenet.url())
+        .kill_on_drop(true);
+    command
+}
+
+/// Waits (at most 10 s) for the bridge to exit after its input ended; checks it exited cleanly.
+async fn exits_cleanly(child: &mut tokio::process::Child, input: &str) {
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the server exits cleanly when {input} closes"
+    );
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn socket_pairs_serve_like_pipes() {
@@ -706,14 +728,10 @@ async fn socket_pairs_serve_like_pipes() {
     let tenet = ScriptedTenet::start().await;
     let (ours_in, theirs_in) = UnixStream::pair().unwrap();
     let (ours_out, theirs_out) = UnixStream::pair().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
-        .args(["serve", "--catalog", &fixture()])
-        .env("TENET_API_KEY", KEY)
-        .env("TENET_API_URL", tenet.url())
+    let mut child = raw_bridge(&tenet)
         .stdin(Stdio::from(OwnedFd::from(theirs_in)))
         .stdout(Stdio::from(OwnedFd::from(theirs_out)))
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let tokio_side = |stream: UnixStream| {
@@ -723,27 +741,18 @@ async fn socket_pairs_serve_like_pipes() {
     let mut input = tokio_side(ours_in);
     raw_exchange(&mut input, tokio_side(ours_out)).await;
     input.shutdown().await.unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        status.success(),
-        "the server exits cleanly when its input ends"
-    );
+    exits_cleanly(&mut child, "its input socket").await;
 }
 
+/// Raw JSON-RPC over the pipes: every stdout line is a JSON-RPC message.
 #[tokio::test]
 async fn stdout_carries_only_json_rpc() {
     let tenet = ScriptedTenet::start().await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
-        .args(["serve", "--catalog", &fixture(), "--log-level", "trace"])
-        .env("TENET_API_KEY", KEY)
-        .env("TENET_API_URL", tenet.url())
+    let mut child = raw_bridge(&tenet)
+        .args(["--log-level", "trace"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
@@ -756,14 +765,7 @@ async fn stdout_carries_only_json_rpc() {
     });
     raw_exchange(&mut stdin, child.stdout.take().unwrap()).await;
     drop(stdin);
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        status.success(),
-        "the server exits cleanly when stdin closes"
-    );
+    exits_cleanly(&mut child, "stdin").await;
     let stderr = stderr_task.await.unwrap();
     assert!(
         stderr.contains("tool call governed"),

@@ -321,20 +321,17 @@ impl TenetClient {
             if remaining.is_zero() {
                 return JobWait::TimedOut { last_status };
             }
-            // A zero sleep would still wait for the timer's next 1 ms tick: skip it.
-            if delay.is_zero() {
+            delay = if delay.is_zero() {
+                // A zero sleep would still wait for the timer's next 1 ms tick: skip it.
                 if cancel.is_cancelled() {
                     return JobWait::Cancelled;
                 }
+                poll.first_delay
             } else {
                 tokio::select! {
                     () = tokio::time::sleep(delay.min(remaining)) => {}
                     () = cancel.cancelled() => return JobWait::Cancelled,
                 }
-            }
-            delay = if delay.is_zero() {
-                poll.first_delay
-            } else {
                 delay.mul_f64(poll.growth).min(poll.max_delay)
             };
             let Ok(http) = self.http() else {
