@@ -17,6 +17,7 @@ pub mod report;
 pub mod serve;
 pub mod tenet;
 pub mod transport;
+pub mod web;
 
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {

@@ -10,7 +10,7 @@
 //! (when tokens are configured; the token's agent becomes the request's
 //! [`AgentIdentity`]), then the body, buffered up to `--max-body` into a [`Body`].
 
-use std::{fmt, net::IpAddr, path::Path, sync::Arc};
+use std::{fmt, path::Path, sync::Arc};
 
 use axum::{
     body::{Body as AxumBody, Bytes},
@@ -24,7 +24,12 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
-use crate::{bridge::AgentIdentity, metrics, serve::ConfigError};
+use crate::{
+    bridge::AgentIdentity,
+    metrics,
+    serve::ConfigError,
+    web::{addresses_loopback, bearer},
+};
 
 /// The shortest token accepted.
 pub const MIN_TOKEN_LEN: usize = 16;
@@ -329,20 +334,6 @@ fn parse_origin_rule(value: &str) -> Option<OriginRule> {
     }
 }
 
-/// Whether a `Host` header names this machine's loopback interface.
-fn is_loopback_host(host: &str) -> bool {
-    let Ok(authority) = host.parse::<axum::http::uri::Authority>() else {
-        return false;
-    };
-    let name = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    name.eq_ignore_ascii_case("localhost")
-        || name.to_ascii_lowercase().ends_with(".localhost")
-        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 /// A request body buffered by [`guard`] (empty for GET).
 #[derive(Clone, Debug, Default)]
 pub struct Body(pub Bytes);
@@ -388,12 +379,10 @@ pub fn jsonrpc_error(
 /// The middleware in front of every MCP route and `/metrics`.
 pub async fn guard(State(policy): State<Arc<Policy>>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
-    if policy.loopback_hosts_only
-        && let Some(host) = parts.headers.get(header::HOST)
-        && !host.to_str().is_ok_and(is_loopback_host)
-    {
+    if policy.loopback_hosts_only && !addresses_loopback(&parts.uri, &parts.headers) {
         metrics::http_rejection("forbidden_host");
-        tracing::warn!(host = ?host, "refused a request for a non-loopback Host (possible DNS rebinding)");
+        let hosts = crate::web::addressed_hosts(&parts.uri, &parts.headers).join(", ");
+        tracing::warn!(host = %hosts.chars().take(200).collect::<String>(), "refused a request for a non-loopback Host (possible DNS rebinding)");
         return refuse(
             StatusCode::FORBIDDEN,
             "forbidden_host",
@@ -461,13 +450,6 @@ pub async fn guard(State(policy): State<Arc<Policy>>, request: Request, next: Ne
     parts.extensions.insert(Body(buffered.clone()));
     next.run(Request::from_parts(parts, AxumBody::from(buffered)))
         .await
-}
-
-/// The bearer token of an `Authorization` header, if any.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 fn too_large(max: usize) -> Response {
@@ -619,40 +601,5 @@ mod tests {
         ] {
             assert!(Origins::parse(&[bad.into()]).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn loopback_hosts() {
-        for host in [
-            "localhost",
-            "localhost:8765",
-            "127.0.0.1:1",
-            "127.1.2.3",
-            "[::1]:8765",
-            "app.localhost",
-        ] {
-            assert!(is_loopback_host(host), "{host}");
-        }
-        for host in [
-            "evil.example",
-            "evil.example:8765",
-            "10.0.0.1",
-            "localhost.evil.example",
-            "",
-        ] {
-            assert!(!is_loopback_host(host), "{host}");
-        }
-    }
-
-    #[test]
-    fn bearer_scheme_is_case_insensitive() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::AUTHORIZATION,
-            HeaderValue::from_static("bearer  abc"),
-        );
-        assert_eq!(bearer(&headers), Some("abc"));
-        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
-        assert_eq!(bearer(&headers), None);
     }
 }
