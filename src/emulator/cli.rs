@@ -211,11 +211,11 @@ pub fn run_audit(args: &AuditArgs) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let why = if head.seq < expected.seq {
-        format!(
-            "records {} to {} are missing: deleted from the end, or the log was replaced",
-            head.seq + 1,
-            expected.seq
-        )
+        let missing = match expected.seq - head.seq {
+            1 => format!("record {} is", expected.seq),
+            _ => format!("records {} to {} are", head.seq + 1, expected.seq),
+        };
+        format!("{missing} missing: deleted from the end, or the log was replaced")
     } else if audit::hash_at(file, expected.seq).as_deref() == Some(expected.hash.as_str()) {
         format!(
             "the log holds the expected record {} and {} records after it, which that head does not cover",
