@@ -177,7 +177,7 @@ impl AuditLog {
             );
         }
         tracing::info!(
-            "audit log {}: head {head} (check later that it still holds this record with `tenet-mcp audit verify`)",
+            "audit log {}: head {head} (keep heads elsewhere to check the log's end later with `tenet-mcp audit verify --expect-head`)",
             path.display()
         );
         let secret = store.audit_secret()?;
