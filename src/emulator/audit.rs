@@ -140,8 +140,18 @@ impl AuditLog {
                     ..
                 } => (head, last_prev_hash),
                 Verified::Broken { line, reason, .. } => {
+                    let what = if reason.starts_with("truncated: the last record") {
+                        "remove its incomplete last line (a write cut short); or, to start a new chain, "
+                    } else {
+                        "restore it from a backup; or, to start a new chain, "
+                    };
+                    let aside = if state_dir.is_some() {
+                        "move it and the state folder aside"
+                    } else {
+                        "move it aside"
+                    };
                     return Err(format!(
-                        "the audit log {} is broken at line {line} ({reason}); move it aside to start a new one",
+                        "the audit log {} is broken at line {line} ({reason}): {what}{aside}",
                         path.display()
                     ));
                 }
@@ -170,6 +180,14 @@ impl AuditLog {
             Some(stored) => return Err(mismatch(path, state_dir, &stored, &found)),
         };
         store.save_audit_head(&head)?;
+        let secret = store.audit_secret()?;
+        let digests = Hmac::<Sha256>::new_from_slice(&secret)
+            .map_err(|e| format!("cannot key the audit digests: {e}"))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?;
         if state_dir.is_none() {
             tracing::warn!(
                 "the audit log {} is not anchored: without --state nothing keeps its head between runs, so records deleted from its end (or all of them) cannot be detected at start; keep the head elsewhere and check it with `tenet-mcp audit verify --expect-head`",
@@ -180,14 +198,6 @@ impl AuditLog {
             "audit log {}: head {head} (keep heads elsewhere to check the log's end later with `tenet-mcp audit verify --expect-head`)",
             path.display()
         );
-        let secret = store.audit_secret()?;
-        let digests = Hmac::<Sha256>::new_from_slice(&secret)
-            .map_err(|e| format!("cannot key the audit digests: {e}"))?;
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?;
         Ok(Self {
             path: path.to_owned(),
             digests,
@@ -596,7 +606,12 @@ mod tests {
         );
 
         let refused = AuditLog::open(&path, &store, Some(dir.path())).unwrap_err();
-        assert!(refused.contains("broken at line 5"), "{refused}");
+        assert!(
+            refused.contains("broken at line 5")
+                && refused.contains("remove its incomplete last line")
+                && refused.contains("move it and the state folder aside"),
+            "{refused}"
+        );
     }
 
     #[test]
