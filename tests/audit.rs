@@ -265,7 +265,8 @@ async fn argument_digests_are_keyed_with_a_secret_kept_per_state() {
 /// The lines the `emulator` command writes to stderr before it is listening.
 fn emulator_start_lines(extra: &[&str], dir: &Path) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
-        .args(["emulator", "--bind", "127.0.0.1:0", "--audit-log"])
+        .args(["--log-level", "info", "emulator", "--bind", "127.0.0.1:0"])
+        .arg("--audit-log")
         .arg(dir.join("audit.jsonl"))
         .args(extra)
         .stdout(Stdio::null())
