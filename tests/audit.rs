@@ -195,6 +195,13 @@ async fn verify_prints_the_head_and_checks_the_end_only_against_an_expected_head
     );
     emulator.shutdown().await;
 
+    let (code, output) = verify(&setup.dir.path().join("missing.jsonl"), None);
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.starts_with("cannot read") && !output.contains("record 0"),
+        "{output}"
+    );
+
     let (code, output) = verify(&path, Some("3:not-a-hash"));
     assert_eq!(code, Some(2), "{output}");
     assert!(output.contains("SEQ:HASH"), "{output}");

@@ -189,6 +189,12 @@ pub fn run_audit(args: &AuditArgs) -> ExitCode {
             plain_digests,
             ..
         } => (head, plain_digests),
+        audit::Verified::Broken {
+            line: 0, reason, ..
+        } => {
+            println!("{reason}");
+            return ExitCode::from(1);
+        }
         audit::Verified::Broken { line, reason, .. } => {
             println!("broken at record {line} (line {line}): {reason}");
             return ExitCode::from(1);
