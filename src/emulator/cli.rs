@@ -160,27 +160,80 @@ pub struct AuditArgs {
     pub action: AuditAction,
 }
 
-/// `audit verify FILE`
+/// `audit verify FILE [--expect-head SEQ:HASH]`
 #[derive(Debug, Subcommand)]
 pub enum AuditAction {
-    /// Check the audit log's hash chain; exit 1 at the first broken record.
+    /// Check the audit log's hash chain and print its head (SEQ:HASH).
+    ///
+    /// Exit status: 0 when the chain is intact (and ends at --expect-head, if given);
+    /// 1 when a record is broken or the log does not end at --expect-head; 2 on bad usage.
+    /// Without --expect-head the end of the log cannot be checked: deleting its last
+    /// records, or all of them, leaves an intact chain.
     Verify {
         /// The audit log (JSONL).
         file: PathBuf,
+        /// The head kept elsewhere (as printed by `audit verify` or at emulator start):
+        /// the log must end exactly there.
+        #[arg(long, value_name = "SEQ:HASH")]
+        expect_head: Option<audit::Head>,
     },
 }
 
-/// Runs `audit verify`: exit 0 when the chain is intact, 1 when broken.
+/// Runs `audit verify`: exit 0 when the chain is intact (and ends at the expected head),
+/// 1 when it is broken or ends elsewhere.
 pub fn run_audit(args: &AuditArgs) -> ExitCode {
-    let AuditAction::Verify { file } = &args.action;
-    match audit::verify(file) {
-        audit::Verified::Intact { records, .. } => {
-            println!("ok: {records} records, chain intact");
-            ExitCode::SUCCESS
+    let AuditAction::Verify { file, expect_head } = &args.action;
+    let (head, plain_digests) = match audit::verify(file) {
+        audit::Verified::Intact {
+            head,
+            plain_digests,
+            ..
+        } => (head, plain_digests),
+        audit::Verified::Broken {
+            line: 0, reason, ..
+        } => {
+            println!("{reason}");
+            return ExitCode::from(1);
         }
         audit::Verified::Broken { line, reason, .. } => {
             println!("broken at record {line} (line {line}): {reason}");
-            ExitCode::from(1)
+            return ExitCode::from(1);
         }
+    };
+    println!("ok: {} records, chain intact; head {head}", head.seq);
+    if plain_digests > 0 {
+        println!(
+            "note: {plain_digests} records, written by an older emulator, carry plain SHA-256 digests of their arguments (arguments_sha256), from which guessable arguments can be recovered; newer records are keyed (arguments_hmac_sha256)"
+        );
     }
+    let Some(expected) = expect_head else {
+        println!(
+            "the end of the log is not checked: deleting its last records, or all of them, leaves an intact chain; keep the head elsewhere and check it with --expect-head {head}"
+        );
+        return ExitCode::SUCCESS;
+    };
+    if *expected == head {
+        println!("the head matches --expect-head: no record is missing from the end");
+        return ExitCode::SUCCESS;
+    }
+    let why = if head.seq < expected.seq {
+        let missing = match expected.seq - head.seq {
+            1 => format!("record {} is", expected.seq),
+            _ => format!("records {} to {} are", head.seq + 1, expected.seq),
+        };
+        format!("{missing} missing: deleted from the end, or the log was replaced")
+    } else if audit::hash_at(file, expected.seq).as_deref() == Some(expected.hash.as_str()) {
+        format!(
+            "the log holds the expected record {} and {} records after it, which that head does not cover",
+            expected.seq,
+            head.seq - expected.seq
+        )
+    } else {
+        format!(
+            "record {} is not the expected one: the log is not the one that head was taken from",
+            expected.seq
+        )
+    };
+    println!("head differs: the log ends at {head}, not at the expected {expected}: {why}");
+    ExitCode::from(1)
 }

@@ -141,7 +141,10 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, String> {
         );
     }
     let audit_path = audit_log.or_else(|| state_dir.as_ref().map(|dir| dir.join("audit.jsonl")));
-    let audit = audit_path.as_deref().map(AuditLog::open).transpose()?;
+    let audit = audit_path
+        .as_deref()
+        .map(|path| AuditLog::open(path, &store, state_dir.as_deref()))
+        .transpose()?;
     let mut keys: Vec<(ApiKey, String)> = policy
         .keys
         .iter()
@@ -271,9 +274,9 @@ fn new_id(prefix: &str) -> String {
 
 fn audit(app: &Shared, event: Event) {
     if let Some(log) = &app.audit
-        && let Err(error) = log.append(event)
+        && let Err(error) = log.append(event, &app.store)
     {
-        tracing::error!(%error, "audit record lost");
+        tracing::error!(%error, "cannot append to the audit log");
     }
 }
 

@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::audit::Head;
 use crate::tenet::wire::JobBody;
 
 /// A review of an escalated call.
@@ -66,6 +67,8 @@ impl Store {
         };
         db.execute_batch(
             "PRAGMA journal_mode=WAL;
+             CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS audit_secret (id INTEGER PRIMARY KEY CHECK (id = 1), key BLOB NOT NULL);
              CREATE TABLE IF NOT EXISTS executes (key TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, status INTEGER NOT NULL, body TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, body TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS reviews (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, body TEXT NOT NULL);
@@ -224,5 +227,60 @@ impl Store {
             .execute("INSERT INTO spend VALUES (?1, ?2, ?3) ON CONFLICT (agent, day) DO UPDATE SET usd = usd + ?3", params![agent, day, usd])
             .map(drop)
             .map_err(sql)
+    }
+
+    /// The audit log's head as last appended, if one was ever stored.
+    pub fn audit_head(&self) -> Result<Option<Head>, String> {
+        let row: Option<(i64, String)> = self
+            .db()
+            .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()
+            .map_err(sql)?;
+        row.map(|(seq, hash)| {
+            u64::try_from(seq)
+                .map(|seq| Head { seq, hash })
+                .map_err(|_| {
+                    format!("the audit head in the state database is damaged (sequence {seq})")
+                })
+        })
+        .transpose()
+    }
+
+    /// Stores the audit log's head.
+    pub fn save_audit_head(&self, head: &Head) -> Result<(), String> {
+        let seq = i64::try_from(head.seq)
+            .map_err(|_| format!("the audit sequence {} is too large to store", head.seq))?;
+        self.db()
+            .execute(
+                "INSERT INTO audit_head VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET seq = ?1, hash = ?2",
+                params![seq, head.hash],
+            )
+            .map(drop)
+            .map_err(sql)
+    }
+
+    /// The key of the audit log's argument digests: 32 random bytes made once per state.
+    pub fn audit_secret(&self) -> Result<[u8; 32], String> {
+        let mut fresh = [0u8; 32];
+        rand::Rng::fill(&mut rand::rng(), &mut fresh[..]);
+        let db = self.db();
+        db.execute(
+            "INSERT OR IGNORE INTO audit_secret VALUES (1, ?1)",
+            params![&fresh[..]],
+        )
+        .map_err(sql)?;
+        let key: Vec<u8> = db
+            .query_row("SELECT key FROM audit_secret WHERE id = 1", [], |row| {
+                row.get(0)
+            })
+            .map_err(sql)?;
+        key.try_into().map_err(|key: Vec<u8>| {
+            format!(
+                "the audit secret in the state database is damaged ({} bytes, not 32): move the state folder aside to start afresh",
+                key.len()
+            )
+        })
     }
 }
