@@ -188,11 +188,19 @@ async fn verify_prints_the_head_and_checks_the_end_only_against_an_expected_head
     write(&path, &original);
     escalate(&emulator, "4").await;
     let (code, output) = verify(&path, Some(&head));
-    assert_eq!(code, Some(1), "{output}");
+    assert_eq!(code, Some(0), "a log grown past its anchor: {output}");
     assert!(
-        output.contains("holds the expected record 3 and 1 records after it"),
+        output.contains("holds the anchored record 3 and 1 records after it"),
         "{output}"
     );
+    // Grown, then cut back past the anchor: the anchored record is gone.
+    let grown = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<String> = grown.lines().map(str::to_owned).collect();
+    write(&path, &lines[..2]);
+    let (code, output) = verify(&path, Some(&head));
+    assert_eq!(code, Some(1), "{output}");
+    assert!(output.contains("record 3 is missing"), "{output}");
+    write(&path, &lines);
     emulator.shutdown().await;
 
     let (code, output) = verify(&setup.dir.path().join("missing.jsonl"), None);

@@ -165,22 +165,23 @@ pub struct AuditArgs {
 pub enum AuditAction {
     /// Check the audit log's hash chain and print its head (SEQ:HASH).
     ///
-    /// Exit status: 0 when the chain is intact (and ends at --expect-head, if given);
-    /// 1 when a record is broken or the log does not end at --expect-head; 2 on bad usage.
+    /// Exit status: 0 when the chain is intact (and holds the --expect-head record, if
+    /// given); 1 when a record is broken or the anchored record is missing or different;
+    /// 2 on bad usage.
     /// Without --expect-head the end of the log cannot be checked: deleting its last
     /// records, or all of them, leaves an intact chain.
     Verify {
         /// The audit log (JSONL).
         file: PathBuf,
-        /// The head kept elsewhere (as printed by `audit verify` or at emulator start):
-        /// the log must end exactly there.
+        /// A head kept elsewhere (as printed by `audit verify` or at emulator start): the
+        /// log must hold that record with that hash (it may have grown since).
         #[arg(long, value_name = "SEQ:HASH")]
         expect_head: Option<audit::Head>,
     },
 }
 
-/// Runs `audit verify`: exit 0 when the chain is intact (and ends at the expected head),
-/// 1 when it is broken or ends elsewhere.
+/// Runs `audit verify`: exit 0 when the chain is intact (and holds the anchored head),
+/// 1 when it is broken or the anchored record is missing or different.
 pub fn run_audit(args: &AuditArgs) -> ExitCode {
     let AuditAction::Verify { file, expect_head } = &args.action;
     let (head, plain_digests) = match audit::verify(file) {
@@ -216,24 +217,31 @@ pub fn run_audit(args: &AuditArgs) -> ExitCode {
         println!("the head matches --expect-head: no record is missing from the end");
         return ExitCode::SUCCESS;
     }
+    if head.seq > expected.seq
+        && audit::hash_at(file, expected.seq).as_deref() == Some(expected.hash.as_str())
+    {
+        println!(
+            "the log holds the anchored record {} and {} records after it: nothing up to the anchor is missing; the {} newer records are checked by the chain only (anchor the new head {head} to cover them)",
+            expected.seq,
+            head.seq - expected.seq,
+            head.seq - expected.seq
+        );
+        return ExitCode::SUCCESS;
+    }
     let why = if head.seq < expected.seq {
         let missing = match expected.seq - head.seq {
             1 => format!("record {} is", expected.seq),
             _ => format!("records {} to {} are", head.seq + 1, expected.seq),
         };
         format!("{missing} missing: deleted from the end, or the log was replaced")
-    } else if audit::hash_at(file, expected.seq).as_deref() == Some(expected.hash.as_str()) {
-        format!(
-            "the log holds the expected record {} and {} records after it, which that head does not cover",
-            expected.seq,
-            head.seq - expected.seq
-        )
     } else {
         format!(
-            "record {} is not the expected one: the log is not the one that head was taken from",
+            "record {} is not the anchored one: the log is not the one that head was taken from",
             expected.seq
         )
     };
-    println!("head differs: the log ends at {head}, not at the expected {expected}: {why}");
+    println!(
+        "head differs: the log ends at {head}, and does not hold the anchored {expected}: {why}"
+    );
     ExitCode::from(1)
 }
