@@ -303,3 +303,66 @@ impl Store {
             .map_err(sql)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenet::wire::JobStatus;
+
+    fn job(id: &str) -> JobBody {
+        JobBody {
+            job_id: id.into(),
+            status: JobStatus::Pending,
+            execution: None,
+            execution_error: None,
+        }
+    }
+
+    #[test]
+    fn jobs_are_read_by_their_owner_only() {
+        let store = Store::open(None).unwrap();
+        store.add_job(&job("job_a"), Some("key_a")).unwrap();
+        let (a, b) = (
+            Reader::Key {
+                id: "key_a",
+                tenant: false,
+            },
+            Reader::Key {
+                id: "key_b",
+                tenant: true,
+            },
+        );
+        assert!(store.job("job_a", a).unwrap().is_some());
+        assert!(store.job("job_a", b).unwrap().is_none());
+        let mut updated = job("job_a");
+        updated.status = JobStatus::Running;
+        store.save_job(&updated).unwrap();
+        assert_eq!(
+            store.job("job_a", a).unwrap().unwrap().status,
+            JobStatus::Running,
+            "an update keeps the owner"
+        );
+    }
+
+    #[test]
+    fn state_from_before_owners_opens_and_its_rows_go_to_tenant_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Connection::open(dir.path().join("emulator.sqlite3")).unwrap();
+        db.execute_batch(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+             CREATE TABLE reviews (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, body TEXT NOT NULL);",
+        )
+        .unwrap();
+        let body = serde_json::to_string(&job("job_old")).unwrap();
+        db.execute("INSERT INTO jobs VALUES ('job_old', ?1)", params![body])
+            .unwrap();
+        drop(db);
+        let store = Store::open(Some(dir.path())).unwrap();
+        let reader = |tenant| Reader::Key { id: "k", tenant };
+        assert!(store.job("job_old", reader(true)).unwrap().is_some());
+        assert!(store.job("job_old", reader(false)).unwrap().is_none());
+        assert!(store.job("job_old", Reader::Everyone).unwrap().is_some());
+        store.add_job(&job("job_new"), Some("k")).unwrap();
+        assert!(store.job("job_new", reader(false)).unwrap().is_some());
+    }
+}
