@@ -324,6 +324,20 @@ async fn keys_tools_and_bodies_are_checked() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 400);
+    let response = setup
+        .http
+        .post(format!("{}/v1/execute", setup.url))
+        .bearer_auth(KEY)
+        .json(&json!({"requestId": "r", "service": "d", "toolCall": [], "agent": {"agentId": "default"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let message = response.json::<Value>().await.unwrap()["message"].to_string();
+    assert!(
+        message.contains("expected a JSON object") && !message.contains("struct"),
+        "no Rust type names: {message}"
+    );
     let (status, _) = setup.get("/v1/jobs/job_missing").await;
     assert_eq!(status, 404);
 }

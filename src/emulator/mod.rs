@@ -340,6 +340,21 @@ fn body_refused(rejection: &BytesRejection) -> Response {
     }
 }
 
+/// A serde message with the Rust type it expected (`expected struct ToolCall`) said
+/// the way a caller knows it: a JSON object.
+fn without_type_names(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("expected struct ") {
+        out.push_str(&rest[..at]);
+        out.push_str("expected a JSON object");
+        let name = &rest[at + "expected struct ".len()..];
+        rest = name.trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
+    }
+    out.push_str(rest);
+    out
+}
+
 fn today() -> String {
     let days = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -410,7 +425,10 @@ async fn execute(
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
-                format!("the body is not an execute request: {e}"),
+                format!(
+                    "the body is not an execute request ({}): send a JSON object with requestId, service, toolCall {{toolName, arguments}}, agent {{agentId}} and context",
+                    without_type_names(&e.to_string())
+                ),
             );
         }
     };
