@@ -759,6 +759,18 @@ async fn only_approver_keys_decide_reviews_and_they_cannot_call() {
     setup
         .finished_job(approved["review"]["job_id"].as_str().unwrap())
         .await;
+    let approval: Value = std::fs::read_to_string(setup.audit_path())
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|record| record["event"] == "approval")
+        .unwrap();
+    let caller_id = |key: &str| format!("key:{}", &sha256_hex(key)[..16]);
+    assert_eq!(
+        approval["ids"]["decided_by"],
+        caller_id(APPROVER_KEY),
+        "the audit names the approving key: {approval}"
+    );
 
     let (status, answer) = setup
         .execute_with(APPROVER_KEY, "default", "d.items.get", json!({"id": "1"}))
@@ -891,4 +903,9 @@ async fn without_keys_it_makes_a_tenant_key_and_a_separate_approver_key() {
     assert_eq!(status, 403);
     let (status, approved) = setup.send(reqwest::Method::POST, &approver, &path).await;
     assert_eq!(status, 200, "{approved}");
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }

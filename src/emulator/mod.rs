@@ -705,20 +705,21 @@ async fn decide_review(
     Path((id, verdict)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    match authenticate(&app, &headers) {
-        Ok(caller) if caller.role == Role::Approver => {}
+    let approver = match authenticate(&app, &headers) {
+        Ok(caller) if caller.role == Role::Approver => caller,
         Ok(_) => {
             return forbidden(
                 "only an approver key may approve or deny reviews, and this key makes calls: use the approver key the emulator printed (`tenet-mcp reviews` reads it from TENET_APPROVER_KEY), or the approval page",
             );
         }
         Err(response) => return response,
-    }
-    settle_review(&app, &id, &verdict).await
+    };
+    settle_review(&app, &id, &verdict, &format!("key:{}", approver.id)).await
 }
 
-/// Approves (running the call as a job) or denies a pending review.
-async fn settle_review(app: &App, id: &str, verdict: &str) -> Response {
+/// Approves (running the call as a job) or denies a pending review; `decided_by`
+/// (`key:<key id>` or `page`) goes into the audit record.
+async fn settle_review(app: &App, id: &str, verdict: &str, decided_by: &str) -> Response {
     let approve = match verdict {
         "approve" => true,
         "deny" => false,
@@ -774,6 +775,7 @@ async fn settle_review(app: &App, id: &str, verdict: &str) -> Response {
     }
     let mut ids = serde_json::Map::new();
     ids.insert("review_id".into(), json!(review.id));
+    ids.insert("decided_by".into(), json!(decided_by));
     if let Some(job_id) = &review.job_id {
         ids.insert("job_id".into(), json!(job_id));
     }
@@ -850,5 +852,5 @@ async fn ui_decide_review(
     State(app): State<App>,
     Path((id, verdict)): Path<(String, String)>,
 ) -> Response {
-    settle_review(&app, &id, &verdict).await
+    settle_review(&app, &id, &verdict, "page").await
 }
