@@ -6,7 +6,7 @@ mod common;
 
 use std::{path::Path, process::Command, time::Duration};
 
-use common::downstream::{Downstream, KEY, start_emulator};
+use common::downstream::{APPROVER_KEY, Downstream, KEY, start_emulator};
 use rmcp::{
     RoleClient, ServiceExt, model::CallToolRequestParams, service::RunningService,
     transport::TokioChildProcess,
@@ -51,7 +51,7 @@ impl World {
             .arg("reviews")
             .args(args)
             .args(["--emulator-url", &self.emulator.url()])
-            .env("TENET_API_KEY", KEY)
+            .env("TENET_APPROVER_KEY", APPROVER_KEY)
             .output()
             .unwrap()
     }

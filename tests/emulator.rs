@@ -5,7 +5,7 @@ mod common;
 
 use std::{path::Path, time::Duration};
 
-use common::downstream::{Downstream, KEY, start_emulator};
+use common::downstream::{APPROVER_KEY, Downstream, KEY, TENANT_KEY, start_emulator};
 use serde_json::{Value, json};
 use tenet_mcp::emulator::Emulator;
 
@@ -20,9 +20,20 @@ struct Setup {
 
 impl Setup {
     async fn new(extra_policy: &str, persistent: bool) -> Self {
-        let dir = tempfile::tempdir().unwrap();
         let (down, down_url) = Downstream::start().await;
-        let emulator = start_emulator(dir.path(), &down_url, extra_policy, persistent).await;
+        Self::serving(down, down_url.clone(), &down_url, extra_policy, persistent).await
+    }
+
+    /// An emulator whose catalog's `base_url` is `base_url`, with `down` recording.
+    async fn serving(
+        down: Downstream,
+        down_url: String,
+        base_url: &str,
+        extra_policy: &str,
+        persistent: bool,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let emulator = start_emulator(dir.path(), base_url, extra_policy, persistent).await;
         let url = emulator.url();
         Self {
             dir,
@@ -51,7 +62,24 @@ impl Setup {
         arguments: Value,
         context: Value,
     ) -> (u16, Value) {
-        let body = json!({"requestId": request_id, "service": service, "toolCall": {"toolName": tool, "arguments": arguments}, "agent": {"agentId": "default"}, "context": context});
+        self.execute_for(
+            "default", key, request_id, service, tool, arguments, context,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn execute_for(
+        &self,
+        agent: &str,
+        key: &str,
+        request_id: &str,
+        service: &str,
+        tool: &str,
+        arguments: Value,
+        context: Value,
+    ) -> (u16, Value) {
+        let body = json!({"requestId": request_id, "service": service, "toolCall": {"toolName": tool, "arguments": arguments}, "agent": {"agentId": agent}, "context": context});
         let response = self
             .http
             .post(format!("{}/v1/execute", self.url))
@@ -80,11 +108,24 @@ impl Setup {
         .await
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    /// Executes `tool` with `key` as agent `agent`, under a fresh request id.
+    async fn execute_with(
+        &self,
+        key: &str,
+        agent: &str,
+        tool: &str,
+        arguments: Value,
+    ) -> (u16, Value) {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.execute_for(agent, key, &id, "d", tool, arguments, json!({}))
+            .await
+    }
+
+    async fn send(&self, method: reqwest::Method, key: &str, path: &str) -> (u16, Value) {
         let response = self
             .http
-            .get(format!("{}{path}", self.url))
-            .bearer_auth(KEY)
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(key)
             .send()
             .await
             .unwrap();
@@ -94,18 +135,14 @@ impl Setup {
         )
     }
 
+    /// `GET path` with the agent key.
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, KEY, path).await
+    }
+
+    /// `POST path` with the approver key.
     async fn post(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(KEY)
-            .send()
-            .await
-            .unwrap();
-        (
-            response.status().as_u16(),
-            response.json().await.unwrap_or(Value::Null),
-        )
+        self.send(reqwest::Method::POST, APPROVER_KEY, path).await
     }
 
     /// Polls a job until it is final.
@@ -287,6 +324,20 @@ async fn keys_tools_and_bodies_are_checked() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 400);
+    let response = setup
+        .http
+        .post(format!("{}/v1/execute", setup.url))
+        .bearer_auth(KEY)
+        .json(&json!({"requestId": "r", "service": "d", "toolCall": [], "agent": {"agentId": "default"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let message = response.json::<Value>().await.unwrap()["message"].to_string();
+    assert!(
+        message.contains("expected a JSON object") && !message.contains("struct"),
+        "no Rust type names: {message}"
+    );
     let (status, _) = setup.get("/v1/jobs/job_missing").await;
     assert_eq!(status, 404);
 }
@@ -436,10 +487,37 @@ async fn the_reviews_command_lists_and_approves() {
             .arg("reviews")
             .args(args)
             .args(["--emulator-url", &setup.url])
-            .env("TENET_API_KEY", KEY)
+            .env("TENET_APPROVER_KEY", APPROVER_KEY)
             .output()
             .unwrap()
     };
+    let caller_key = tokio::task::block_in_place(|| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+            .args(["reviews", "approve", &review, "--emulator-url", &setup.url])
+            .args(["--key-env", "AGENT_KEY"])
+            .env("AGENT_KEY", KEY)
+            .output()
+            .unwrap()
+    });
+    assert_eq!(caller_key.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&caller_key.stderr).contains("only an approver key"),
+        "{}",
+        String::from_utf8_lossy(&caller_key.stderr)
+    );
+    let no_key = tokio::task::block_in_place(|| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+            .args(["reviews", "list", "--emulator-url", &setup.url])
+            .env_remove("TENET_APPROVER_KEY")
+            .env("TENET_API_KEY", KEY)
+            .output()
+            .unwrap()
+    });
+    assert!(
+        String::from_utf8_lossy(&no_key.stderr).contains("TENET_APPROVER_KEY is not set"),
+        "{}",
+        String::from_utf8_lossy(&no_key.stderr)
+    );
     let listed = tokio::task::block_in_place(|| cli(&["list"]));
     assert!(listed.status.success());
     let listing = String::from_utf8_lossy(&listed.stdout);
@@ -461,8 +539,373 @@ async fn the_reviews_command_lists_and_approves() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already approved"));
     let unreachable = std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
         .args(["reviews", "list", "--emulator-url", "http://127.0.0.1:9"])
-        .env("TENET_API_KEY", KEY)
+        .env("TENET_APPROVER_KEY", APPROVER_KEY)
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&unreachable.stderr).contains("cannot reach the emulator"));
+}
+
+#[tokio::test]
+async fn path_parameters_that_would_leave_the_template_are_refused() {
+    let setup = Setup::new("", false).await;
+    for (tool, id) in [
+        ("d.items.get", ".."),
+        ("d.items.get", "."),
+        ("d.items.get", ""),
+        ("d.items.delete", ".."),
+    ] {
+        let (status, answer) = setup.execute(tool, json!({"id": id}), json!({})).await;
+        assert_eq!(
+            (status, answer["error"].clone()),
+            (400, json!("invalid_arguments")),
+            "{tool} {id:?}: {answer}"
+        );
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap()
+                .contains("path parameter `id` must not be empty, `.` or `..`"),
+            "{answer}"
+        );
+        assert!(answer.get("jobId").is_none() && answer.get("reviewId").is_none());
+    }
+    let (_, listed) = setup
+        .send(reqwest::Method::GET, APPROVER_KEY, "/v1/reviews")
+        .await;
+    assert_eq!(listed["reviews"], json!([]), "no review was created");
+    // `..` inside a value is only text, encoded into its own segment.
+    let (status, answer) = setup
+        .execute("d.items.get", json!({"id": "../x"}), json!({}))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    setup.finished_job(answer["jobId"].as_str().unwrap()).await;
+    let seen = setup.down.seen();
+    assert_eq!(
+        seen.len(),
+        1,
+        "nothing else reached the downstream: {seen:?}"
+    );
+    assert_eq!(seen[0]["path"], "/items/..%2Fx");
+}
+
+#[tokio::test]
+async fn redirects_are_returned_not_followed() {
+    let (down, down_url) = Downstream::start().await;
+    let target = format!("{down_url}/stolen");
+    let redirector = common::downstream::serve(axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move { (axum::http::StatusCode::FOUND, [("location", target)]) }
+    }))
+    .await;
+    let setup = Setup::serving(down, down_url.clone(), &redirector, "", false).await;
+    let (status, answer) = setup
+        .execute("d.items.get", json!({"id": "1"}), json!({}))
+        .await;
+    assert_eq!(status, 202, "{answer}");
+    let job = setup.finished_job(answer["jobId"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["execution"]["status"], 302);
+    assert_eq!(
+        job["execution"]["headers"]["location"],
+        format!("{down_url}/stolen")
+    );
+    assert!(
+        setup.down.seen().is_empty(),
+        "the credential went to the redirect's host"
+    );
+}
+
+#[tokio::test]
+async fn repeated_downstream_headers_are_all_kept() {
+    let (down, down_url) = Downstream::start().await;
+    let cookies = common::downstream::serve(axum::Router::new().fallback(|| async {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.append("set-cookie", "a=1".parse().unwrap());
+        headers.append("set-cookie", "b=2".parse().unwrap());
+        (headers, "{}")
+    }))
+    .await;
+    let setup = Setup::serving(down, down_url, &cookies, "", false).await;
+    let (_, answer) = setup
+        .execute("d.items.get", json!({"id": "1"}), json!({}))
+        .await;
+    let job = setup.finished_job(answer["jobId"].as_str().unwrap()).await;
+    assert_eq!(
+        job["execution"]["headers"]["set-cookie"],
+        json!(["a=1", "b=2"]),
+        "{job}"
+    );
+    assert!(job["execution"]["headers"]["content-length"].is_string());
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_the_json_error_shape() {
+    let setup = Setup::new("", false).await;
+    let response = setup
+        .http
+        .post(format!("{}/v1/execute", setup.url))
+        .bearer_auth(KEY)
+        .header("content-type", "application/json")
+        .body(vec![b' '; tenet_mcp::emulator::MAX_REQUEST_BODY + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "payload_too_large", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("1 MiB"));
+}
+
+#[tokio::test]
+async fn the_approval_page_answers_loopback_names_only() {
+    let setup = Setup::new("", false).await;
+    let (_, escalated) = setup
+        .execute("d.items.delete", json!({"id": "1"}), json!({}))
+        .await;
+    let review = escalated["reviewId"].as_str().unwrap().to_owned();
+    let addr = setup.emulator.as_ref().unwrap().addr();
+    let evil = format!("http://evil.example:{}", addr.port());
+    let rebound = reqwest::Client::builder()
+        .resolve("evil.example", addr)
+        .build()
+        .unwrap();
+    let h2 = reqwest::Client::builder()
+        .resolve("evil.example", addr)
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    for (client, version) in [(&rebound, "HTTP/1.1"), (&h2, "HTTP/2")] {
+        for (method, path) in [
+            (reqwest::Method::GET, "/".to_owned()),
+            (reqwest::Method::GET, "/ui/reviews".to_owned()),
+            (
+                reqwest::Method::POST,
+                format!("/ui/reviews/{review}/approve"),
+            ),
+        ] {
+            let response = client
+                .request(method.clone(), format!("{evil}{path}"))
+                .header("Origin", &evil)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.version() == reqwest::Version::HTTP_2,
+                version == "HTTP/2"
+            );
+            assert_eq!(response.status().as_u16(), 403, "{version} {method} {path}");
+            let body = response.text().await.unwrap();
+            assert!(!body.contains("d.items.delete"), "{body}");
+        }
+    }
+    assert!(setup.down.seen().is_empty(), "the DELETE ran");
+    let (_, listed) = setup
+        .send(reqwest::Method::GET, APPROVER_KEY, "/v1/reviews")
+        .await;
+    assert_eq!(listed["reviews"][0]["status"], "pending");
+
+    // The page itself, addressed by a loopback name, works and cannot be framed.
+    let page = setup
+        .http
+        .get(format!("{}/", setup.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        "frame-ancestors 'none'"
+    );
+    let approved = setup
+        .http
+        .post(format!("{}/ui/reviews/{review}/approve", setup.url))
+        .header("Origin", &setup.url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(approved.status().as_u16(), 200);
+    assert_eq!(approved.headers()["x-frame-options"], "DENY");
+}
+
+#[tokio::test]
+async fn only_approver_keys_decide_reviews_and_they_cannot_call() {
+    let setup = Setup::new("", false).await;
+    let (_, escalated) = setup
+        .execute("d.items.delete", json!({"id": "1"}), json!({}))
+        .await;
+    let review = escalated["reviewId"].as_str().unwrap().to_owned();
+    for key in [KEY, TENANT_KEY] {
+        let (status, answer) = setup
+            .send(
+                reqwest::Method::POST,
+                key,
+                &format!("/v1/reviews/{review}/approve"),
+            )
+            .await;
+        assert_eq!(
+            (status, answer["error"].clone()),
+            (403, json!("forbidden")),
+            "{answer}"
+        );
+        assert!(answer["message"].as_str().unwrap().contains("approver key"));
+    }
+    assert!(
+        setup.down.seen().is_empty(),
+        "a caller approved its own call"
+    );
+    let (status, approved) = setup.post(&format!("/v1/reviews/{review}/approve")).await;
+    assert_eq!(status, 200, "{approved}");
+    setup
+        .finished_job(approved["review"]["job_id"].as_str().unwrap())
+        .await;
+    let approval: Value = std::fs::read_to_string(setup.audit_path())
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .find(|record| record["event"] == "approval")
+        .unwrap();
+    let caller_id = |key: &str| format!("key:{}", &sha256_hex(key)[..16]);
+    assert_eq!(
+        approval["ids"]["decided_by"],
+        caller_id(APPROVER_KEY),
+        "the audit names the approving key: {approval}"
+    );
+
+    let (status, answer) = setup
+        .execute_with(APPROVER_KEY, "default", "d.items.get", json!({"id": "1"}))
+        .await;
+    assert_eq!(
+        (status, answer["error"].clone()),
+        (403, json!("forbidden")),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn keys_act_as_their_own_agent_and_read_only_their_own_work() {
+    let setup = Setup::new("", false).await;
+    let (status, answer) = setup
+        .execute_with(KEY, "other", "d.items.get", json!({"id": "1"}))
+        .await;
+    assert_eq!(
+        (status, answer["error"].clone()),
+        (403, json!("forbidden")),
+        "an agent key named another agent: {answer}"
+    );
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("agent `default`")
+    );
+    assert!(setup.down.seen().is_empty());
+
+    let (status, tenant_job) = setup
+        .execute_with(TENANT_KEY, "other", "d.items.get", json!({"id": "1"}))
+        .await;
+    assert_eq!(status, 202, "a tenant key names agents: {tenant_job}");
+    let tenant_job = tenant_job["jobId"].as_str().unwrap().to_owned();
+    let (status, answer) = setup.get(&format!("/v1/jobs/{tenant_job}")).await;
+    assert_eq!(
+        (status, answer["error"].clone()),
+        (404, json!("job_not_found")),
+        "another key's job: {answer}"
+    );
+    let (status, _) = setup
+        .send(
+            reqwest::Method::GET,
+            TENANT_KEY,
+            &format!("/v1/jobs/{tenant_job}"),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    let (_, mine) = setup
+        .execute("d.items.delete", json!({"id": "mine"}), json!({}))
+        .await;
+    let (_, theirs) = setup
+        .execute_with(
+            TENANT_KEY,
+            "other",
+            "d.items.delete",
+            json!({"id": "theirs"}),
+        )
+        .await;
+    let ids = |listed: &Value| -> Vec<String> {
+        listed["reviews"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, listed) = setup.get("/v1/reviews").await;
+    assert_eq!(ids(&listed), [mine["reviewId"].as_str().unwrap()]);
+    let (_, listed) = setup
+        .send(reqwest::Method::GET, TENANT_KEY, "/v1/reviews")
+        .await;
+    assert_eq!(ids(&listed), [theirs["reviewId"].as_str().unwrap()]);
+    let (_, listed) = setup
+        .send(reqwest::Method::GET, APPROVER_KEY, "/v1/reviews")
+        .await;
+    assert_eq!(listed["reviews"].as_array().unwrap().len(), 2);
+
+    // The job of an approved review belongs to the key that made the call.
+    let (_, approved) = setup
+        .post(&format!(
+            "/v1/reviews/{}/approve",
+            theirs["reviewId"].as_str().unwrap()
+        ))
+        .await;
+    let job = approved["review"]["job_id"].as_str().unwrap();
+    let (status, _) = setup.get(&format!("/v1/jobs/{job}")).await;
+    assert_eq!(status, 404);
+    let (status, _) = setup
+        .send(reqwest::Method::GET, TENANT_KEY, &format!("/v1/jobs/{job}"))
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn without_keys_it_makes_a_tenant_key_and_a_separate_approver_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (down, down_url) = Downstream::start().await;
+    let emulator = tenet_mcp::emulator::start(tenet_mcp::emulator::EmulatorConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        catalog: common::downstream::catalog(dir.path(), &down_url),
+        policy: tenet_mcp::emulator::policy::Policy::builtin(),
+        state_dir: None,
+        audit_log: None,
+    })
+    .await
+    .unwrap();
+    let tenant = emulator.api_key().expose().to_owned();
+    let approver = emulator.approver_key().unwrap().expose().to_owned();
+    assert_ne!(tenant, approver);
+    let setup = Setup {
+        dir,
+        down,
+        down_url,
+        url: emulator.url(),
+        emulator: Some(emulator),
+        http: reqwest::Client::new(),
+    };
+    let (status, escalated) = setup
+        .execute_with(&tenant, "any-agent", "d.items.delete", json!({"id": "1"}))
+        .await;
+    assert_eq!(status, 202, "{escalated}");
+    let path = format!(
+        "/v1/reviews/{}/approve",
+        escalated["reviewId"].as_str().unwrap()
+    );
+    let (status, _) = setup.send(reqwest::Method::POST, &tenant, &path).await;
+    assert_eq!(status, 403);
+    let (status, approved) = setup.send(reqwest::Method::POST, &approver, &path).await;
+    assert_eq!(status, 200, "{approved}");
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.as_bytes()))
 }

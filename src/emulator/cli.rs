@@ -44,8 +44,15 @@ pub async fn run_emulator(args: EmulatorArgs) -> Result<(), String> {
         audit_log: args.audit_log,
     };
     let emulator = start(config).await?;
+    let approver = match emulator.approver_key() {
+        Some(key) => format!(
+            "approver key {} (for `tenet-mcp reviews`: export TENET_APPROVER_KEY)",
+            key.expose()
+        ),
+        None => "no approver key in the policy".into(),
+    };
     eprintln!(
-        "tenet-mcp emulator: listening on {url} (API key {key}); approval page at {url}/",
+        "tenet-mcp emulator: listening on {url} (API key {key}); {approver}; approval page at {url}/",
         url = emulator.url(),
         key = emulator.api_key().expose()
     );
@@ -68,6 +75,14 @@ pub struct ReviewsArgs {
         default_value = "http://127.0.0.1:8787"
     )]
     pub emulator_url: String,
+    /// The environment variable holding the approver key (caller keys cannot decide reviews).
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        default_value = "TENET_APPROVER_KEY"
+    )]
+    pub key_env: String,
 }
 
 /// `reviews list|approve|deny`
@@ -87,12 +102,17 @@ pub enum ReviewAction {
     },
 }
 
-/// Runs `reviews`; the key comes from TENET_API_KEY.
+/// Runs `reviews`; the approver key comes from TENET_APPROVER_KEY (or `--key-env`).
 pub async fn run_reviews(args: ReviewsArgs) -> Result<(), String> {
-    let key = std::env::var("TENET_API_KEY")
+    let key = std::env::var(&args.key_env)
         .ok()
         .filter(|k| !k.trim().is_empty())
-        .ok_or("TENET_API_KEY is not set: export the key the emulator printed when it started")?;
+        .ok_or_else(|| {
+            format!(
+                "{} is not set: export the approver key the emulator printed when it started (reviews need an approver key; the key agents call with cannot decide them)",
+                args.key_env
+            )
+        })?;
     let base = args.emulator_url.trim_end_matches('/');
     let http = reqwest::Client::new();
     let unreachable = |e: reqwest::Error| {

@@ -5,6 +5,12 @@
 //! Routes: `POST /v1/execute`, `GET /v1/jobs/{id}`, `GET /v1/reviews`,
 //! `POST /v1/reviews/{id}/approve|deny` (all with `Authorization: Bearer <key>`), the
 //! approval page at `/` with its same-origin actions under `/ui/`, and `GET /healthz`.
+//!
+//! Keys have roles ([`policy::Role`]): agent keys call as their own agent, tenant keys
+//! as any agent they name, approver keys decide reviews and cannot call. Jobs and
+//! reviews are readable only by the key that created them (approvers see every review).
+//! The approval page answers only loopback binds and requests addressed to a loopback
+//! name, so a rebound DNS name cannot reach it.
 
 pub mod audit;
 pub mod cli;
@@ -23,8 +29,9 @@ use std::{
 use axum::{
     Router,
     body::{Body, Bytes},
-    extract::{DefaultBodyLimit, Path, State},
-    http::{HeaderMap, StatusCode},
+    extract::{DefaultBodyLimit, Path, Request, State, rejection::BytesRejection},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri, header},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -35,8 +42,8 @@ use tokio_util::sync::CancellationToken;
 
 use self::{
     audit::{AuditLog, Event},
-    policy::Policy,
-    store::{Review, Store},
+    policy::{Policy, Role},
+    store::{Reader, Review, Store},
 };
 use crate::{
     catalog::Catalog,
@@ -81,6 +88,7 @@ impl EmulatorConfig {
 pub struct Emulator {
     addr: SocketAddr,
     api_key: ApiKey,
+    approver_key: Option<ApiKey>,
     stop: CancellationToken,
     server: tokio::task::JoinHandle<()>,
 }
@@ -96,9 +104,16 @@ impl Emulator {
         format!("http://{}", self.addr)
     }
 
-    /// A key it accepts.
+    /// The key to call with: the generated tenant key, or the policy's first tenant
+    /// key, else its first agent key.
     pub fn api_key(&self) -> &ApiKey {
         &self.api_key
+    }
+
+    /// The key that approves and denies reviews: the generated approver key, or the
+    /// policy's first approver key (none when the policy lists none).
+    pub fn approver_key(&self) -> Option<&ApiKey> {
+        self.approver_key.as_ref()
     }
 
     /// Stops accepting, lets requests in flight finish, and returns.
@@ -108,10 +123,48 @@ impl Emulator {
     }
 }
 
+/// An accepted key, the id jobs and reviews record it by, its agent and its role.
+struct Key {
+    key: ApiKey,
+    id: String,
+    agent: String,
+    role: Role,
+}
+
+impl Key {
+    fn new(key: ApiKey, agent: String, role: Role) -> Self {
+        let id = hex::encode(&Sha256::digest(key.expose().as_bytes())[..8]);
+        Self {
+            key,
+            id,
+            agent,
+            role,
+        }
+    }
+
+    /// The jobs and reviews this key may read.
+    fn reader(&self) -> Reader<'_> {
+        Reader::Key {
+            id: &self.id,
+            tenant: self.role == Role::Tenant,
+        }
+    }
+}
+
+/// A random key with `prefix`.
+fn random_key(prefix: &str) -> ApiKey {
+    let random: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect();
+    ApiKey::new(format!("{prefix}{random}")).expect("non-empty")
+}
+
 struct Shared {
     catalog: Arc<Catalog>,
     policy: Policy,
-    keys: Vec<(ApiKey, String)>,
+    keys: Vec<Key>,
     store: Store,
     audit: Option<AuditLog>,
     http: reqwest::Client,
@@ -145,28 +198,38 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, String> {
         .as_deref()
         .map(|path| AuditLog::open(path, &store, state_dir.as_deref()))
         .transpose()?;
-    let mut keys: Vec<(ApiKey, String)> = policy
+    let mut keys: Vec<Key> = policy
         .keys
         .iter()
-        .filter_map(|entry| ApiKey::new(entry.key.clone()).map(|key| (key, entry.agent_id.clone())))
+        .filter_map(|entry| {
+            ApiKey::new(entry.key.clone())
+                .map(|key| Key::new(key, entry.agent_id.clone(), entry.role))
+        })
         .collect();
     if keys.is_empty() {
-        let random: String = rand::rng()
-            .sample_iter(rand::distr::Alphanumeric)
-            .take(24)
-            .map(char::from)
-            .collect();
-        keys.push((
-            ApiKey::new(format!("tnt_emu_{random}")).expect("non-empty"),
+        keys.push(Key::new(
+            random_key("tnt_emu_"),
             "default".into(),
+            Role::Tenant,
+        ));
+        keys.push(Key::new(
+            random_key("tnt_emu_approver_"),
+            "default".into(),
+            Role::Approver,
         ));
     }
-    let api_key = keys[0].0.clone();
+    let first = |role: Role| keys.iter().find(|k| k.role == role).map(|k| k.key.clone());
+    let api_key = first(Role::Tenant)
+        .or_else(|| first(Role::Agent))
+        .ok_or("the policy's [[keys]] lists only approver keys: add an agent or tenant key")?;
+    let approver_key = first(Role::Approver);
+    if approver_key.is_none() {
+        tracing::warn!(
+            "the policy lists no approver key: escalated calls can be decided only on the approval page"
+        );
+    }
     let seed = policy.faults.seed.unwrap_or_else(|| rand::rng().random());
-    let http = reqwest::Client::builder()
-        .user_agent(concat!("tenet-emulator/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| format!("cannot build the downstream HTTP client: {e}"))?;
+    let http = downstream::client()?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
@@ -182,14 +245,17 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, String> {
         deciding: tokio::sync::Mutex::new(()),
         loopback: addr.ip().is_loopback(),
     });
+    let page = Router::new()
+        .route("/", get(page::index))
+        .route("/ui/reviews", get(ui_reviews))
+        .route("/ui/reviews/{id}/{verdict}", post(ui_decide_review))
+        .route_layer(middleware::from_fn_with_state(app.clone(), page_guard));
     let router = Router::new()
         .route("/v1/execute", post(execute))
         .route("/v1/jobs/{id}", get(job))
         .route("/v1/reviews", get(list_reviews))
         .route("/v1/reviews/{id}/{verdict}", post(decide_review))
-        .route("/", get(page::index))
-        .route("/ui/reviews", get(ui_reviews))
-        .route("/ui/reviews/{id}/{verdict}", post(ui_decide_review))
+        .merge(page)
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
         .with_state(app);
@@ -206,6 +272,7 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, String> {
     Ok(Emulator {
         addr,
         api_key,
+        approver_key,
         stop,
         server,
     })
@@ -232,31 +299,63 @@ fn json_response(status: u16, body: &str) -> Response {
     response
 }
 
-/// The agent bound to the request's bearer key, or a 401 answer.
+fn forbidden(message: impl Into<String>) -> Response {
+    error(StatusCode::FORBIDDEN, "forbidden", message)
+}
+
+/// The key of the request's bearer token, or a 401 answer.
 // Refusals are whole responses, built on the cold path only.
 #[allow(clippy::result_large_err)]
-fn authenticate(app: &Shared, headers: &HeaderMap) -> Result<(String, String), Response> {
-    let presented = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let found = app.keys.iter().find(|(key, _)| {
-        use subtle::ConstantTimeEq;
-        let (a, b) = (key.expose().as_bytes(), presented.as_bytes());
-        a.len() == b.len() && bool::from(a.ct_eq(b))
-    });
-    match found {
-        Some((key, agent)) => Ok((
-            hex::encode(&Sha256::digest(key.expose().as_bytes())[..8]),
-            agent.clone(),
-        )),
-        None => Err(error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or unknown API key: send Authorization: Bearer <key>",
-        )),
+fn authenticate<'a>(app: &'a Shared, headers: &HeaderMap) -> Result<&'a Key, Response> {
+    let presented = crate::web::bearer(headers).unwrap_or("");
+    app.keys
+        .iter()
+        .find(|entry| {
+            use subtle::ConstantTimeEq;
+            let (a, b) = (entry.key.expose().as_bytes(), presented.as_bytes());
+            a.len() == b.len() && bool::from(a.ct_eq(b))
+        })
+        .ok_or_else(|| {
+            error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or unknown API key: send Authorization: Bearer <key>",
+            )
+        })
+}
+
+/// The answer to a body that could not be read: 413 over [`MAX_REQUEST_BODY`], else 400.
+fn body_refused(rejection: &BytesRejection) -> Response {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the request body is over {MAX_REQUEST_BODY} bytes (1 MiB): send a smaller one"
+            ),
+        )
+    } else {
+        error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the request body could not be read: send it again",
+        )
     }
+}
+
+/// A serde message with the Rust type it expected (`expected struct ToolCall`) said
+/// the way a caller knows it: a JSON object.
+fn without_type_names(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("expected struct ") {
+        out.push_str(&rest[..at]);
+        out.push_str("expected a JSON object");
+        let name = &rest[at + "expected struct ".len()..];
+        rest = name.trim_start_matches(|c: char| c.is_ascii_alphanumeric() || c == '_');
+    }
+    out.push_str(rest);
+    out
 }
 
 fn today() -> String {
@@ -280,7 +379,11 @@ fn audit(app: &Shared, event: Event) {
     }
 }
 
-async fn execute(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+async fn execute(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let faults = app.policy.faults.clone();
     if faults.delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(faults.delay_ms)).await;
@@ -299,10 +402,15 @@ async fn execute(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Res
         });
         return Response::new(Body::from_stream(broken));
     }
-    let (key_id, _key_agent) = match authenticate(&app, &headers) {
+    let caller = match authenticate(&app, &headers) {
         Ok(found) => found,
         Err(response) => return response,
     };
+    if caller.role == Role::Approver {
+        return forbidden(
+            "this is an approver key: it decides reviews and cannot make calls; call with an agent or tenant key",
+        );
+    }
     if fail {
         return error(
             StatusCode::from_u16(faults.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
@@ -310,13 +418,20 @@ async fn execute(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Res
             "fault injection",
         );
     }
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => return body_refused(&rejection),
+    };
     let request: ExecuteRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(e) => {
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
-                format!("the body is not an execute request: {e}"),
+                format!(
+                    "the body is not an execute request ({}): send a JSON object with requestId, service, toolCall {{toolName, arguments}}, agent {{agentId}} and context",
+                    without_type_names(&e.to_string())
+                ),
             );
         }
     };
@@ -329,8 +444,14 @@ async fn execute(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Res
             "the Idempotency-Key header differs from requestId",
         );
     }
+    if caller.role == Role::Agent && request.agent.agent_id != caller.agent {
+        return forbidden(format!(
+            "this key belongs to agent `{}` and cannot call as another agent: send agentId `{}`, or use a tenant key (role = \"tenant\") to name agents",
+            caller.agent, caller.agent
+        ));
+    }
     let _deciding = app.deciding.lock().await;
-    let replay_key = format!("{key_id}:{}", request.request_id);
+    let replay_key = format!("{}:{}", caller.id, request.request_id);
     let fingerprint = hex::encode(Sha256::digest(
         audit::canonical(&serde_json::to_value(&request).unwrap_or_default()).as_bytes(),
     ));
@@ -348,7 +469,7 @@ async fn execute(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Res
         Ok(None) => {}
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
     }
-    let (status, answer) = match decide(&app, &request) {
+    let (status, answer) = match decide(&app, &request, &caller.id) {
         Ok(answer) => answer,
         Err(response) => return response,
     };
@@ -362,10 +483,11 @@ async fn execute(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Res
     json_response(status, &body)
 }
 
-/// Decides a new execute; returns the HTTP status and body to store and send.
+/// Decides a new execute by the key `owner`; returns the HTTP status and body to store
+/// and send.
 // Refusals are whole responses, built on the cold path only.
 #[allow(clippy::result_large_err)]
-fn decide(app: &App, request: &ExecuteRequest) -> Result<(u16, Value), Response> {
+fn decide(app: &App, request: &ExecuteRequest, owner: &str) -> Result<(u16, Value), Response> {
     let internal = |e: String| error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e);
     let name = &request.tool_call.tool_name;
     let Some(tool) = app
@@ -383,6 +505,12 @@ fn decide(app: &App, request: &ExecuteRequest) -> Result<(u16, Value), Response>
         return Ok((
             400,
             json!({"error": "invalid_arguments", "message": problems.join("; ")}),
+        ));
+    }
+    if let Err(problem) = downstream::fill_path(tool, &request.tool_call.arguments) {
+        return Ok((
+            400,
+            json!({"error": "invalid_arguments", "message": problem}),
         ));
     }
     let agent = &request.agent.agent_id;
@@ -408,7 +536,7 @@ fn decide(app: &App, request: &ExecuteRequest) -> Result<(u16, Value), Response>
             app.store
                 .add_spend(agent, &day, tool.cost_usd)
                 .map_err(internal)?;
-            let job_id = start_job(app, request.clone()).map_err(internal)?;
+            let job_id = start_job(app, request.clone(), Some(owner)).map_err(internal)?;
             event.ids.insert("job_id".into(), json!(job_id));
             (
                 202,
@@ -431,7 +559,7 @@ fn decide(app: &App, request: &ExecuteRequest) -> Result<(u16, Value), Response>
                 created: httpdate::fmt_http_date(SystemTime::now()),
                 decided: None,
             };
-            app.store.save_review(&review).map_err(internal)?;
+            app.store.add_review(&review, owner).map_err(internal)?;
             event.ids.insert("review_id".into(), json!(review.id));
             (
                 202,
@@ -447,15 +575,19 @@ fn decide(app: &App, request: &ExecuteRequest) -> Result<(u16, Value), Response>
     Ok(answer)
 }
 
-/// Creates a pending job for an allowed call and runs it in the background.
-fn start_job(app: &App, request: ExecuteRequest) -> Result<String, String> {
+/// Creates a pending job for an allowed call, owned by the key `owner`, and runs it
+/// in the background.
+fn start_job(app: &App, request: ExecuteRequest, owner: Option<&str>) -> Result<String, String> {
     let job_id = new_id("job");
-    app.store.save_job(&JobBody {
-        job_id: job_id.clone(),
-        status: JobStatus::Pending,
-        execution: None,
-        execution_error: None,
-    })?;
+    app.store.add_job(
+        &JobBody {
+            job_id: job_id.clone(),
+            status: JobStatus::Pending,
+            execution: None,
+            execution_error: None,
+        },
+        owner,
+    )?;
     let app = app.clone();
     let id = job_id.clone();
     tokio::spawn(async move { run_job(app, id, request).await });
@@ -536,10 +668,12 @@ async fn run_job(app: App, job_id: String, request: ExecuteRequest) {
 }
 
 async fn job(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap) -> Response {
-    if let Err(response) = authenticate(&app, &headers) {
-        return response;
-    }
-    match app.store.job(&id) {
+    let caller = match authenticate(&app, &headers) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    // Another key's job is answered as missing: its existence is not revealed.
+    match app.store.job(&id, caller.reader()) {
         Ok(Some(job)) => (StatusCode::OK, axum::Json(job)).into_response(),
         Ok(None) => error(
             StatusCode::NOT_FOUND,
@@ -551,14 +685,19 @@ async fn job(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap)
 }
 
 async fn list_reviews(State(app): State<App>, headers: HeaderMap) -> Response {
-    if let Err(response) = authenticate(&app, &headers) {
-        return response;
-    }
-    reviews_json(&app)
+    let caller = match authenticate(&app, &headers) {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let reader = match caller.role {
+        Role::Approver => Reader::Everyone,
+        Role::Agent | Role::Tenant => caller.reader(),
+    };
+    reviews_json(&app, reader)
 }
 
-fn reviews_json(app: &Shared) -> Response {
-    match app.store.reviews() {
+fn reviews_json(app: &Shared, reader: Reader<'_>) -> Response {
+    match app.store.reviews(reader) {
         Ok(reviews) => axum::Json(json!({"reviews": reviews})).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
     }
@@ -569,14 +708,21 @@ async fn decide_review(
     Path((id, verdict)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = authenticate(&app, &headers) {
-        return response;
-    }
-    settle_review(&app, &id, &verdict).await
+    let approver = match authenticate(&app, &headers) {
+        Ok(caller) if caller.role == Role::Approver => caller,
+        Ok(_) => {
+            return forbidden(
+                "only an approver key may approve or deny reviews, and this key makes calls: use the approver key the emulator printed (`tenet-mcp reviews` reads it from TENET_APPROVER_KEY), or the approval page",
+            );
+        }
+        Err(response) => return response,
+    };
+    settle_review(&app, &id, &verdict, &format!("key:{}", approver.id)).await
 }
 
-/// Approves (running the call as a job) or denies a pending review.
-async fn settle_review(app: &App, id: &str, verdict: &str) -> Response {
+/// Approves (running the call as a job) or denies a pending review; `decided_by`
+/// (`key:<key id>` or `page`) goes into the audit record.
+async fn settle_review(app: &App, id: &str, verdict: &str, decided_by: &str) -> Response {
     let approve = match verdict {
         "approve" => true,
         "deny" => false,
@@ -589,8 +735,8 @@ async fn settle_review(app: &App, id: &str, verdict: &str) -> Response {
         }
     };
     let _deciding = app.deciding.lock().await;
-    let mut review = match app.store.review(id) {
-        Ok(Some(review)) => review,
+    let (mut review, owner) = match app.store.review(id) {
+        Ok(Some(found)) => found,
         Ok(None) => {
             return error(
                 StatusCode::NOT_FOUND,
@@ -622,7 +768,7 @@ async fn settle_review(app: &App, id: &str, verdict: &str) -> Response {
             },
             context: review.context.clone(),
         };
-        match start_job(app, request) {
+        match start_job(app, request, owner.as_deref()) {
             Ok(job_id) => review.job_id = Some(job_id),
             Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
         }
@@ -632,6 +778,7 @@ async fn settle_review(app: &App, id: &str, verdict: &str) -> Response {
     }
     let mut ids = serde_json::Map::new();
     ids.insert("review_id".into(), json!(review.id));
+    ids.insert("decided_by".into(), json!(decided_by));
     if let Some(job_id) = &review.job_id {
         ids.insert("job_id".into(), json!(job_id));
     }
@@ -651,49 +798,62 @@ async fn settle_review(app: &App, id: &str, verdict: &str) -> Response {
     axum::Json(json!({"review": review})).into_response()
 }
 
-/// The page's actions are same-origin only, and only on a loopback emulator.
-// Refusals are whole responses, built on the cold path only.
-#[allow(clippy::result_large_err)]
-fn ui_allowed(app: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+/// Guards the approval page and its actions: refuses them unless [`page_refusal`]
+/// passes, and forbids framing and caching of whatever it answers.
+async fn page_guard(State(app): State<App>, request: Request, next: Next) -> Response {
+    let mut response = match page_refusal(&app, request.uri(), request.headers()) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Why the page must not answer this request, if it must not: the emulator is not
+/// bound to loopback, the request addressed a name that is not loopback (DNS
+/// rebinding), or it came from another site.
+fn page_refusal(app: &Shared, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
     if !app.loopback {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "the approval page is served only on a loopback bind; use `tenet-mcp reviews`",
+        return Some(forbidden(
+            "the approval page is served only on a loopback bind; use `tenet-mcp reviews` with the approver key",
+        ));
+    }
+    if !crate::web::addresses_loopback(uri, headers) {
+        return Some(forbidden(
+            "the approval page answers only requests addressed to localhost or a loopback address: open it at http://127.0.0.1:<port>/",
         ));
     }
     let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    let origin = headers.get("origin").and_then(|v| v.to_str().ok());
-    let host = headers
-        .get("host")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let hosts = crate::web::addressed_hosts(uri, headers);
+    let same_origin = |origin: &HeaderValue| {
+        origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.strip_prefix("http://"))
+            .is_some_and(|o| !hosts.is_empty() && hosts.iter().all(|host| *host == o))
+    };
     let cross_site = site.is_some_and(|s| s != "same-origin" && s != "none")
-        || origin.is_some_and(|o| o.strip_prefix("http://").unwrap_or(o) != host);
-    if cross_site {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "cross-site requests are refused",
-        ));
-    }
-    Ok(())
+        || headers.get(header::ORIGIN).is_some_and(|o| !same_origin(o));
+    cross_site.then(|| forbidden("cross-site requests are refused"))
 }
 
-async fn ui_reviews(State(app): State<App>, headers: HeaderMap) -> Response {
-    if let Err(response) = ui_allowed(&app, &headers) {
-        return response;
-    }
-    reviews_json(&app)
+async fn ui_reviews(State(app): State<App>) -> Response {
+    reviews_json(&app, Reader::Everyone)
 }
 
 async fn ui_decide_review(
     State(app): State<App>,
     Path((id, verdict)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Err(response) = ui_allowed(&app, &headers) {
-        return response;
-    }
-    settle_review(&app, &id, &verdict).await
+    settle_review(&app, &id, &verdict, "page").await
 }

@@ -1,7 +1,9 @@
 //! The approval page at `/`: pending and decided reviews with Approve and Deny buttons.
 //!
 //! The page is static; its script reads `/ui/reviews` and posts decisions to
-//! `/ui/reviews/{id}/approve|deny`, which accept same-origin requests on loopback only.
+//! `/ui/reviews/{id}/approve|deny`. The emulator's page guard serves all three only on
+//! a loopback bind, to requests addressed to a loopback name and from the same origin,
+//! and forbids framing them.
 
 use axum::response::Html;
 

@@ -4,9 +4,11 @@
 //! A policy file is TOML or JSON (chosen by extension); every key is optional:
 //!
 //! ```toml
-//! [[keys]]                      # accepted API keys; none listed: one random key per start
-//! key = "tnt_local_dev"
-//! agent_id = "default"          # the agent the key belongs to (informational)
+//! [[keys]]                      # accepted API keys; none listed: a random tenant key and
+//! key = "tnt_local_dev"         # a random approver key per start
+//! agent_id = "default"          # the agent an `agent` key is bound to
+//! role = "agent"                # agent (default): calls as agent_id only; tenant: may name
+//!                               # any agentId; approver: lists and decides reviews, cannot call
 //!
 //! [credentials.github]          # injected into the downstream request, never seen by agents
 //! header = "Authorization"      # default Authorization
@@ -78,14 +80,43 @@ impl fmt::Debug for Policy {
     }
 }
 
-/// An accepted API key and the agent it belongs to.
+/// What a key may do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Calls as its own `agent_id` only; reads its own jobs and reviews.
+    #[default]
+    Agent,
+    /// Calls as any agent it names (what the bridge's tenant key does); reads its own
+    /// jobs and reviews.
+    Tenant,
+    /// Lists every review and approves or denies them; cannot call.
+    Approver,
+}
+
+impl Role {
+    /// The role's name in policy files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Agent => "agent",
+            Self::Tenant => "tenant",
+            Self::Approver => "approver",
+        }
+    }
+}
+
+/// An accepted API key, its role and the agent it belongs to.
 #[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KeyEntry {
     /// The key.
     pub key: String,
-    /// The agent id bound to the key.
+    /// The agent id bound to the key (an `agent` key may call as this agent only).
     #[serde(default = "default_agent")]
     pub agent_id: String,
+    /// What the key may do.
+    #[serde(default)]
+    pub role: Role,
 }
 
 fn default_agent() -> String {
@@ -97,6 +128,7 @@ impl fmt::Debug for KeyEntry {
         f.debug_struct("KeyEntry")
             .field("key", &"<redacted>")
             .field("agent_id", &self.agent_id)
+            .field("role", &self.role)
             .finish()
     }
 }
@@ -265,10 +297,21 @@ impl Policy {
                 code: format!("RULE_{verb}:{subject}"),
             });
         }
-        for key in &file.keys {
+        for (i, key) in file.keys.iter().enumerate() {
             if key.key.trim().len() < 8 {
                 return Err("every [[keys]] key must have at least 8 characters".into());
             }
+            if file.keys[..i].iter().any(|other| other.key == key.key) {
+                return Err(format!(
+                    "[[keys]] entry {} repeats an earlier key: give every key one role",
+                    i + 1
+                ));
+            }
+        }
+        if !file.keys.is_empty() && file.keys.iter().all(|k| k.role == Role::Approver) {
+            return Err(
+                "[[keys]] lists only approver keys: add an agent or tenant key to call with".into(),
+            );
         }
         let faults = file.faults;
         for (name, rate) in [
@@ -434,6 +477,14 @@ mod tests {
         assert!(bad("[[rules]]\naction = \"block\"").contains("neither"));
         assert!(bad("[faults]\nerror_rate = 2.0").contains("error_rate"));
         assert!(bad("[[keys]]\nkey = \"x\"").contains("8 characters"));
+        assert!(
+            bad("[[keys]]\nkey = \"tnt_key_one\"\n[[keys]]\nkey = \"tnt_key_one\"\nrole = \"approver\"")
+                .contains("repeats an earlier key")
+        );
+        assert!(
+            bad("[[keys]]\nkey = \"tnt_key_one\"\nrole = \"approver\"")
+                .contains("only approver keys")
+        );
         let debug = format!(
             "{:?}",
             policy(

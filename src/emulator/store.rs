@@ -2,11 +2,13 @@
 //!
 //! Under `--state DIR` the database is `DIR/emulator.sqlite3` and survives restarts;
 //! without it the database lives in memory. Rows hold JSON bodies; the store is small
-//! and every operation is one short statement under one connection lock.
+//! and every operation is one short statement under one connection lock. Jobs and
+//! reviews record the key that created them (its id, not the key), and are read
+//! through a [`Reader`].
 
 use std::{path::Path, sync::Mutex};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, named_params, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -44,6 +46,36 @@ pub struct Review {
     pub decided: Option<String>,
 }
 
+/// Whose jobs and reviews a read may return.
+#[derive(Clone, Copy, Debug)]
+pub enum Reader<'a> {
+    /// Every row: approvers and the approval page.
+    Everyone,
+    /// The rows the key `id` created; a tenant key also reads rows written before
+    /// owners were recorded.
+    Key {
+        /// The key's id.
+        id: &'a str,
+        /// Whether the key is a tenant key.
+        tenant: bool,
+    },
+}
+
+impl Reader<'_> {
+    /// The parameters of [`READABLE`]: the owner to match (none: everyone) and whether
+    /// rows without an owner match.
+    fn params(self) -> (Option<String>, bool) {
+        match self {
+            Self::Everyone => (None, true),
+            Self::Key { id, tenant } => (Some(id.to_owned()), tenant),
+        }
+    }
+}
+
+/// The condition a row's `owner` meets when the reader of `:owner`, `:legacy`
+/// ([`Reader::params`]) may see it.
+const READABLE: &str = "(:owner IS NULL OR owner = :owner OR (owner IS NULL AND :legacy))";
+
 /// The state database.
 pub struct Store {
     db: Mutex<Connection>,
@@ -51,6 +83,21 @@ pub struct Store {
 
 fn sql(error: rusqlite::Error) -> String {
     format!("the emulator's state database failed: {error}")
+}
+
+/// Gives `jobs` and `reviews` their `owner` column (the creating key's id), also in
+/// state folders written before keys owned rows.
+fn add_owner_columns(db: &Connection) -> Result<(), String> {
+    for table in ["jobs", "reviews"] {
+        if db
+            .prepare(&format!("SELECT owner FROM {table} LIMIT 0"))
+            .is_err()
+        {
+            db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN owner TEXT"))
+                .map_err(sql)?;
+        }
+    }
+    Ok(())
 }
 
 impl Store {
@@ -75,6 +122,7 @@ impl Store {
              CREATE TABLE IF NOT EXISTS spend (agent TEXT NOT NULL, day TEXT NOT NULL, usd REAL NOT NULL, PRIMARY KEY (agent, day));",
         )
         .map_err(sql)?;
+        add_owner_columns(&db)?;
         Ok(Self { db: Mutex::new(db) })
     }
 
@@ -111,24 +159,40 @@ impl Store {
             .map_err(sql)
     }
 
-    /// A job.
-    pub fn job(&self, id: &str) -> Result<Option<JobBody>, String> {
+    /// A job, if `reader` may see it.
+    pub fn job(&self, id: &str, reader: Reader<'_>) -> Result<Option<JobBody>, String> {
+        let (owner, legacy) = reader.params();
         let body: Option<String> = self
             .db()
-            .query_row("SELECT body FROM jobs WHERE id = ?1", params![id], |row| {
-                row.get(0)
-            })
+            .query_row(
+                &format!("SELECT body FROM jobs WHERE id = :id AND {READABLE}"),
+                named_params! {":id": id, ":owner": owner, ":legacy": legacy},
+                |row| row.get(0),
+            )
             .optional()
             .map_err(sql)?;
         Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
     }
 
-    /// Creates or updates a job.
+    /// Creates a job owned by the key `owner` (none: the job of a review from before
+    /// owners were recorded).
+    pub fn add_job(&self, job: &JobBody, owner: Option<&str>) -> Result<(), String> {
+        let body = serde_json::to_string(job).map_err(|e| e.to_string())?;
+        self.db()
+            .execute(
+                "INSERT INTO jobs (id, body, owner) VALUES (?1, ?2, ?3)",
+                params![job.job_id, body, owner],
+            )
+            .map(drop)
+            .map_err(sql)
+    }
+
+    /// Updates a job.
     pub fn save_job(&self, job: &JobBody) -> Result<(), String> {
         let body = serde_json::to_string(job).map_err(|e| e.to_string())?;
         self.db()
             .execute(
-                "INSERT OR REPLACE INTO jobs VALUES (?1, ?2)",
+                "UPDATE jobs SET body = ?2 WHERE id = ?1",
                 params![job.job_id, body],
             )
             .map(drop)
@@ -161,28 +225,34 @@ impl Store {
         Ok(failed)
     }
 
-    /// A review.
-    pub fn review(&self, id: &str) -> Result<Option<Review>, String> {
-        let body: Option<String> = self
+    /// A review and the key that created it (none for rows from before owners were
+    /// recorded).
+    pub fn review(&self, id: &str) -> Result<Option<(Review, Option<String>)>, String> {
+        let row: Option<(String, Option<String>)> = self
             .db()
             .query_row(
-                "SELECT body FROM reviews WHERE id = ?1",
+                "SELECT body, owner FROM reviews WHERE id = ?1",
                 params![id],
-                |row| row.get(0),
+                |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()
             .map_err(sql)?;
-        Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
+        Ok(row.and_then(|(body, owner)| Some((serde_json::from_str(&body).ok()?, owner))))
     }
 
-    /// Every review, oldest first.
-    pub fn reviews(&self) -> Result<Vec<Review>, String> {
+    /// The reviews `reader` may see, oldest first.
+    pub fn reviews(&self, reader: Reader<'_>) -> Result<Vec<Review>, String> {
+        let (owner, legacy) = reader.params();
         let db = self.db();
         let mut statement = db
-            .prepare("SELECT body FROM reviews ORDER BY seq")
+            .prepare(&format!(
+                "SELECT body FROM reviews WHERE {READABLE} ORDER BY seq"
+            ))
             .map_err(sql)?;
         let rows = statement
-            .query_map([], |row| row.get::<_, String>(0))
+            .query_map(named_params! {":owner": owner, ":legacy": legacy}, |row| {
+                row.get::<_, String>(0)
+            })
             .map_err(sql)?;
         Ok(rows
             .filter_map(Result::ok)
@@ -190,21 +260,28 @@ impl Store {
             .collect())
     }
 
-    /// Creates or updates a review.
+    /// Creates a review owned by the key `owner`.
+    pub fn add_review(&self, review: &Review, owner: &str) -> Result<(), String> {
+        let body = serde_json::to_string(review).map_err(|e| e.to_string())?;
+        self.db()
+            .execute(
+                "INSERT INTO reviews (id, seq, body, owner) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM reviews), ?2, ?3)",
+                params![review.id, body, owner],
+            )
+            .map(drop)
+            .map_err(sql)
+    }
+
+    /// Updates a review.
     pub fn save_review(&self, review: &Review) -> Result<(), String> {
         let body = serde_json::to_string(review).map_err(|e| e.to_string())?;
-        let db = self.db();
-        let updated = db
+        self.db()
             .execute(
                 "UPDATE reviews SET body = ?2 WHERE id = ?1",
                 params![review.id, body],
             )
-            .map_err(sql)?;
-        if updated == 0 {
-            db.execute("INSERT INTO reviews (id, seq, body) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM reviews), ?2)", params![review.id, body])
-                .map_err(sql)?;
-        }
-        Ok(())
+            .map(drop)
+            .map_err(sql)
     }
 
     /// What `agent` has spent on `day`.
@@ -282,5 +359,68 @@ impl Store {
                 key.len()
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenet::wire::JobStatus;
+
+    fn job(id: &str) -> JobBody {
+        JobBody {
+            job_id: id.into(),
+            status: JobStatus::Pending,
+            execution: None,
+            execution_error: None,
+        }
+    }
+
+    #[test]
+    fn jobs_are_read_by_their_owner_only() {
+        let store = Store::open(None).unwrap();
+        store.add_job(&job("job_a"), Some("key_a")).unwrap();
+        let (a, b) = (
+            Reader::Key {
+                id: "key_a",
+                tenant: false,
+            },
+            Reader::Key {
+                id: "key_b",
+                tenant: true,
+            },
+        );
+        assert!(store.job("job_a", a).unwrap().is_some());
+        assert!(store.job("job_a", b).unwrap().is_none());
+        let mut updated = job("job_a");
+        updated.status = JobStatus::Running;
+        store.save_job(&updated).unwrap();
+        assert_eq!(
+            store.job("job_a", a).unwrap().unwrap().status,
+            JobStatus::Running,
+            "an update keeps the owner"
+        );
+    }
+
+    #[test]
+    fn state_from_before_owners_opens_and_its_rows_go_to_tenant_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Connection::open(dir.path().join("emulator.sqlite3")).unwrap();
+        db.execute_batch(
+            "CREATE TABLE jobs (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+             CREATE TABLE reviews (id TEXT PRIMARY KEY, seq INTEGER NOT NULL, body TEXT NOT NULL);",
+        )
+        .unwrap();
+        let body = serde_json::to_string(&job("job_old")).unwrap();
+        db.execute("INSERT INTO jobs VALUES ('job_old', ?1)", params![body])
+            .unwrap();
+        drop(db);
+        let store = Store::open(Some(dir.path())).unwrap();
+        let reader = |tenant| Reader::Key { id: "k", tenant };
+        assert!(store.job("job_old", reader(true)).unwrap().is_some());
+        assert!(store.job("job_old", reader(false)).unwrap().is_none());
+        assert!(store.job("job_old", Reader::Everyone).unwrap().is_some());
+        store.add_job(&job("job_new"), Some("k")).unwrap();
+        assert!(store.job("job_new", reader(false)).unwrap().is_some());
     }
 }

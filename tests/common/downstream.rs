@@ -35,14 +35,19 @@ async fn record(
     axum::Json(json!({"ok": true, "path": uri.path()}))
 }
 
+/// Serves `app` on a free loopback port in the background; returns its URL.
+pub async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
 impl Downstream {
     /// Starts it on a free loopback port; returns it and its URL.
     pub async fn start() -> (Self, String) {
         let down = Self::default();
-        let app = Router::new().fallback(any(record)).with_state(down.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let url = serve(Router::new().fallback(any(record)).with_state(down.clone())).await;
         (down, url)
     }
     /// Every request so far: method, path, query, headers, body.
@@ -51,8 +56,12 @@ impl Downstream {
     }
 }
 
-/// The API key the test policies accept.
+/// The agent key the test policies accept, bound to agent `default`.
 pub const KEY: &str = "tnt_emulator_test_key";
+/// The tenant key the test policies accept: it may name any agent.
+pub const TENANT_KEY: &str = "tnt_emulator_tenant_key";
+/// The approver key the test policies accept.
+pub const APPROVER_KEY: &str = "tnt_emulator_approver_key";
 
 /// Writes the test catalog (services `d`, with a credential, and `nocred`) into `dir`.
 pub fn catalog(dir: &Path, base_url: &str) -> Arc<Catalog> {
@@ -75,10 +84,11 @@ pub fn catalog(dir: &Path, base_url: &str) -> Arc<Catalog> {
     Arc::new(Catalog::load(&[dir.to_owned()]).unwrap())
 }
 
-/// Writes a policy accepting [`KEY`] with a credential for `d`, plus `extra` TOML.
+/// Writes a policy accepting [`KEY`] (a key without a role, as older policies have),
+/// [`TENANT_KEY`] and [`APPROVER_KEY`], with a credential for `d`, plus `extra` TOML.
 pub fn policy(dir: &Path, extra: &str) -> Policy {
     let path = dir.join("policy.toml");
-    std::fs::write(&path, format!("[[keys]]\nkey = \"{KEY}\"\nagent_id = \"default\"\n\n[credentials.d]\nheader = \"X-Api-Key\"\nvalue = \"downstream-secret\"\n\n{extra}")).unwrap();
+    std::fs::write(&path, format!("[[keys]]\nkey = \"{KEY}\"\nagent_id = \"default\"\n\n[[keys]]\nkey = \"{TENANT_KEY}\"\nrole = \"tenant\"\n\n[[keys]]\nkey = \"{APPROVER_KEY}\"\nrole = \"approver\"\n\n[credentials.d]\nheader = \"X-Api-Key\"\nvalue = \"downstream-secret\"\n\n{extra}")).unwrap();
     Policy::load(&path).unwrap()
 }
 
