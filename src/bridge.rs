@@ -37,7 +37,7 @@ use crate::{
 /// What the server says about itself at `initialize`.
 const INSTRUCTIONS: &str = "Every tool here is a call to an external API governed by Tenet. \
 Each result's structuredContent.status says what happened: executed (read execution.body), \
-failed, pending (the job is still running: call tenet_job_status with its job_id later), \
+failed, pending (the job is still running: call tenet_job_status with its job_ref later), \
 escalated (held for human approval: do not retry), blocked (refused by policy: do not retry) or error.";
 
 /// Tools per `tools/list` page.
@@ -234,8 +234,8 @@ pub fn mcp_tool(tool: &Tool, output_schema: Arc<Map<String, Value>>) -> McpTool 
 fn job_status_tool(output_schema: Arc<Map<String, Value>>) -> McpTool {
     let Value::Object(input) = json!({
         "type": "object",
-        "properties": {"job_id": {"type": "string", "minLength": 1, "description": "The job_id of a pending result."}},
-        "required": ["job_id"],
+        "properties": {"job_ref": {"type": "string", "minLength": 1, "description": "The job_ref of one of your pending results, unchanged."}},
+        "required": ["job_ref"],
         "additionalProperties": false
     }) else {
         unreachable!("an object literal")
@@ -243,12 +243,28 @@ fn job_status_tool(output_schema: Arc<Map<String, Value>>) -> McpTool {
     McpTool::new(
         JOB_STATUS_TOOL,
         "Follow a Tenet job that was still running when its call returned `pending`, until it finishes or the \
-         poll deadline passes. Returns the same structured result as the original call would have.",
+         poll deadline passes: pass that result's `job_ref` (a job reference works only for the agent whose call \
+         started the job). Returns the same structured result as the original call would have.",
         Arc::new(input),
     )
     .with_title("Tenet job status")
     .with_raw_output_schema(output_schema)
     .with_annotations(ToolAnnotations::new().read_only(true).destructive(false).idempotent(true).open_world(true))
+}
+
+/// The `job_ref` argument of `tenet_job_status`, or what to pass instead.
+fn job_ref_argument(arguments: &Map<String, Value>) -> Result<&str, String> {
+    match arguments.get("job_ref") {
+        Some(Value::String(job_ref)) if !job_ref.is_empty() => Ok(job_ref),
+        None if arguments.contains_key("job_id") => Err(
+            "tenet_job_status takes `job_ref`, not `job_id`: pass the job_ref of your pending result \
+             unchanged (a bare job id is refused so that only the agent whose call started a job can follow it)"
+                .to_owned(),
+        ),
+        _ => Err(
+            "`job_ref` (a non-empty string) is required: pass the job_ref of your pending result".to_owned(),
+        ),
+    }
 }
 
 /// The tool result of a report.
@@ -433,17 +449,17 @@ impl ServerHandler for Bridge {
     ) -> Result<CallToolResponse, ErrorData> {
         let view = self.view();
         let governor = &self.inner.governor;
-        let mut arguments = request.arguments.unwrap_or_default();
+        let arguments = request.arguments.unwrap_or_default();
         let mut progress = ProgressReporter::new(&context);
         let report = if request.name == JOB_STATUS_TOOL {
-            let Some(Value::String(job_id)) = arguments
-                .remove("job_id")
-                .filter(|id| id.as_str().is_some_and(|s| !s.is_empty()))
-            else {
-                return Ok(tool_result(&CallReport::error(JOB_STATUS_TOOL, "", "`job_id` (a non-empty string) is required: pass the job_id of a pending result")).into());
+            let job_ref = match job_ref_argument(&arguments) {
+                Ok(job_ref) => job_ref,
+                Err(problem) => {
+                    return Ok(tool_result(&CallReport::error(JOB_STATUS_TOOL, "", problem)).into());
+                }
             };
             governor
-                .job_status(&job_id, &context.ct, |job, status| {
+                .job_status(job_ref, self.agent_id(&context), &context.ct, |job, status| {
                     progress.on_poll(job, status)
                 })
                 .await

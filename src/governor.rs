@@ -4,10 +4,18 @@
 //! tool's schema (Tenet is not called when they are invalid), sends the execute
 //! with a fresh request id, follows an allowed call's job to its end or the poll
 //! deadline, and reads every outcome into a report.
+//!
+//! A job is followed later only through its `job_ref`, which [`JobRefs`] binds to the
+//! agent that made the call, so no agent can read another's job.
 
-use std::time::{Duration, Instant};
+use std::{
+    fmt,
+    time::{Duration, Instant},
+};
 
+use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
+use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -15,9 +23,9 @@ use crate::{
     report::{CallReport, Status},
     tenet::{
         TenetClient,
-        client::JobWait,
+        client::{JobWait, check_job_id},
         decision::{Decision, Outcome, Reply},
-        wire::{Agent, ExecuteRequest, JobStatus, ToolCall},
+        wire::{Agent, ExecuteRequest, JobBody, JobStatus, ToolCall},
     },
 };
 
@@ -27,16 +35,26 @@ pub struct Governor {
     client: TenetClient,
     context: Map<String, Value>,
     poll_timeout: Duration,
+    job_refs: JobRefs,
 }
 
 impl Governor {
     /// A governor sending `context` with every call and polling jobs for at most `poll_timeout`.
+    /// Its job references are keyed from the client's API key (see [`JobRefs::derive`]).
     pub fn new(client: TenetClient, context: Map<String, Value>, poll_timeout: Duration) -> Self {
+        let job_refs = JobRefs::derive(client.api_key().expose());
         Self {
             client,
             context,
             poll_timeout,
+            job_refs,
         }
+    }
+
+    /// The same governor with job references keyed by `job_refs` instead.
+    pub fn with_job_refs(mut self, job_refs: JobRefs) -> Self {
+        self.job_refs = job_refs;
+        self
     }
 
     /// How long a call waits for its job before answering `pending`.
@@ -130,6 +148,10 @@ impl Governor {
                 return Decided::Done(report);
             }
         };
+        report.job_ref = decision
+            .job_id
+            .as_deref()
+            .and_then(|job_id| self.job_refs.mint(agent_id, job_id));
         read_decision(decision, report, started)
     }
 
@@ -147,14 +169,22 @@ impl Governor {
 
     /// Follows a job started earlier (e.g. one that outlived a call's poll deadline)
     /// until it finishes or the poll deadline passes, and reports it like a call.
+    /// `job_ref` must be one this server issued to `agent_id`; any other gets an error
+    /// report and Tenet is not asked.
     pub async fn job_status(
         &self,
-        job_id: &str,
+        job_ref: &str,
+        agent_id: &str,
         cancel: &CancellationToken,
         on_poll: impl FnMut(&str, JobStatus),
     ) -> CallReport {
+        let job_id = match self.job_refs.verify(agent_id, job_ref) {
+            Ok(job_id) => job_id,
+            Err(problem) => return CallReport::error(JOB_STATUS_TOOL, "", problem),
+        };
         let mut report = CallReport::new(JOB_STATUS_TOOL, "");
         report.job_id = Some(job_id.to_owned());
+        report.job_ref = Some(job_ref.to_owned());
         // A job exists only for an allowed call.
         report.outcome = Some(Outcome::Allow);
         self.finish_job(
@@ -181,19 +211,7 @@ impl Governor {
             .wait_for_job(job_id, deadline, cancel, on_poll)
             .await
         {
-            JobWait::Finished(job) => match (job.status, job.execution, job.execution_error) {
-                (JobStatus::Completed, Some(execution), None) => {
-                    report.status = Status::Executed;
-                    report.executed = true;
-                    report.execution = Some(execution.into());
-                }
-                (_, execution, error) => {
-                    report.status = Status::Failed;
-                    report.execution = execution.map(Into::into);
-                    report.execution_error =
-                        Some(error.unwrap_or_else(|| "downstream_failed".into()));
-                }
-            },
+            JobWait::Finished(job) => record_job(&mut report, job),
             JobWait::TimedOut { .. } => {
                 report.status = Status::Pending;
                 report.execution_error = Some("poll_timeout".into());
@@ -216,8 +234,32 @@ impl Governor {
                     "Tenet does not know job {job_id} (HTTP 404): check the job id"
                 ));
             }
+            JobWait::InvalidJobId => {
+                report.status = Status::Failed;
+                report.execution_error = Some("invalid_job_id".into());
+                report.error = Some(
+                    "Tenet named a job id that cannot be polled safely (it is not 1 to 128 characters from A-Z a-z 0-9 - . _ ~); nothing was sent".into(),
+                );
+            }
         }
         report
+    }
+}
+
+/// Records a finished job in `report`: executed only when it completed with a
+/// downstream response and no error; failed otherwise.
+fn record_job(report: &mut CallReport, job: JobBody) {
+    match (job.status, job.execution, job.execution_error) {
+        (JobStatus::Completed, Some(execution), None) => {
+            report.status = Status::Executed;
+            report.executed = true;
+            report.execution = Some(execution.into());
+        }
+        (_, execution, error) => {
+            report.status = Status::Failed;
+            report.execution = execution.map(Into::into);
+            report.execution_error = Some(error.unwrap_or_else(|| "downstream_failed".into()));
+        }
     }
 }
 
@@ -297,4 +339,77 @@ fn read_decision(decision: Decision, mut report: CallReport, started: Instant) -
         job_id,
         started,
     })
+}
+
+/// The label that derives the job-reference key from its secret.
+const JOB_REF_LABEL: &[u8] = b"tenet-mcp job-ref v1";
+
+/// The bytes of a job reference's tag (128 bits, written as 32 hex digits).
+const JOB_REF_TAG_BYTES: usize = 16;
+
+/// Binds job ids to the agent whose call started them.
+///
+/// A job reference is `<job_id>.<tag>`, the tag being the first 128 bits of
+/// HMAC-SHA256(key, len(agent_id) ‖ agent_id ‖ job_id) in hex, where the key is
+/// HMAC-SHA256(secret, "tenet-mcp job-ref v1"). The secret is `TENET_MCP_JOB_SECRET`, or
+/// else the Tenet API key, so restarts and replicas that share it accept each other's
+/// references with no state. Tags are compared in constant time. `Debug` hides the key.
+#[derive(Clone)]
+pub struct JobRefs {
+    key: [u8; 32],
+}
+
+impl fmt::Debug for JobRefs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JobRefs(<redacted>)")
+    }
+}
+
+impl JobRefs {
+    /// Job references keyed from `secret` (the job secret, or the API key).
+    pub fn derive(secret: &str) -> Self {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(JOB_REF_LABEL);
+        Self {
+            key: mac.finalize().into_bytes().into(),
+        }
+    }
+
+    fn mac(&self, agent_id: &str, job_id: &str) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes a key of any length");
+        mac.update(&(agent_id.len() as u64).to_be_bytes());
+        mac.update(agent_id.as_bytes());
+        mac.update(job_id.as_bytes());
+        mac
+    }
+
+    /// The reference to `job_id` for `agent_id`; `None` when the job id is not a safe one
+    /// (see [`check_job_id`]), which the bridge never polls.
+    pub fn mint(&self, agent_id: &str, job_id: &str) -> Option<String> {
+        check_job_id(job_id).ok()?;
+        let tag = self.mac(agent_id, job_id).finalize().into_bytes();
+        Some(format!(
+            "{job_id}.{}",
+            hex::encode(&tag[..JOB_REF_TAG_BYTES])
+        ))
+    }
+
+    /// The job id of `job_ref` if this server issued it to `agent_id`; otherwise what to do.
+    pub fn verify<'a>(&self, agent_id: &str, job_ref: &'a str) -> Result<&'a str, String> {
+        let unknown = || {
+            "`job_ref` is not a job reference issued to you by this server (it was altered, \
+             or belongs to another agent): pass the job_ref of one of your own results unchanged"
+                .to_owned()
+        };
+        let (job_id, tag) = job_ref.rsplit_once('.').ok_or_else(unknown)?;
+        check_job_id(job_id).map_err(|_| unknown())?;
+        let mut bytes = [0u8; JOB_REF_TAG_BYTES];
+        hex::decode_to_slice(tag, &mut bytes).map_err(|_| unknown())?;
+        self.mac(agent_id, job_id)
+            .verify_truncated_left(&bytes)
+            .map_err(|_| unknown())?;
+        Ok(job_id)
+    }
 }

@@ -18,9 +18,12 @@ use crate::{
     bridge::Bridge,
     catalog::Catalog,
     emulator,
-    governor::Governor,
+    governor::{Governor, JobRefs},
     reload,
-    tenet::{ApiKey, ClientConfig, TenetClient, client::DEFAULT_API_URL},
+    tenet::{
+        ApiKey, ClientConfig, TenetClient,
+        client::{DEFAULT_API_URL, check_api_url},
+    },
     transport,
 };
 
@@ -30,7 +33,8 @@ pub struct ServeArgs {
     /// A catalog file or folder of them (repeatable); default: the catalog shipped in the binary.
     #[arg(long = "catalog", value_name = "PATH")]
     pub catalogs: Vec<PathBuf>,
-    /// Tenet's API URL. The API key is read from the TENET_API_KEY environment variable only.
+    /// Tenet's API URL, without `user:password@` (refused). The API key is read from the
+    /// TENET_API_KEY environment variable only.
     #[arg(long, env = "TENET_API_URL", default_value = DEFAULT_API_URL)]
     pub api_url: String,
     /// The agent id sent with every call.
@@ -251,8 +255,10 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         let key = std::env::var("TENET_API_KEY").ok().and_then(ApiKey::new).ok_or_else(|| {
             ConfigError("TENET_API_KEY is not set: export it (your Tenet tenant key, tnt_...) or run with --emulator to try a local Tenet".into())
         })?;
+        check_api_url(&args.api_url).map_err(ConfigError)?;
         (args.api_url.clone(), key, None)
     };
+    let job_refs = job_refs_from_env()?;
     let mut config = ClientConfig::new(&api_url, api_key);
     config.request_timeout = Duration::from_secs_f64(args.request_timeout);
     let client = TenetClient::new(config);
@@ -261,7 +267,11 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
-    let governor = Governor::new(client, context, Duration::from_secs_f64(args.poll_timeout));
+    let api_url = client.api_url().to_owned();
+    let mut governor = Governor::new(client, context, Duration::from_secs_f64(args.poll_timeout));
+    if let Some(job_refs) = job_refs {
+        governor = governor.with_job_refs(job_refs);
+    }
     let mut bridge = Bridge::new(catalog.clone(), governor, args.agent_id);
     if args.tasks {
         bridge = bridge.with_tasks();
@@ -281,6 +291,28 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         running.shutdown().await;
     }
     served.map_err(ServeError::Runtime)
+}
+
+/// The environment variable holding the secret that keys job references.
+pub const JOB_SECRET_ENV: &str = "TENET_MCP_JOB_SECRET";
+
+/// The shortest job secret accepted.
+const MIN_JOB_SECRET_LEN: usize = 16;
+
+/// Job references keyed by `TENET_MCP_JOB_SECRET`, or `None` when it is not set (the
+/// governor then keys them from the API key).
+fn job_refs_from_env() -> Result<Option<JobRefs>, ConfigError> {
+    let Some(secret) = std::env::var_os(JOB_SECRET_ENV) else {
+        return Ok(None);
+    };
+    match secret.to_str().map(str::trim) {
+        Some(secret) if secret.len() >= MIN_JOB_SECRET_LEN => Ok(Some(JobRefs::derive(secret))),
+        _ => Err(ConfigError(format!(
+            "{JOB_SECRET_ENV} is set but is not at least {MIN_JOB_SECRET_LEN} characters of UTF-8 text: \
+             set it to a long random value (e.g. the output of `openssl rand -hex 32`), the same on every replica, \
+             or unset it to key job references from TENET_API_KEY"
+        ))),
+    }
 }
 
 /// Why `serve` stopped with an error.

@@ -98,7 +98,7 @@ impl Default for PollPolicy {
 /// Everything the client needs to talk to Tenet.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
-    /// The API's base URL, without a trailing `/`.
+    /// The API's base URL, without a trailing `/` or userinfo.
     pub api_url: String,
     /// The tenant key.
     pub api_key: ApiKey,
@@ -111,15 +111,57 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// A config with default timeouts and schedules.
+    /// A config with default timeouts and schedules. Userinfo in `api_url` is dropped
+    /// (Tenet authenticates with the key alone), so it can never be sent, logged or echoed;
+    /// `serve` refuses such a URL earlier with [`check_api_url`].
     pub fn new(api_url: &str, api_key: ApiKey) -> Self {
         Self {
-            api_url: api_url.trim_end_matches('/').to_owned(),
+            api_url: without_userinfo(api_url).trim_end_matches('/').to_owned(),
             api_key,
             request_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             poll: PollPolicy::default(),
         }
+    }
+}
+
+/// Checks Tenet's API URL: an `http` or `https` URL with a host and no userinfo
+/// (`user:password@`), which would otherwise be sent and could leak into logs.
+/// The error never repeats the URL's userinfo.
+pub fn check_api_url(api_url: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(api_url).map_err(|error| {
+        format!(
+            "TENET_API_URL (--api-url) `{}` is not a URL ({error}): use e.g. {DEFAULT_API_URL}",
+            without_userinfo(api_url)
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "TENET_API_URL (--api-url) `{}` is not an http(s) URL with a host: use e.g. {DEFAULT_API_URL}",
+            without_userinfo(api_url)
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "TENET_API_URL (--api-url) `{}` carries a user name or password (`user:password@`): remove it; \
+             Tenet authenticates with TENET_API_KEY alone",
+            without_userinfo(api_url)
+        ));
+    }
+    Ok(())
+}
+
+/// A URL with its userinfo (`user:password@`) removed, for use and display alike.
+/// Works on any text, URL or not: whatever precedes the last `@` of the authority goes.
+pub fn without_userinfo(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..scheme_end], &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }
 
@@ -176,6 +218,8 @@ pub enum JobWait {
     Unauthorized,
     /// Tenet does not know the job (404).
     NotFound,
+    /// The job id is not safe to put in a URL (see [`check_job_id`]); nothing was sent.
+    InvalidJobId,
     /// The call was cancelled by the client.
     Cancelled,
 }
@@ -214,9 +258,14 @@ impl TenetClient {
             .map_err(Clone::clone)
     }
 
-    /// The API's base URL.
+    /// The API's base URL (without userinfo).
     pub fn api_url(&self) -> &str {
         &self.config.api_url
+    }
+
+    /// The API key.
+    pub(crate) fn api_key(&self) -> &ApiKey {
+        &self.config.api_key
     }
 
     /// `POST /v1/execute`, retried on transient failures with the same request id.
@@ -307,11 +356,11 @@ impl TenetClient {
         cancel: &CancellationToken,
         mut on_poll: impl FnMut(&str, JobStatus),
     ) -> JobWait {
-        let url = format!(
-            "{}/v1/jobs/{}",
-            self.config.api_url,
-            percent_encoding::utf8_percent_encode(job_id, percent_encoding::NON_ALPHANUMERIC)
-        );
+        if let Err(problem) = check_job_id(job_id) {
+            tracing::warn!(%problem, "refused to poll a job id that is not safe in a URL");
+            return JobWait::InvalidJobId;
+        }
+        let url = format!("{}/v1/jobs/{}", self.config.api_url, job_path_segment(job_id));
         let poll = &self.config.poll;
         let mut last_status = None;
         // Poll once at once: instant jobs are done by the time the execute answered.
@@ -348,34 +397,99 @@ impl TenetClient {
             };
             crate::metrics::tenet_request("job", &outcome_label(&outcome), sent_at.elapsed());
             match outcome {
-                Ok((StatusCode::OK, _, body)) => match serde_json::from_slice::<JobBody>(&body) {
-                    Ok(job) => {
+                Ok((status, _, body)) => match read_poll(status, &body) {
+                    Poll::Job(job) => {
                         last_status = Some(job.status);
                         on_poll(job_id, job.status);
                         if job.status.is_final() {
                             return JobWait::Finished(job);
                         }
                     }
-                    Err(error) => {
-                        tracing::warn!(job_id, %error, "Tenet sent a job body that does not parse; polling on")
+                    Poll::Unauthorized => return JobWait::Unauthorized,
+                    Poll::NotFound => return JobWait::NotFound,
+                    Poll::Unreadable(problem) => {
+                        tracing::warn!(
+                            job_id,
+                            status = status.as_u16(),
+                            %problem,
+                            body = quote(&body).as_deref().unwrap_or(""),
+                            "job poll failed; polling on"
+                        )
                     }
                 },
-                Ok((StatusCode::UNAUTHORIZED, _, _)) => return JobWait::Unauthorized,
-                Ok((StatusCode::NOT_FOUND, _, _)) => return JobWait::NotFound,
-                Ok((status, _, body)) => {
-                    tracing::warn!(
-                        job_id,
-                        status = status.as_u16(),
-                        body = quote(&body).as_deref().unwrap_or(""),
-                        "job poll failed; polling on"
-                    )
-                }
                 Err(error) => {
                     tracing::warn!(job_id, %error, "job poll could not reach Tenet; polling on")
                 }
             }
         }
     }
+}
+
+/// What one answer to a job poll says.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Poll {
+    /// A 2xx answer with a job body: the job's status (Tenet may answer a running job with 202).
+    Job(JobBody),
+    /// 401: the key was rejected.
+    Unauthorized,
+    /// 404: Tenet does not know the job.
+    NotFound,
+    /// Anything else (a transient error, a body that does not parse): why, for the log.
+    Unreadable(String),
+}
+
+/// Reads one answer to `GET /v1/jobs/{id}`, as the seed SDK does: the status from any 2xx body.
+pub(crate) fn read_poll(status: StatusCode, body: &[u8]) -> Poll {
+    match status {
+        StatusCode::UNAUTHORIZED => Poll::Unauthorized,
+        StatusCode::NOT_FOUND => Poll::NotFound,
+        status if status.is_success() => match serde_json::from_slice::<JobBody>(body) {
+            Ok(job) => Poll::Job(job),
+            Err(error) => Poll::Unreadable(format!("the job body does not parse ({error})")),
+        },
+        _ => Poll::Unreadable("Tenet answered with an error".to_owned()),
+    }
+}
+
+/// The longest job id the bridge accepts.
+pub const MAX_JOB_ID_LEN: usize = 128;
+
+/// Checks that a job id is safe as one URL path segment: 1 to [`MAX_JOB_ID_LEN`]
+/// characters from RFC 3986's unreserved set (`A-Z a-z 0-9 - . _ ~`), and not `.` or
+/// `..` (which URL normalisation would turn into another path).
+pub fn check_job_id(job_id: &str) -> Result<(), String> {
+    const RULE: &str = "a job id is 1 to 128 characters from A-Z a-z 0-9 - . _ ~, and not `.` or `..`";
+    if job_id.is_empty() {
+        return Err(format!("the job id is empty: {RULE}"));
+    }
+    if job_id == "." || job_id == ".." {
+        return Err(format!("the job id `{job_id}` would leave the jobs path: {RULE}"));
+    }
+    if job_id.len() > MAX_JOB_ID_LEN {
+        return Err(format!("the job id is {} characters long: {RULE}", job_id.len()));
+    }
+    if !job_id.bytes().all(is_unreserved) {
+        return Err(format!("the job id has characters outside the safe set: {RULE}"));
+    }
+    Ok(())
+}
+
+/// RFC 3986 unreserved: `A-Z a-z 0-9 - . _ ~`.
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+}
+
+/// What a path segment must encode: everything but the unreserved characters (RFC 3986
+/// says producers should not encode those).
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A job id as one URL path segment.
+fn job_path_segment(job_id: &str) -> percent_encoding::PercentEncode<'_> {
+    percent_encoding::utf8_percent_encode(job_id, PATH_SEGMENT)
 }
 
 /// Sends a request and reads status, `Retry-After` and body, or says why it could not.

@@ -1,0 +1,231 @@
+//! Following jobs safely: job references bound to the agent that made the call (across
+//! restarts and replicas), job ids checked before they reach a URL, and Tenet's URL
+//! never carrying or echoing credentials.
+
+mod common;
+
+use std::process::Stdio;
+
+use common::scripted::{Canned, ScriptedTenet};
+use rmcp::{
+    RoleClient, ServiceExt, model::CallToolRequestParams, service::RunningService,
+    transport::TokioChildProcess,
+};
+use serde_json::{Value, json};
+
+const KEY: &str = "tnt_test";
+
+fn fixture() -> String {
+    format!("{}/tests/fixtures/acme.json", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A bridge over stdio for `agent`, with extra environment variables.
+async fn bridge(
+    tenet: &ScriptedTenet,
+    agent: &str,
+    env: &[(&str, &str)],
+) -> RunningService<RoleClient, ()> {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"));
+    cmd.args(["serve", "--catalog", &fixture(), "--poll-timeout", "0.3"])
+        .args(["--agent-id", agent])
+        .env("TENET_API_KEY", KEY)
+        .env("TENET_API_URL", tenet.url())
+        .env_remove("TENET_MCP_JOB_SECRET")
+        .envs(env.iter().copied());
+    ().serve(TokioChildProcess::new(cmd).unwrap())
+        .await
+        .unwrap()
+}
+
+/// Calls `tool`; returns the structured result and `isError`.
+async fn call(client: &RunningService<RoleClient, ()>, tool: &str, arguments: Value) -> (Value, bool) {
+    let Value::Object(arguments) = arguments else {
+        unreachable!()
+    };
+    let result = client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
+        .await
+        .unwrap();
+    (
+        result.structured_content.expect("structuredContent"),
+        result.is_error == Some(true),
+    )
+}
+
+/// Scripts `acme.items.create` to start `job`, still running.
+fn running_job(tenet: &ScriptedTenet, job: &str) {
+    tenet.on_execute(
+        "acme.items.create",
+        vec![Canned::json(202, json!({"jobId": job, "decision": "ALLOW"}))],
+    );
+    tenet.on_job(job, vec![Canned::json(200, json!({"jobId": job, "status": "running"}))]);
+}
+
+fn complete(tenet: &ScriptedTenet, job: &str) {
+    tenet.on_job(job, vec![Canned::json(200, json!({"jobId": job, "status": "completed", "execution": {"status": 201, "headers": {}, "body": {"id": 7}, "durationMs": 3}}))]);
+}
+
+#[tokio::test]
+async fn a_job_ref_works_only_for_its_agent_and_survives_restarts() {
+    let tenet = ScriptedTenet::start().await;
+    running_job(&tenet, "job_a");
+    let alice = bridge(&tenet, "alice", &[]).await;
+    let (pending, _) = call(&alice, "acme_items_create", json!({"name": "x"})).await;
+    assert_eq!(pending["status"], "pending", "{pending}");
+    let job_ref = pending["job_ref"].as_str().expect("a job_ref").to_owned();
+    let (job_id, tag) = job_ref.rsplit_once('.').unwrap();
+    assert_eq!((job_id, tag.len()), ("job_a", 32), "{job_ref}");
+    alice.cancel().await.unwrap();
+    complete(&tenet, "job_a");
+    let polls = tenet.polls_of("job_a");
+
+    // Another agent with the reference, or with a forged one, learns nothing.
+    let bob = bridge(&tenet, "bob", &[]).await;
+    let mut forged = job_ref.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == '0' { '1' } else { '0' });
+    for attempt in [job_ref.clone(), forged] {
+        let (refused, is_error) = call(&bob, "tenet_job_status", json!({"job_ref": attempt})).await;
+        assert!(is_error, "{refused}");
+        assert_eq!(refused["status"], "error");
+        assert!(
+            refused["error"].as_str().unwrap().contains("not a job reference issued to you"),
+            "{refused}"
+        );
+        assert_eq!(refused["execution"], Value::Null);
+    }
+    bob.cancel().await.unwrap();
+    // A server keyed by another secret does not accept it either.
+    let elsewhere = bridge(&tenet, "alice", &[("TENET_MCP_JOB_SECRET", "another-secret-0123456789")]).await;
+    let (refused, is_error) = call(&elsewhere, "tenet_job_status", json!({"job_ref": job_ref})).await;
+    assert!(is_error && refused["status"] == "error", "{refused}");
+    elsewhere.cancel().await.unwrap();
+    assert_eq!(tenet.polls_of("job_a"), polls, "refused references reach no Tenet");
+
+    // The same agent, on a restarted (or another) server sharing the key, follows it.
+    let again = bridge(&tenet, "alice", &[]).await;
+    let (done, is_error) = call(&again, "tenet_job_status", json!({"job_ref": job_ref})).await;
+    assert!(!is_error, "{done}");
+    assert_eq!(done["status"], "executed");
+    assert_eq!(done["execution"]["body"], json!({"id": 7}));
+    assert_eq!((done["job_id"].clone(), done["job_ref"].clone()), (json!("job_a"), json!(job_ref)));
+    again.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_shared_job_secret_binds_refs_across_replicas_with_different_keys() {
+    let tenet = ScriptedTenet::start().await;
+    running_job(&tenet, "job_s");
+    let secret = [("TENET_MCP_JOB_SECRET", "shared-secret-0123456789abcdef")];
+    let first = bridge(&tenet, "alice", &secret).await;
+    let (pending, _) = call(&first, "acme_items_create", json!({"name": "x"})).await;
+    let job_ref = pending["job_ref"].as_str().expect("a job_ref").to_owned();
+    first.cancel().await.unwrap();
+    complete(&tenet, "job_s");
+    let other_key = [secret[0], ("TENET_API_KEY", "tnt_other_replica_key")];
+    let second = bridge(&tenet, "alice", &other_key).await;
+    let (done, _) = call(&second, "tenet_job_status", json!({"job_ref": job_ref})).await;
+    assert_eq!(done["status"], "executed", "{done}");
+    second.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn bare_or_unsafe_job_ids_are_refused_without_asking_tenet() {
+    let tenet = ScriptedTenet::start().await;
+    let client = bridge(&tenet, "default", &[]).await;
+    let (refused, is_error) = call(&client, "tenet_job_status", json!({"job_id": "job_1"})).await;
+    assert!(is_error);
+    assert!(
+        refused["error"].as_str().unwrap().contains("takes `job_ref`, not `job_id`"),
+        "{refused}"
+    );
+    let tag = "0".repeat(32);
+    for arguments in [
+        json!({}),
+        json!({"job_ref": ""}),
+        json!({"job_ref": 7}),
+        json!({"job_ref": ".."}),
+        json!({"job_ref": "."}),
+        json!({"job_ref": format!("..{tag}")}),
+        json!({"job_ref": format!("...{tag}")}),
+        json!({"job_ref": format!("a/b.{tag}")}),
+        json!({"job_ref": format!("job%2F1.{tag}")}),
+        json!({"job_ref": format!("{}.{tag}", "j".repeat(129))}),
+    ] {
+        let (refused, is_error) = call(&client, "tenet_job_status", arguments.clone()).await;
+        assert!(is_error && refused["status"] == "error", "{arguments}: {refused}");
+    }
+    assert!(tenet.requests().is_empty(), "{:?}", tenet.requests());
+
+    // A job id from Tenet that would leave the jobs path is never polled.
+    for job in ["..", ".", "", "a/b", "job 1", "j?x=1"] {
+        tenet.on_execute(
+            "acme.items.create",
+            vec![Canned::json(202, json!({"jobId": job, "decision": "ALLOW"}))],
+        );
+        let (failed, is_error) = call(&client, "acme_items_create", json!({"name": "x"})).await;
+        assert!(is_error, "{job}: {failed}");
+        assert_eq!(
+            (failed["status"].clone(), failed["execution_error"].clone(), failed["job_ref"].clone()),
+            (json!("failed"), json!("invalid_job_id"), Value::Null),
+            "{job}: {failed}"
+        );
+    }
+    let kinds: Vec<_> = tenet.requests().iter().map(|r| r.kind).collect();
+    assert!(kinds.iter().all(|kind| *kind == "execute"), "{:?}", tenet.requests());
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn job_ids_keep_their_unreserved_characters_in_the_url() {
+    let tenet = ScriptedTenet::start().await;
+    let job = "job_1-a.b~c";
+    tenet.on_execute(
+        "acme.items.create",
+        vec![Canned::json(202, json!({"jobId": job, "decision": "ALLOW"}))],
+    );
+    complete(&tenet, job);
+    let client = bridge(&tenet, "default", &[]).await;
+    let (done, _) = call(&client, "acme_items_create", json!({"name": "x"})).await;
+    assert_eq!(done["status"], "executed", "{done}");
+    assert_eq!(tenet.job_paths(), ["/v1/jobs/job_1-a.b~c"]);
+    client.cancel().await.unwrap();
+}
+
+/// Runs `serve` with `args` and `env` and stdin closed; returns its exit code and stderr.
+async fn serve_output(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+        .arg("serve")
+        .args(args)
+        .env("TENET_API_KEY", KEY)
+        .env_remove("TENET_API_URL")
+        .env_remove("TENET_MCP_JOB_SECRET")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn credentials_in_the_api_url_are_refused_and_never_echoed() {
+    let url = "http://agent:s3cret-pass@127.0.0.1:9/";
+    for (args, env) in [
+        (vec![], vec![("TENET_API_URL", url)]),
+        (vec!["--api-url", url], vec![]),
+    ] {
+        let (code, stderr) = serve_output(&args, &env).await;
+        assert_eq!(code, Some(2), "{stderr}");
+        assert!(stderr.contains("carries a user name or password"), "{stderr}");
+        assert!(stderr.contains("http://127.0.0.1:9/"), "{stderr}");
+        assert!(!stderr.contains("s3cret") && !stderr.contains("agent:"), "{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn a_short_job_secret_is_a_configuration_error() {
+    let (code, stderr) = serve_output(&[], &[("TENET_MCP_JOB_SECRET", "short")]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("TENET_MCP_JOB_SECRET") && !stderr.contains("short"), "{stderr}");
+}
