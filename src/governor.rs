@@ -413,3 +413,73 @@ impl JobRefs {
         Ok(job_id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use crate::tenet::{client::read_poll, decision::parse_execute_reply};
+
+    #[test]
+    fn job_refs_bind_agent_and_job() {
+        let refs = JobRefs::derive("tnt_key");
+        let job_ref = refs.mint("alice", "job_1").unwrap();
+        let (job_id, tag) = job_ref.rsplit_once('.').unwrap();
+        assert_eq!((job_id, tag.len()), ("job_1", 2 * JOB_REF_TAG_BYTES));
+        assert_eq!(refs.verify("alice", &job_ref), Ok("job_1"));
+        // Deterministic: a restart or a replica with the same secret agrees.
+        assert_eq!(JobRefs::derive("tnt_key").mint("alice", "job_1"), Some(job_ref.clone()));
+        // Another agent, another secret, another job, an altered or cut tag: refused.
+        assert!(refs.verify("bob", &job_ref).is_err());
+        assert!(JobRefs::derive("tnt_other").verify("alice", &job_ref).is_err());
+        let other_job = format!("job_2.{tag}");
+        assert!(refs.verify("alice", &other_job).is_err());
+        let mut altered = job_ref.clone();
+        altered.replace_range(job_ref.len() - 1.., if job_ref.ends_with('0') { "1" } else { "0" });
+        assert!(refs.verify("alice", &altered).is_err());
+        assert!(refs.verify("alice", &job_ref[..job_ref.len() - 2]).is_err());
+        for bad in ["job_1", "", ".", "job_1.", ".job_1", "job_1.zz"] {
+            assert!(refs.verify("alice", bad).is_err(), "{bad}");
+        }
+        // The agent id is length-prefixed: moving bytes between agent and job changes the tag.
+        assert_ne!(refs.mint("ab", "c"), refs.mint("a", "bc").map(|r| r.replacen("bc", "c", 1)));
+        // Unsafe job ids get no reference at all.
+        assert_eq!(refs.mint("alice", ".."), None);
+        assert_eq!(refs.mint("alice", "a/b"), None);
+        let problem = refs.verify("bob", &job_ref).unwrap_err();
+        assert!(problem.contains("not a job reference issued to you"), "{problem}");
+        assert!(!format!("{refs:?}").contains(&hex::encode(refs.key)));
+    }
+
+    proptest! {
+        /// Whatever Tenet answers to an execute, a report says `executed` only for an
+        /// allowed call with a downstream response, and a job is followed only when allowed.
+        #[test]
+        fn executed_only_when_allowed(status in 100u16..600, body in crate::tenet::arbitrary::body()) {
+            let report = CallReport::new("t.x", "r");
+            if let Reply::Decision(decision) = parse_execute_reply(status, &body) {
+                let allowed = decision.outcome.is_allowed();
+                match read_decision(decision, report, Instant::now()) {
+                    Decided::Done(report) => {
+                        prop_assert!(!report.executed || (allowed && report.status == Status::Executed && report.execution.is_some()));
+                    }
+                    Decided::Job(_) => prop_assert!(allowed),
+                }
+            }
+        }
+
+        /// Whatever a poll answers, a job's report says `executed` only when the job
+        /// completed with a downstream response and no error.
+        #[test]
+        fn a_job_executes_only_when_completed(status in 200u16..300, body in crate::tenet::arbitrary::body()) {
+            let status = reqwest::StatusCode::from_u16(status).expect("a status in range");
+            if let crate::tenet::client::Poll::Job(job) = read_poll(status, &body) {
+                let completed = job.status == JobStatus::Completed && job.execution.is_some() && job.execution_error.is_none();
+                let mut report = CallReport::new("t.x", "r");
+                record_job(&mut report, job);
+                prop_assert_eq!(report.executed, completed);
+                prop_assert_eq!(report.status == Status::Executed, completed);
+            }
+        }
+    }
+}

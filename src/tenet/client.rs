@@ -568,6 +568,7 @@ fn backoff(retry: &RetryPolicy, tries: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn api_key_never_prints() {
@@ -578,6 +579,83 @@ mod tests {
         assert!(!format!("{config:?}").contains("tnt_secret"));
         assert_eq!(config.api_url, "http://x");
         assert!(ApiKey::new("  ").is_none());
+    }
+
+    #[test]
+    fn api_url_userinfo_is_refused_and_never_kept() {
+        let url = "http://agent:s3cret@tenet.example:8443/base/";
+        assert_eq!(without_userinfo(url), "http://tenet.example:8443/base/");
+        assert_eq!(without_userinfo("https://u@h"), "https://h");
+        assert_eq!(without_userinfo("http://h/p@q"), "http://h/p@q", "an @ in the path is not userinfo");
+        assert_eq!(without_userinfo("not a url"), "not a url");
+        let problem = check_api_url(url).unwrap_err();
+        assert!(problem.contains("user name or password") && problem.contains("http://tenet.example:8443/base/"), "{problem}");
+        assert!(!problem.contains("s3cret") && !problem.contains("agent"), "{problem}");
+        let problem = check_api_url("http://agent:s3cret@[::1").unwrap_err();
+        assert!(problem.contains("is not a URL") && !problem.contains("s3cret"), "{problem}");
+        assert!(check_api_url("ftp://tenet.example").is_err());
+        assert!(check_api_url("https://api.trytenet.com").is_ok());
+        assert!(check_api_url("http://127.0.0.1:8080/").is_ok());
+
+        let config = ClientConfig::new(url, ApiKey::new("tnt_k").unwrap());
+        assert_eq!(config.api_url, "http://tenet.example:8443/base");
+        assert!(!format!("{config:?}").contains("s3cret"));
+        let unreachable = TransportError::Unreachable {
+            url: TenetClient::new(config).api_url().to_owned(),
+            tries: 1,
+            detail: "connection failed".into(),
+        };
+        assert!(!unreachable.to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn job_ids_are_checked_and_sent_unencoded() {
+        for good in ["job_1", "j", "a-b.c_d~e", "..x", "x..", &"j".repeat(MAX_JOB_ID_LEN)] {
+            assert_eq!(check_job_id(good), Ok(()), "{good}");
+            assert_eq!(job_path_segment(good).to_string(), good);
+        }
+        for bad in ["", ".", "..", "a/b", "a%2Fb", "a b", "a?b", "a#b", "é", "a\\b", &"j".repeat(MAX_JOB_ID_LEN + 1)] {
+            assert!(check_job_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_job_id("..").unwrap_err().contains("would leave the jobs path"));
+        assert_eq!(job_path_segment("a/b c").to_string(), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn job_status_is_read_from_any_2xx_answer() {
+        let running = br#"{"status": "running"}"#;
+        for status in [StatusCode::OK, StatusCode::ACCEPTED, StatusCode::NON_AUTHORITATIVE_INFORMATION] {
+            let Poll::Job(job) = read_poll(status, running) else {
+                panic!("{status}: no job read")
+            };
+            assert_eq!((job.status, job.job_id.as_str()), (JobStatus::Running, ""));
+        }
+        assert_eq!(read_poll(StatusCode::UNAUTHORIZED, running), Poll::Unauthorized);
+        assert_eq!(read_poll(StatusCode::NOT_FOUND, running), Poll::NotFound);
+        for status in [StatusCode::FOUND, StatusCode::TOO_MANY_REQUESTS, StatusCode::BAD_GATEWAY] {
+            assert!(matches!(read_poll(status, running), Poll::Unreadable(_)), "{status}");
+        }
+        assert!(matches!(read_poll(StatusCode::OK, b"<html>"), Poll::Unreadable(_)));
+        assert!(matches!(read_poll(StatusCode::OK, br#"{"status": "queued"}"#), Poll::Unreadable(_)));
+    }
+
+    proptest! {
+        /// Any status and body give a definite poll outcome without panicking; a job is read
+        /// only from a 2xx answer that names one of the four statuses.
+        #[test]
+        fn any_poll_answer_is_read_safely(status in 100u16..600, body in crate::tenet::arbitrary::body()) {
+            let status = StatusCode::from_u16(status).expect("a status in range");
+            match read_poll(status, &body) {
+                Poll::Job(job) => {
+                    let sent: serde_json::Value = serde_json::from_slice(&body).expect("a job is JSON");
+                    prop_assert!(status.is_success());
+                    prop_assert_eq!(sent["status"].as_str(), Some(job.status.as_str()));
+                }
+                Poll::Unauthorized => prop_assert_eq!(status, StatusCode::UNAUTHORIZED),
+                Poll::NotFound => prop_assert_eq!(status, StatusCode::NOT_FOUND),
+                Poll::Unreadable(problem) => prop_assert!(!problem.is_empty()),
+            }
+        }
     }
 
     #[test]
