@@ -234,6 +234,10 @@ pub struct ConfigError(pub String);
 /// Runs `serve` until the client disconnects or a signal arrives.
 pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let http = args.http_options()?;
+    let job_secret = job_secret_from_env()?;
+    if !args.emulator {
+        check_api_url(&args.api_url).map_err(ConfigError)?;
+    }
     let catalog = Arc::new(
         Catalog::load_or_embedded(&args.catalogs).map_err(|e| ConfigError(e.to_string()))?,
     );
@@ -255,10 +259,9 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         let key = std::env::var("TENET_API_KEY").ok().and_then(ApiKey::new).ok_or_else(|| {
             ConfigError("TENET_API_KEY is not set: export it (your Tenet tenant key, tnt_...) or run with --emulator to try a local Tenet".into())
         })?;
-        check_api_url(&args.api_url).map_err(ConfigError)?;
         (args.api_url.clone(), key, None)
     };
-    let job_refs = job_refs_from_env()?;
+    let job_refs = JobRefs::derive(job_secret.as_deref().unwrap_or(api_key.expose()));
     let mut config = ClientConfig::new(&api_url, api_key);
     config.request_timeout = Duration::from_secs_f64(args.request_timeout);
     let client = TenetClient::new(config);
@@ -268,10 +271,8 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
     let api_url = client.api_url().to_owned();
-    let mut governor = Governor::new(client, context, Duration::from_secs_f64(args.poll_timeout));
-    if let Some(job_refs) = job_refs {
-        governor = governor.with_job_refs(job_refs);
-    }
+    let governor = Governor::new(client, context, Duration::from_secs_f64(args.poll_timeout))
+        .with_job_refs(job_refs);
     let mut bridge = Bridge::new(catalog.clone(), governor, args.agent_id);
     if args.tasks {
         bridge = bridge.with_tasks();
@@ -299,14 +300,21 @@ pub const JOB_SECRET_ENV: &str = "TENET_MCP_JOB_SECRET";
 /// The shortest job secret accepted.
 const MIN_JOB_SECRET_LEN: usize = 16;
 
-/// Job references keyed by `TENET_MCP_JOB_SECRET`, or `None` when it is not set (the
-/// governor then keys them from the API key).
-fn job_refs_from_env() -> Result<Option<JobRefs>, ConfigError> {
+/// The job references of a server calling Tenet with `api_key`: keyed by
+/// `TENET_MCP_JOB_SECRET` when it is set, else by the API key, so every replica and
+/// restart sharing either accepts the others' references.
+pub fn job_refs_for(api_key: &ApiKey) -> Result<JobRefs, ConfigError> {
+    let secret = job_secret_from_env()?;
+    Ok(JobRefs::derive(secret.as_deref().unwrap_or(api_key.expose())))
+}
+
+/// `TENET_MCP_JOB_SECRET`, if set; an error if it is set but too short.
+fn job_secret_from_env() -> Result<Option<String>, ConfigError> {
     let Some(secret) = std::env::var_os(JOB_SECRET_ENV) else {
         return Ok(None);
     };
     match secret.to_str().map(str::trim) {
-        Some(secret) if secret.len() >= MIN_JOB_SECRET_LEN => Ok(Some(JobRefs::derive(secret))),
+        Some(secret) if secret.len() >= MIN_JOB_SECRET_LEN => Ok(Some(secret.to_owned())),
         _ => Err(ConfigError(format!(
             "{JOB_SECRET_ENV} is set but is not at least {MIN_JOB_SECRET_LEN} characters of UTF-8 text: \
              set it to a long random value (e.g. the output of `openssl rand -hex 32`), the same on every replica, \

@@ -229,3 +229,91 @@ async fn a_short_job_secret_is_a_configuration_error() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("TENET_MCP_JOB_SECRET") && !stderr.contains("short"), "{stderr}");
 }
+
+#[tokio::test]
+async fn an_approved_escalation_is_followed_with_a_ref_its_operator_mints() {
+    let tenet = ScriptedTenet::start().await;
+    tenet.on_execute(
+        "acme.items.delete",
+        vec![Canned::json(202, json!({"decision": "ESCALATE", "reviewId": "rev_1", "status": "pending"}))],
+    );
+    let client = bridge(&tenet, "alice", &[]).await;
+    let (escalated, _) = call(&client, "acme_items_delete", json!({"id": "1"})).await;
+    assert_eq!(
+        (escalated["status"].clone(), escalated["job_id"].clone(), escalated["job_ref"].clone()),
+        (json!("escalated"), Value::Null, Value::Null)
+    );
+    // Approved, Tenet runs the call as a job the bridge never saw; the approver learns its id.
+    complete(&tenet, "job_approved");
+    let (refused, _) = call(&client, "tenet_job_status", json!({"job_id": "job_approved"})).await;
+    assert_eq!(refused["status"], "error", "a bare id is refused: {refused}");
+    let operator_refs =
+        tenet_mcp::serve::job_refs_for(&tenet_mcp::tenet::ApiKey::new(KEY).unwrap()).unwrap();
+    let bobs = operator_refs.mint("bob", "job_approved").unwrap();
+    let (refused, _) = call(&client, "tenet_job_status", json!({"job_ref": bobs})).await;
+    assert_eq!(refused["status"], "error", "another agent's ref is refused: {refused}");
+    assert_eq!(tenet.polls_of("job_approved"), 0);
+    let alices = operator_refs.mint("alice", "job_approved").unwrap();
+    let (done, _) = call(&client, "tenet_job_status", json!({"job_ref": alices})).await;
+    assert_eq!(done["status"], "executed", "{done}");
+    client.cancel().await.unwrap();
+}
+
+/// The per-request agent of HTTP bearer tokens is the one a job reference binds.
+#[tokio::test]
+async fn over_http_each_token_follows_only_its_own_jobs() {
+    use rmcp::transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+    };
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    const TOKEN_A: &str = "token-for-agent-a-0123456789";
+    const TOKEN_B: &str = "token-for-agent-b-9876543210";
+    let tenet = ScriptedTenet::start().await;
+    running_job(&tenet, "job_h");
+    let tokens = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::fs::write(
+        tokens.path(),
+        format!("[[tokens]]\ntoken = \"{TOKEN_A}\"\nagent_id = \"agent-a\"\n\n[[tokens]]\ntoken = \"{TOKEN_B}\"\nagent_id = \"agent-b\"\n"),
+    )
+    .unwrap();
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+        .args(["serve", "--catalog", &fixture(), "--poll-timeout", "0.3"])
+        .args(["--transport", "http", "--bind", "127.0.0.1:0", "--auth-tokens"])
+        .arg(tokens.path())
+        .env("TENET_API_KEY", KEY)
+        .env("TENET_API_URL", tenet.url())
+        .env_remove("TENET_MCP_JOB_SECRET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next_line().await.unwrap().expect("the server says where it listens");
+        if let Some(url) = line.strip_prefix("tenet-mcp: listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let client = |token: &str| {
+        let config = StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(token);
+        ().serve(StreamableHttpClientTransport::with_client(reqwest::Client::new(), config))
+    };
+    let a = client(TOKEN_A).await.unwrap();
+    let b = client(TOKEN_B).await.unwrap();
+    let (pending, _) = call(&a, "acme_items_create", json!({"name": "x"})).await;
+    let job_ref = pending["job_ref"].as_str().expect("a job_ref").to_owned();
+    complete(&tenet, "job_h");
+    let polls = tenet.polls_of("job_h");
+    let (refused, _) = call(&b, "tenet_job_status", json!({"job_ref": job_ref})).await;
+    assert_eq!(refused["status"], "error", "{refused}");
+    assert_eq!(tenet.polls_of("job_h"), polls);
+    let (done, _) = call(&a, "tenet_job_status", json!({"job_ref": job_ref})).await;
+    assert_eq!(done["status"], "executed", "{done}");
+    a.cancel().await.unwrap();
+    b.cancel().await.unwrap();
+    server.start_kill().unwrap();
+}
