@@ -455,13 +455,18 @@ impl ServerHandler for Bridge {
             let job_ref = match job_ref_argument(&arguments) {
                 Ok(job_ref) => job_ref,
                 Err(problem) => {
-                    return Ok(tool_result(&CallReport::error(JOB_STATUS_TOOL, "", problem)).into());
+                    return Ok(
+                        tool_result(&CallReport::error(JOB_STATUS_TOOL, "", problem)).into(),
+                    );
                 }
             };
             governor
-                .job_status(job_ref, self.agent_id(&context), &context.ct, |job, status| {
-                    progress.on_poll(job, status)
-                })
+                .job_status(
+                    job_ref,
+                    self.agent_id(&context),
+                    &context.ct,
+                    |job, status| progress.on_poll(job, status),
+                )
                 .await
         } else {
             let Some(tool) = view.catalog.by_mcp_name(&request.name) else {

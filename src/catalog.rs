@@ -847,7 +847,8 @@ mod tests {
             .prop_map(|(name, method, path, input_schema)| {
                 json!({"name": name, "description": "d", "method": method, "path": path, "input_schema": input_schema})
             });
-        proptest::collection::vec(tool, 0..4)
-            .prop_map(|tools| json!({"service": "s", "base_url": "http://127.0.0.1:9", "tools": tools}))
+        proptest::collection::vec(tool, 0..4).prop_map(
+            |tools| json!({"service": "s", "base_url": "http://127.0.0.1:9", "tools": tools}),
+        )
     }
 }

@@ -417,8 +417,8 @@ impl JobRefs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
     use crate::tenet::{client::read_poll, decision::parse_execute_reply};
+    use proptest::prelude::*;
 
     #[test]
     fn job_refs_bind_agent_and_job() {
@@ -428,26 +428,42 @@ mod tests {
         assert_eq!((job_id, tag.len()), ("job_1", 2 * JOB_REF_TAG_BYTES));
         assert_eq!(refs.verify("alice", &job_ref), Ok("job_1"));
         // Deterministic: a restart or a replica with the same secret agrees.
-        assert_eq!(JobRefs::derive("tnt_key").mint("alice", "job_1"), Some(job_ref.clone()));
+        assert_eq!(
+            JobRefs::derive("tnt_key").mint("alice", "job_1"),
+            Some(job_ref.clone())
+        );
         // Another agent, another secret, another job, an altered or cut tag: refused.
         assert!(refs.verify("bob", &job_ref).is_err());
-        assert!(JobRefs::derive("tnt_other").verify("alice", &job_ref).is_err());
+        assert!(
+            JobRefs::derive("tnt_other")
+                .verify("alice", &job_ref)
+                .is_err()
+        );
         let other_job = format!("job_2.{tag}");
         assert!(refs.verify("alice", &other_job).is_err());
         let mut altered = job_ref.clone();
-        altered.replace_range(job_ref.len() - 1.., if job_ref.ends_with('0') { "1" } else { "0" });
+        altered.replace_range(
+            job_ref.len() - 1..,
+            if job_ref.ends_with('0') { "1" } else { "0" },
+        );
         assert!(refs.verify("alice", &altered).is_err());
         assert!(refs.verify("alice", &job_ref[..job_ref.len() - 2]).is_err());
         for bad in ["job_1", "", ".", "job_1.", ".job_1", "job_1.zz"] {
             assert!(refs.verify("alice", bad).is_err(), "{bad}");
         }
         // The agent id is length-prefixed: moving bytes between agent and job changes the tag.
-        assert_ne!(refs.mint("ab", "c"), refs.mint("a", "bc").map(|r| r.replacen("bc", "c", 1)));
+        assert_ne!(
+            refs.mint("ab", "c"),
+            refs.mint("a", "bc").map(|r| r.replacen("bc", "c", 1))
+        );
         // Unsafe job ids get no reference at all.
         assert_eq!(refs.mint("alice", ".."), None);
         assert_eq!(refs.mint("alice", "a/b"), None);
         let problem = refs.verify("bob", &job_ref).unwrap_err();
-        assert!(problem.contains("not a job reference issued to you"), "{problem}");
+        assert!(
+            problem.contains("not a job reference issued to you"),
+            "{problem}"
+        );
         assert!(!format!("{refs:?}").contains(&hex::encode(refs.key)));
     }
 

@@ -305,7 +305,9 @@ const MIN_JOB_SECRET_LEN: usize = 16;
 /// restart sharing either accepts the others' references.
 pub fn job_refs_for(api_key: &ApiKey) -> Result<JobRefs, ConfigError> {
     let secret = job_secret_from_env()?;
-    Ok(JobRefs::derive(secret.as_deref().unwrap_or(api_key.expose())))
+    Ok(JobRefs::derive(
+        secret.as_deref().unwrap_or(api_key.expose()),
+    ))
 }
 
 /// `TENET_MCP_JOB_SECRET`, if set; an error if it is set but too short.

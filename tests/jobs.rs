@@ -38,7 +38,11 @@ async fn bridge(
 }
 
 /// Calls `tool`; returns the structured result and `isError`.
-async fn call(client: &RunningService<RoleClient, ()>, tool: &str, arguments: Value) -> (Value, bool) {
+async fn call(
+    client: &RunningService<RoleClient, ()>,
+    tool: &str,
+    arguments: Value,
+) -> (Value, bool) {
     let Value::Object(arguments) = arguments else {
         unreachable!()
     };
@@ -56,9 +60,18 @@ async fn call(client: &RunningService<RoleClient, ()>, tool: &str, arguments: Va
 fn running_job(tenet: &ScriptedTenet, job: &str) {
     tenet.on_execute(
         "acme.items.create",
-        vec![Canned::json(202, json!({"jobId": job, "decision": "ALLOW"}))],
+        vec![Canned::json(
+            202,
+            json!({"jobId": job, "decision": "ALLOW"}),
+        )],
     );
-    tenet.on_job(job, vec![Canned::json(200, json!({"jobId": job, "status": "running"}))]);
+    tenet.on_job(
+        job,
+        vec![Canned::json(
+            200,
+            json!({"jobId": job, "status": "running"}),
+        )],
+    );
 }
 
 fn complete(tenet: &ScriptedTenet, job: &str) {
@@ -89,18 +102,31 @@ async fn a_job_ref_works_only_for_its_agent_and_survives_restarts() {
         assert!(is_error, "{refused}");
         assert_eq!(refused["status"], "error");
         assert!(
-            refused["error"].as_str().unwrap().contains("not a job reference issued to you"),
+            refused["error"]
+                .as_str()
+                .unwrap()
+                .contains("not a job reference issued to you"),
             "{refused}"
         );
         assert_eq!(refused["execution"], Value::Null);
     }
     bob.cancel().await.unwrap();
     // A server keyed by another secret does not accept it either.
-    let elsewhere = bridge(&tenet, "alice", &[("TENET_MCP_JOB_SECRET", "another-secret-0123456789")]).await;
-    let (refused, is_error) = call(&elsewhere, "tenet_job_status", json!({"job_ref": job_ref})).await;
+    let elsewhere = bridge(
+        &tenet,
+        "alice",
+        &[("TENET_MCP_JOB_SECRET", "another-secret-0123456789")],
+    )
+    .await;
+    let (refused, is_error) =
+        call(&elsewhere, "tenet_job_status", json!({"job_ref": job_ref})).await;
     assert!(is_error && refused["status"] == "error", "{refused}");
     elsewhere.cancel().await.unwrap();
-    assert_eq!(tenet.polls_of("job_a"), polls, "refused references reach no Tenet");
+    assert_eq!(
+        tenet.polls_of("job_a"),
+        polls,
+        "refused references reach no Tenet"
+    );
 
     // The same agent, on a restarted (or another) server sharing the key, follows it.
     let again = bridge(&tenet, "alice", &[]).await;
@@ -108,7 +134,10 @@ async fn a_job_ref_works_only_for_its_agent_and_survives_restarts() {
     assert!(!is_error, "{done}");
     assert_eq!(done["status"], "executed");
     assert_eq!(done["execution"]["body"], json!({"id": 7}));
-    assert_eq!((done["job_id"].clone(), done["job_ref"].clone()), (json!("job_a"), json!(job_ref)));
+    assert_eq!(
+        (done["job_id"].clone(), done["job_ref"].clone()),
+        (json!("job_a"), json!(job_ref))
+    );
     again.cancel().await.unwrap();
 }
 
@@ -136,7 +165,10 @@ async fn bare_or_unsafe_job_ids_are_refused_without_asking_tenet() {
     let (refused, is_error) = call(&client, "tenet_job_status", json!({"job_id": "job_1"})).await;
     assert!(is_error);
     assert!(
-        refused["error"].as_str().unwrap().contains("takes `job_ref`, not `job_id`"),
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("takes `job_ref`, not `job_id`"),
         "{refused}"
     );
     let tag = "0".repeat(32);
@@ -153,7 +185,10 @@ async fn bare_or_unsafe_job_ids_are_refused_without_asking_tenet() {
         json!({"job_ref": format!("{}.{tag}", "j".repeat(129))}),
     ] {
         let (refused, is_error) = call(&client, "tenet_job_status", arguments.clone()).await;
-        assert!(is_error && refused["status"] == "error", "{arguments}: {refused}");
+        assert!(
+            is_error && refused["status"] == "error",
+            "{arguments}: {refused}"
+        );
     }
     assert!(tenet.requests().is_empty(), "{:?}", tenet.requests());
 
@@ -161,18 +196,29 @@ async fn bare_or_unsafe_job_ids_are_refused_without_asking_tenet() {
     for job in ["..", ".", "", "a/b", "job 1", "j?x=1"] {
         tenet.on_execute(
             "acme.items.create",
-            vec![Canned::json(202, json!({"jobId": job, "decision": "ALLOW"}))],
+            vec![Canned::json(
+                202,
+                json!({"jobId": job, "decision": "ALLOW"}),
+            )],
         );
         let (failed, is_error) = call(&client, "acme_items_create", json!({"name": "x"})).await;
         assert!(is_error, "{job}: {failed}");
         assert_eq!(
-            (failed["status"].clone(), failed["execution_error"].clone(), failed["job_ref"].clone()),
+            (
+                failed["status"].clone(),
+                failed["execution_error"].clone(),
+                failed["job_ref"].clone()
+            ),
             (json!("failed"), json!("invalid_job_id"), Value::Null),
             "{job}: {failed}"
         );
     }
     let kinds: Vec<_> = tenet.requests().iter().map(|r| r.kind).collect();
-    assert!(kinds.iter().all(|kind| *kind == "execute"), "{:?}", tenet.requests());
+    assert!(
+        kinds.iter().all(|kind| *kind == "execute"),
+        "{:?}",
+        tenet.requests()
+    );
     client.cancel().await.unwrap();
 }
 
@@ -182,7 +228,10 @@ async fn job_ids_keep_their_unreserved_characters_in_the_url() {
     let job = "job_1-a.b~c";
     tenet.on_execute(
         "acme.items.create",
-        vec![Canned::json(202, json!({"jobId": job, "decision": "ALLOW"}))],
+        vec![Canned::json(
+            202,
+            json!({"jobId": job, "decision": "ALLOW"}),
+        )],
     );
     complete(&tenet, job);
     let client = bridge(&tenet, "default", &[]).await;
@@ -205,7 +254,10 @@ async fn serve_output(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, Stri
         .output()
         .await
         .unwrap();
-    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -217,9 +269,15 @@ async fn credentials_in_the_api_url_are_refused_and_never_echoed() {
     ] {
         let (code, stderr) = serve_output(&args, &env).await;
         assert_eq!(code, Some(2), "{stderr}");
-        assert!(stderr.contains("carries a user name or password"), "{stderr}");
+        assert!(
+            stderr.contains("carries a user name or password"),
+            "{stderr}"
+        );
         assert!(stderr.contains("http://127.0.0.1:9/"), "{stderr}");
-        assert!(!stderr.contains("s3cret") && !stderr.contains("agent:"), "{stderr}");
+        assert!(
+            !stderr.contains("s3cret") && !stderr.contains("agent:"),
+            "{stderr}"
+        );
     }
 }
 
@@ -227,7 +285,10 @@ async fn credentials_in_the_api_url_are_refused_and_never_echoed() {
 async fn a_short_job_secret_is_a_configuration_error() {
     let (code, stderr) = serve_output(&[], &[("TENET_MCP_JOB_SECRET", "short")]).await;
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("TENET_MCP_JOB_SECRET") && !stderr.contains("short"), "{stderr}");
+    assert!(
+        stderr.contains("TENET_MCP_JOB_SECRET") && !stderr.contains("short"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -235,23 +296,41 @@ async fn an_approved_escalation_is_followed_with_a_ref_its_operator_mints() {
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute(
         "acme.items.delete",
-        vec![Canned::json(202, json!({"decision": "ESCALATE", "reviewId": "rev_1", "status": "pending"}))],
+        vec![Canned::json(
+            202,
+            json!({"decision": "ESCALATE", "reviewId": "rev_1", "status": "pending"}),
+        )],
     );
     let client = bridge(&tenet, "alice", &[]).await;
     let (escalated, _) = call(&client, "acme_items_delete", json!({"id": "1"})).await;
     assert_eq!(
-        (escalated["status"].clone(), escalated["job_id"].clone(), escalated["job_ref"].clone()),
+        (
+            escalated["status"].clone(),
+            escalated["job_id"].clone(),
+            escalated["job_ref"].clone()
+        ),
         (json!("escalated"), Value::Null, Value::Null)
     );
     // Approved, Tenet runs the call as a job the bridge never saw; the approver learns its id.
     complete(&tenet, "job_approved");
-    let (refused, _) = call(&client, "tenet_job_status", json!({"job_id": "job_approved"})).await;
-    assert_eq!(refused["status"], "error", "a bare id is refused: {refused}");
+    let (refused, _) = call(
+        &client,
+        "tenet_job_status",
+        json!({"job_id": "job_approved"}),
+    )
+    .await;
+    assert_eq!(
+        refused["status"], "error",
+        "a bare id is refused: {refused}"
+    );
     let operator_refs =
         tenet_mcp::serve::job_refs_for(&tenet_mcp::tenet::ApiKey::new(KEY).unwrap()).unwrap();
     let bobs = operator_refs.mint("bob", "job_approved").unwrap();
     let (refused, _) = call(&client, "tenet_job_status", json!({"job_ref": bobs})).await;
-    assert_eq!(refused["status"], "error", "another agent's ref is refused: {refused}");
+    assert_eq!(
+        refused["status"], "error",
+        "another agent's ref is refused: {refused}"
+    );
     assert_eq!(tenet.polls_of("job_approved"), 0);
     let alices = operator_refs.mint("alice", "job_approved").unwrap();
     let (done, _) = call(&client, "tenet_job_status", json!({"job_ref": alices})).await;
@@ -279,7 +358,13 @@ async fn over_http_each_token_follows_only_its_own_jobs() {
     .unwrap();
     let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
         .args(["serve", "--catalog", &fixture(), "--poll-timeout", "0.3"])
-        .args(["--transport", "http", "--bind", "127.0.0.1:0", "--auth-tokens"])
+        .args([
+            "--transport",
+            "http",
+            "--bind",
+            "127.0.0.1:0",
+            "--auth-tokens",
+        ])
         .arg(tokens.path())
         .env("TENET_API_KEY", KEY)
         .env("TENET_API_URL", tenet.url())
@@ -292,15 +377,23 @@ async fn over_http_each_token_follows_only_its_own_jobs() {
         .unwrap();
     let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
     let base = loop {
-        let line = lines.next_line().await.unwrap().expect("the server says where it listens");
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the server says where it listens");
         if let Some(url) = line.strip_prefix("tenet-mcp: listening on ") {
             break url.trim().to_owned();
         }
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let client = |token: &str| {
-        let config = StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(token);
-        ().serve(StreamableHttpClientTransport::with_client(reqwest::Client::new(), config))
+        let config =
+            StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(token);
+        ().serve(StreamableHttpClientTransport::with_client(
+            reqwest::Client::new(),
+            config,
+        ))
     };
     let a = client(TOKEN_A).await.unwrap();
     let b = client(TOKEN_B).await.unwrap();

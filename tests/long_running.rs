@@ -492,7 +492,9 @@ async fn allowed_jobs_become_tasks_for_clients_that_ask() {
         json!({"made": true})
     );
     // The task's result carries the job's reference, bound to the calling agent.
-    let job_ref = result["structuredContent"]["job_ref"].as_str().expect("a job_ref");
+    let job_ref = result["structuredContent"]["job_ref"]
+        .as_str()
+        .expect("a job_ref");
     let refs = JobRefs::derive("tnt_test");
     assert_eq!(refs.verify("default", job_ref), Ok("job_task"));
     assert!(refs.verify("another-agent", job_ref).is_err());

@@ -360,7 +360,11 @@ impl TenetClient {
             tracing::warn!(%problem, "refused to poll a job id that is not safe in a URL");
             return JobWait::InvalidJobId;
         }
-        let url = format!("{}/v1/jobs/{}", self.config.api_url, job_path_segment(job_id));
+        let url = format!(
+            "{}/v1/jobs/{}",
+            self.config.api_url,
+            job_path_segment(job_id)
+        );
         let poll = &self.config.poll;
         let mut last_status = None;
         // Poll once at once: instant jobs are done by the time the execute answered.
@@ -458,18 +462,26 @@ pub const MAX_JOB_ID_LEN: usize = 128;
 /// characters from RFC 3986's unreserved set (`A-Z a-z 0-9 - . _ ~`), and not `.` or
 /// `..` (which URL normalisation would turn into another path).
 pub fn check_job_id(job_id: &str) -> Result<(), String> {
-    const RULE: &str = "a job id is 1 to 128 characters from A-Z a-z 0-9 - . _ ~, and not `.` or `..`";
+    const RULE: &str =
+        "a job id is 1 to 128 characters from A-Z a-z 0-9 - . _ ~, and not `.` or `..`";
     if job_id.is_empty() {
         return Err(format!("the job id is empty: {RULE}"));
     }
     if job_id == "." || job_id == ".." {
-        return Err(format!("the job id `{job_id}` would leave the jobs path: {RULE}"));
+        return Err(format!(
+            "the job id `{job_id}` would leave the jobs path: {RULE}"
+        ));
     }
     if job_id.len() > MAX_JOB_ID_LEN {
-        return Err(format!("the job id is {} characters long: {RULE}", job_id.len()));
+        return Err(format!(
+            "the job id is {} characters long: {RULE}",
+            job_id.len()
+        ));
     }
     if !job_id.bytes().all(is_unreserved) {
-        return Err(format!("the job id has characters outside the safe set: {RULE}"));
+        return Err(format!(
+            "the job id has characters outside the safe set: {RULE}"
+        ));
     }
     Ok(())
 }
@@ -586,13 +598,27 @@ mod tests {
         let url = "http://agent:s3cret@tenet.example:8443/base/";
         assert_eq!(without_userinfo(url), "http://tenet.example:8443/base/");
         assert_eq!(without_userinfo("https://u@h"), "https://h");
-        assert_eq!(without_userinfo("http://h/p@q"), "http://h/p@q", "an @ in the path is not userinfo");
+        assert_eq!(
+            without_userinfo("http://h/p@q"),
+            "http://h/p@q",
+            "an @ in the path is not userinfo"
+        );
         assert_eq!(without_userinfo("not a url"), "not a url");
         let problem = check_api_url(url).unwrap_err();
-        assert!(problem.contains("user name or password") && problem.contains("http://tenet.example:8443/base/"), "{problem}");
-        assert!(!problem.contains("s3cret") && !problem.contains("agent"), "{problem}");
+        assert!(
+            problem.contains("user name or password")
+                && problem.contains("http://tenet.example:8443/base/"),
+            "{problem}"
+        );
+        assert!(
+            !problem.contains("s3cret") && !problem.contains("agent"),
+            "{problem}"
+        );
         let problem = check_api_url("http://agent:s3cret@[::1").unwrap_err();
-        assert!(problem.contains("is not a URL") && !problem.contains("s3cret"), "{problem}");
+        assert!(
+            problem.contains("is not a URL") && !problem.contains("s3cret"),
+            "{problem}"
+        );
         assert!(check_api_url("ftp://tenet.example").is_err());
         assert!(check_api_url("https://api.trytenet.com").is_ok());
         assert!(check_api_url("http://127.0.0.1:8080/").is_ok());
@@ -610,33 +636,76 @@ mod tests {
 
     #[test]
     fn job_ids_are_checked_and_sent_unencoded() {
-        for good in ["job_1", "j", "a-b.c_d~e", "..x", "x..", &"j".repeat(MAX_JOB_ID_LEN)] {
+        for good in [
+            "job_1",
+            "j",
+            "a-b.c_d~e",
+            "..x",
+            "x..",
+            &"j".repeat(MAX_JOB_ID_LEN),
+        ] {
             assert_eq!(check_job_id(good), Ok(()), "{good}");
             assert_eq!(job_path_segment(good).to_string(), good);
         }
-        for bad in ["", ".", "..", "a/b", "a%2Fb", "a b", "a?b", "a#b", "é", "a\\b", &"j".repeat(MAX_JOB_ID_LEN + 1)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a%2Fb",
+            "a b",
+            "a?b",
+            "a#b",
+            "é",
+            "a\\b",
+            &"j".repeat(MAX_JOB_ID_LEN + 1),
+        ] {
             assert!(check_job_id(bad).is_err(), "{bad:?}");
         }
-        assert!(check_job_id("..").unwrap_err().contains("would leave the jobs path"));
+        assert!(
+            check_job_id("..")
+                .unwrap_err()
+                .contains("would leave the jobs path")
+        );
         assert_eq!(job_path_segment("a/b c").to_string(), "a%2Fb%20c");
     }
 
     #[test]
     fn job_status_is_read_from_any_2xx_answer() {
         let running = br#"{"status": "running"}"#;
-        for status in [StatusCode::OK, StatusCode::ACCEPTED, StatusCode::NON_AUTHORITATIVE_INFORMATION] {
+        for status in [
+            StatusCode::OK,
+            StatusCode::ACCEPTED,
+            StatusCode::NON_AUTHORITATIVE_INFORMATION,
+        ] {
             let Poll::Job(job) = read_poll(status, running) else {
                 panic!("{status}: no job read")
             };
             assert_eq!((job.status, job.job_id.as_str()), (JobStatus::Running, ""));
         }
-        assert_eq!(read_poll(StatusCode::UNAUTHORIZED, running), Poll::Unauthorized);
+        assert_eq!(
+            read_poll(StatusCode::UNAUTHORIZED, running),
+            Poll::Unauthorized
+        );
         assert_eq!(read_poll(StatusCode::NOT_FOUND, running), Poll::NotFound);
-        for status in [StatusCode::FOUND, StatusCode::TOO_MANY_REQUESTS, StatusCode::BAD_GATEWAY] {
-            assert!(matches!(read_poll(status, running), Poll::Unreadable(_)), "{status}");
+        for status in [
+            StatusCode::FOUND,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::BAD_GATEWAY,
+        ] {
+            assert!(
+                matches!(read_poll(status, running), Poll::Unreadable(_)),
+                "{status}"
+            );
         }
-        assert!(matches!(read_poll(StatusCode::OK, b"<html>"), Poll::Unreadable(_)));
-        assert!(matches!(read_poll(StatusCode::OK, br#"{"status": "queued"}"#), Poll::Unreadable(_)));
+        assert!(matches!(
+            read_poll(StatusCode::OK, b"<html>"),
+            Poll::Unreadable(_)
+        ));
+        assert!(matches!(
+            read_poll(StatusCode::OK, br#"{"status": "queued"}"#),
+            Poll::Unreadable(_)
+        ));
     }
 
     proptest! {
