@@ -22,7 +22,7 @@ use crate::{
     reload,
     tenet::{
         ApiKey, ClientConfig, TenetClient,
-        client::{DEFAULT_API_URL, check_api_url},
+        client::{DEFAULT_API_URL, check_api_url, without_userinfo},
     },
     transport,
 };
@@ -35,8 +35,8 @@ pub struct ServeArgs {
     pub catalogs: Vec<PathBuf>,
     /// Tenet's API URL, without `user:password@` (refused). The API key is read from the
     /// TENET_API_KEY environment variable only.
-    #[arg(long, env = "TENET_API_URL", default_value = DEFAULT_API_URL)]
-    pub api_url: String,
+    #[arg(long, env = "TENET_API_URL", hide_env_values = true, default_value = DEFAULT_API_URL, value_parser = parse_api_url)]
+    pub api_url: ApiUrl,
     /// The agent id sent with every call.
     #[arg(long, env = "TENET_AGENT_ID", default_value = "default")]
     pub agent_id: String,
@@ -67,6 +67,28 @@ pub struct ServeArgs {
     /// The HTTP transports' options.
     #[command(flatten)]
     pub http: Box<HttpArgs>,
+}
+
+/// `--api-url` as given. Its `Debug` leaves out any userinfo, which `serve` refuses.
+#[derive(Clone)]
+pub struct ApiUrl(String);
+
+impl ApiUrl {
+    /// The URL as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiUrl({:?})", without_userinfo(&self.0))
+    }
+}
+
+/// Takes any text: checking it is `serve`'s job, so that clap never echoes a URL's userinfo.
+fn parse_api_url(text: &str) -> Result<ApiUrl, std::convert::Infallible> {
+    Ok(ApiUrl(text.to_owned()))
 }
 
 /// The options of `--transport http` and `--transport sse`.
@@ -236,7 +258,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let http = args.http_options()?;
     let job_secret = job_secret_from_env()?;
     if !args.emulator {
-        check_api_url(&args.api_url).map_err(ConfigError)?;
+        check_api_url(args.api_url.as_str()).map_err(ConfigError)?;
     }
     let catalog = Arc::new(
         Catalog::load_or_embedded(&args.catalogs).map_err(|e| ConfigError(e.to_string()))?,
@@ -259,7 +281,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         let key = std::env::var("TENET_API_KEY").ok().and_then(ApiKey::new).ok_or_else(|| {
             ConfigError("TENET_API_KEY is not set: export it (your Tenet tenant key, tnt_...) or run with --emulator to try a local Tenet".into())
         })?;
-        (args.api_url.clone(), key, None)
+        (args.api_url.as_str().to_owned(), key, None)
     };
     let job_refs = JobRefs::derive(job_secret.as_deref().unwrap_or(api_key.expose()));
     let mut config = ClientConfig::new(&api_url, api_key);

@@ -281,6 +281,34 @@ async fn credentials_in_the_api_url_are_refused_and_never_echoed() {
     }
 }
 
+#[test]
+fn parsed_arguments_never_show_the_api_urls_userinfo() {
+    use clap::Parser;
+    let cli = tenet_mcp::cli::Cli::try_parse_from([
+        "tenet-mcp",
+        "serve",
+        "--api-url",
+        "http://agent:s3cret-pass@127.0.0.1:9/",
+    ])
+    .expect("parsing never echoes or refuses the URL");
+    let debug = format!("{cli:?}");
+    assert!(
+        debug.contains("http://127.0.0.1:9/") && !debug.contains("s3cret"),
+        "{debug}"
+    );
+    // `--help` does not show the variable's value either.
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+        .args(["serve", "--help"])
+        .env("TENET_API_URL", "http://agent:s3cret-pass@127.0.0.1:9/")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        help.contains("TENET_API_URL") && !help.contains("s3cret"),
+        "{help}"
+    );
+}
+
 #[tokio::test]
 async fn a_short_job_secret_is_a_configuration_error() {
     let (code, stderr) = serve_output(&[], &[("TENET_MCP_JOB_SECRET", "short")]).await;
