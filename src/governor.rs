@@ -231,14 +231,17 @@ impl Governor {
                 report.status = Status::Error;
                 report.outcome = None;
                 report.error = Some(format!(
-                    "Tenet does not know job {job_id} (HTTP 404): check the job id"
+                    "Tenet does not know job {job_id} (HTTP 404): it may have expired; check the job_ref"
                 ));
             }
             JobWait::InvalidJobId => {
                 report.status = Status::Failed;
                 report.execution_error = Some("invalid_job_id".into());
                 report.error = Some(
-                    "Tenet named a job id that cannot be polled safely (it is not 1 to 128 characters from A-Z a-z 0-9 - . _ ~); nothing was sent".into(),
+                    "Tenet allowed the call but named a job id that cannot be polled safely (not 1 to 128 characters \
+                     from A-Z a-z 0-9 - . _ ~), so the bridge did not follow it: the call may still run in Tenet, \
+                     do not retry it blindly"
+                        .into(),
                 );
             }
         }

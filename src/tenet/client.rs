@@ -152,13 +152,14 @@ pub fn check_api_url(api_url: &str) -> Result<(), String> {
 }
 
 /// A URL with its userinfo (`user:password@`) removed, for use and display alike.
-/// Works on any text, URL or not: whatever precedes the last `@` of the authority goes.
+/// Works on any text, URL or not: whatever precedes the last `@` of the authority
+/// (which ends at `/`, `\`, `?` or `#`, as URL parsers read http URLs) goes.
 pub fn without_userinfo(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
         return url.to_owned();
     };
     let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority_end = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
         Some(at) => format!("{}{}", &url[..scheme_end], &rest[at + 1..]),
         None => url.to_owned(),
@@ -604,6 +605,8 @@ mod tests {
             "an @ in the path is not userinfo"
         );
         assert_eq!(without_userinfo("not a url"), "not a url");
+        assert_eq!(without_userinfo("http://u:p@h\\a@b"), "http://h\\a@b");
+        assert_eq!(without_userinfo("http://a@b@h"), "http://h");
         let problem = check_api_url(url).unwrap_err();
         assert!(
             problem.contains("user name or password")
