@@ -357,15 +357,13 @@ impl TenetClient {
         cancel: &CancellationToken,
         mut on_poll: impl FnMut(&str, JobStatus),
     ) -> JobWait {
-        if let Err(problem) = check_job_id(job_id) {
-            tracing::warn!(%problem, "refused to poll a job id that is not safe in a URL");
-            return JobWait::InvalidJobId;
-        }
-        let url = format!(
-            "{}/v1/jobs/{}",
-            self.config.api_url,
-            job_path_segment(job_id)
-        );
+        let url = match job_url(&self.config.api_url, job_id) {
+            Ok(url) => url,
+            Err(problem) => {
+                tracing::warn!(%problem, "refused to poll a job id that is not safe in a URL");
+                return JobWait::InvalidJobId;
+            }
+        };
         let poll = &self.config.poll;
         let mut last_status = None;
         // Poll once at once: instant jobs are done by the time the execute answered.
@@ -503,6 +501,12 @@ const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANU
 /// A job id as one URL path segment.
 fn job_path_segment(job_id: &str) -> percent_encoding::PercentEncode<'_> {
     percent_encoding::utf8_percent_encode(job_id, PATH_SEGMENT)
+}
+
+/// The URL that polls `job_id`, or why the job id cannot be put in one.
+fn job_url(api_url: &str, job_id: &str) -> Result<String, String> {
+    check_job_id(job_id)?;
+    Ok(format!("{api_url}/v1/jobs/{}", job_path_segment(job_id)))
 }
 
 /// Sends a request and reads status, `Retry-After` and body, or says why it could not.
@@ -712,6 +716,26 @@ mod tests {
     }
 
     proptest! {
+        /// No job id builds a URL outside `/v1/jobs/{id}`: an accepted id is exactly one
+        /// path segment, sent as it is, which URL parsing leaves alone.
+        #[test]
+        fn job_urls_stay_in_their_template(job_id in prop_oneof![
+            "[A-Za-z0-9._~-]{0,6}",
+            "[./%a-z?#\\\\ @:;=+]{0,6}",
+            ".{0,8}",
+        ]) {
+            let base = "http://tenet.example:8443/api";
+            match job_url(base, &job_id) {
+                Ok(url) => {
+                    let parsed = reqwest::Url::parse(&url).expect("a job URL parses");
+                    prop_assert_eq!(parsed.path(), format!("/api/v1/jobs/{job_id}"));
+                    prop_assert_eq!(parsed.host_str(), Some("tenet.example"));
+                    prop_assert!(parsed.query().is_none() && parsed.fragment().is_none());
+                }
+                Err(problem) => prop_assert!(check_job_id(&job_id).is_err() && !problem.is_empty()),
+            }
+        }
+
         /// Any status and body give a definite poll outcome without panicking; a job is read
         /// only from a 2xx answer that names one of the four statuses.
         #[test]
