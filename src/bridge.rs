@@ -4,11 +4,13 @@
 //! tools (computed once per catalog, in pages), `tools/call` finds the tool by its
 //! MCP name and hands the call to the [`Governor`]; the [`CallReport`] becomes a tool
 //! result with `structuredContent` and one text block. While a job is polled, clients
-//! that sent a `progressToken` get `notifications/progress`. Every clone of a bridge
+//! that sent a `progressToken` get `notifications/progress`. Jobs and MCP tasks are bound
+//! to the agent whose call started them: only it can follow or steer them. Every clone of a bridge
 //! (one per HTTP session) shares the catalog, so [`Bridge::replace_catalog`] reaches
 //! every connected client with `notifications/tools/list_changed`.
 
 use std::{
+    collections::HashMap,
     sync::{Arc, Mutex, RwLock},
     time::{Duration, Instant},
 };
@@ -72,6 +74,8 @@ struct Inner {
     peers: Mutex<Vec<Peer<RoleServer>>>,
     /// Present when MCP Tasks are on (`serve --tasks`).
     tasks: Option<TaskManager>,
+    /// The agent each task was created for, and when: only that agent can see or steer it.
+    task_owners: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 /// A catalog and its MCP tool definitions (the built-in job status tool first).
@@ -93,6 +97,7 @@ impl Bridge {
                 agent_id,
                 peers: Mutex::new(Vec::new()),
                 tasks: None,
+                task_owners: Mutex::default(),
             }),
         }
     }
@@ -136,9 +141,9 @@ impl Bridge {
         }
     }
 
-    /// Follows an allowed call's job as an MCP task (SEP-2663): the client polls
-    /// `tasks/get` for the job's progress and gets the tool result when it ends.
-    fn spawn_task(&self, tasks: &TaskManager, job: PendingJob) -> CreateTaskResult {
+    /// Follows an allowed call's job as an MCP task (SEP-2663) owned by `agent_id`: the
+    /// client polls `tasks/get` for the job's progress and gets the tool result when it ends.
+    fn spawn_task(&self, tasks: &TaskManager, job: PendingJob, agent_id: &str) -> CreateTaskResult {
         let governor = self.inner.governor.clone();
         let job_id = job.job_id().to_owned();
         let task = tasks.spawn(
@@ -159,7 +164,42 @@ impl Bridge {
                 })
             },
         );
+        let now = Instant::now();
+        let mut owners = self
+            .inner
+            .task_owners
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        // rmcp forgets a task at most two TTLs after its creation; keep a margin.
+        owners.retain(|_, (_, created)| now.duration_since(*created) < 3 * TASK_TTL);
+        owners.insert(task.task_id.clone(), (agent_id.to_owned(), now));
+        drop(owners);
         CreateTaskResult::new(task)
+    }
+
+    /// The task manager, if `task_id` is a task of the request's agent; another agent's
+    /// task gets the same error as one that does not exist.
+    fn owned_task(
+        &self,
+        task_id: &str,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<&TaskManager, ErrorData> {
+        let tasks = self.task_manager()?;
+        let owned = self
+            .inner
+            .task_owners
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get(task_id)
+            .is_some_and(|(owner, _)| owner == self.agent_id(context));
+        if owned {
+            Ok(tasks)
+        } else {
+            Err(ErrorData::invalid_params(
+                format!("unknown task: {task_id}"),
+                None,
+            ))
+        }
     }
 
     /// The connected clients, with those that went away dropped.
@@ -410,28 +450,30 @@ impl ServerHandler for Bridge {
     async fn get_task(
         &self,
         request: GetTaskParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
         Ok(GetTaskResult::new(
-            self.task_manager()?.get_task(&request.task_id)?,
+            self.owned_task(&request.task_id, &context)?
+                .get_task(&request.task_id)?,
         ))
     }
 
     async fn update_task(
         &self,
         request: UpdateTaskParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.task_manager()?
+        self.owned_task(&request.task_id, &context)?
             .update_task(&request.task_id, request.input_responses)
     }
 
     async fn cancel_task(
         &self,
         request: CancelTaskParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.task_manager()?.cancel_task(&request.task_id)
+        self.owned_task(&request.task_id, &context)?
+            .cancel_task(&request.task_id)
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {
@@ -490,7 +532,7 @@ impl ServerHandler for Bridge {
             {
                 Decided::Done(report) => report,
                 Decided::Job(job) if let Some(tasks) = tasks => {
-                    return Ok(self.spawn_task(tasks, job).into());
+                    return Ok(self.spawn_task(tasks, job, agent_id).into());
                 }
                 Decided::Job(job) => {
                     let deadline = job.started() + governor.poll_timeout();

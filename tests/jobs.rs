@@ -366,18 +366,15 @@ async fn an_approved_escalation_is_followed_with_a_ref_its_operator_mints() {
     client.cancel().await.unwrap();
 }
 
-/// The per-request agent of HTTP bearer tokens is the one a job reference binds.
-#[tokio::test]
-async fn over_http_each_token_follows_only_its_own_jobs() {
-    use rmcp::transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
-    };
-    use tokio::io::{AsyncBufReadExt, BufReader};
+const TOKEN_A: &str = "token-for-agent-a-0123456789";
+const TOKEN_B: &str = "token-for-agent-b-9876543210";
 
-    const TOKEN_A: &str = "token-for-agent-a-0123456789";
-    const TOKEN_B: &str = "token-for-agent-b-9876543210";
-    let tenet = ScriptedTenet::start().await;
-    running_job(&tenet, "job_h");
+/// `serve --transport http` with TOKEN_A for agent-a and TOKEN_B for agent-b; its base URL.
+async fn http_server(
+    tenet: &ScriptedTenet,
+    extra: &[&str],
+) -> (tokio::process::Child, String, tempfile::NamedTempFile) {
+    use tokio::io::{AsyncBufReadExt, BufReader};
     let tokens = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
     std::fs::write(
         tokens.path(),
@@ -394,6 +391,7 @@ async fn over_http_each_token_follows_only_its_own_jobs() {
             "--auth-tokens",
         ])
         .arg(tokens.path())
+        .args(extra)
         .env("TENET_API_KEY", KEY)
         .env("TENET_API_URL", tenet.url())
         .env_remove("TENET_MCP_JOB_SECRET")
@@ -415,16 +413,30 @@ async fn over_http_each_token_follows_only_its_own_jobs() {
         }
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    let client = |token: &str| {
-        let config =
-            StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(token);
-        ().serve(StreamableHttpClientTransport::with_client(
-            reqwest::Client::new(),
-            config,
-        ))
+    (server, base, tokens)
+}
+
+/// A Streamable HTTP client transport for `token`.
+fn http_transport(
+    base: &str,
+    token: &str,
+) -> rmcp::transport::StreamableHttpClientTransport<reqwest::Client> {
+    use rmcp::transport::{
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     };
-    let a = client(TOKEN_A).await.unwrap();
-    let b = client(TOKEN_B).await.unwrap();
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(token);
+    StreamableHttpClientTransport::with_client(reqwest::Client::new(), config)
+}
+
+/// The per-request agent of HTTP bearer tokens is the one a job reference binds.
+#[tokio::test]
+async fn over_http_each_token_follows_only_its_own_jobs() {
+    let tenet = ScriptedTenet::start().await;
+    running_job(&tenet, "job_h");
+    let (mut server, base, _tokens) = http_server(&tenet, &[]).await;
+    let a = ().serve(http_transport(&base, TOKEN_A)).await.unwrap();
+    let b = ().serve(http_transport(&base, TOKEN_B)).await.unwrap();
     let (pending, _) = call(&a, "acme_items_create", json!({"name": "x"})).await;
     let job_ref = pending["job_ref"].as_str().expect("a job_ref").to_owned();
     complete(&tenet, "job_h");
@@ -434,6 +446,79 @@ async fn over_http_each_token_follows_only_its_own_jobs() {
     assert_eq!(tenet.polls_of("job_h"), polls);
     let (done, _) = call(&a, "tenet_job_status", json!({"job_ref": job_ref})).await;
     assert_eq!(done["status"], "executed", "{done}");
+    a.cancel().await.unwrap();
+    b.cancel().await.unwrap();
+    server.start_kill().unwrap();
+}
+
+/// MCP tasks, which carry a job's result, are visible to and cancellable by their agent only.
+#[tokio::test]
+async fn over_http_each_token_sees_only_its_own_tasks() {
+    use rmcp::model::{
+        CallToolResponse, CancelTaskParams, ClientCapabilities, ClientConfig, GetTaskParams,
+        Implementation, TaskPayload,
+    };
+    let tenet = ScriptedTenet::start().await;
+    running_job(&tenet, "job_t");
+    let (mut server, base, _tokens) = http_server(&tenet, &["--tasks"]).await;
+    let tasks_client = |token: &str| {
+        ClientConfig::new(
+            ClientCapabilities::builder().enable_tasks().build(),
+            Implementation::new("task-client", "1"),
+        )
+        .serve(http_transport(&base, token))
+    };
+    let a = tasks_client(TOKEN_A).await.unwrap();
+    let b = tasks_client(TOKEN_B).await.unwrap();
+    let response = a
+        .call_tool_once(
+            CallToolRequestParams::new("acme_items_create")
+                .with_arguments(json!({"name": "x"}).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap();
+    let CallToolResponse::Task(created) = response else {
+        panic!("expected a task, got {response:?}")
+    };
+    let task_id = created.task.task_id.clone();
+    let foreign = b
+        .peer()
+        .get_task(GetTaskParams::new(task_id.clone()))
+        .await
+        .expect_err("another agent's task is unknown to b");
+    let unknown = b
+        .peer()
+        .get_task(GetTaskParams::new("no-such-task".to_owned()))
+        .await
+        .expect_err("no such task");
+    assert_eq!(
+        foreign.to_string().replace(&task_id, "ID"),
+        unknown.to_string().replace("no-such-task", "ID"),
+        "a foreign task looks like one that does not exist"
+    );
+    b.peer()
+        .cancel_task(CancelTaskParams::new(task_id.clone()))
+        .await
+        .expect_err("b cannot cancel a's task");
+    complete(&tenet, "job_t");
+    let done = loop {
+        let got = a
+            .peer()
+            .get_task(GetTaskParams::new(task_id.clone()))
+            .await
+            .unwrap();
+        if got.task.status().is_terminal() {
+            break got.task;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let TaskPayload::Completed { result } = done.payload else {
+        panic!(
+            "a's task completes (b's cancel did nothing): {:?}",
+            done.payload
+        )
+    };
+    assert_eq!(result["structuredContent"]["status"], "executed");
     a.cancel().await.unwrap();
     b.cancel().await.unwrap();
     server.start_kill().unwrap();
