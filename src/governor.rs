@@ -371,8 +371,7 @@ impl fmt::Debug for JobRefs {
 impl JobRefs {
     /// Job references keyed from `secret` (the job secret, or the API key).
     pub fn derive(secret: &str) -> Self {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-            .expect("HMAC takes a key of any length");
+        let mut mac = hmac_sha256(secret.as_bytes());
         mac.update(JOB_REF_LABEL);
         Self {
             key: mac.finalize().into_bytes().into(),
@@ -380,8 +379,7 @@ impl JobRefs {
     }
 
     fn mac(&self, agent_id: &str, job_id: &str) -> Hmac<Sha256> {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes a key of any length");
+        let mut mac = hmac_sha256(&self.key);
         mac.update(&(agent_id.len() as u64).to_be_bytes());
         mac.update(agent_id.as_bytes());
         mac.update(job_id.as_bytes());
@@ -415,6 +413,12 @@ impl JobRefs {
             .map_err(|_| unknown())?;
         Ok(job_id)
     }
+}
+
+/// HMAC-SHA256 under `key`.
+fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
+    // HMAC hashes or pads a key of any length: this cannot fail.
+    Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length")
 }
 
 #[cfg(test)]
