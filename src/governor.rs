@@ -400,8 +400,9 @@ impl JobRefs {
     /// The job id of `job_ref` if this server issued it to `agent_id`; otherwise what to do.
     pub fn verify<'a>(&self, agent_id: &str, job_ref: &'a str) -> Result<&'a str, String> {
         let unknown = || {
-            "`job_ref` is not a job reference issued to you by this server (it was altered, \
-             or belongs to another agent): pass the job_ref of one of your own results unchanged"
+            "`job_ref` is not a job reference issued to you by this server (it was altered, belongs \
+             to another agent, or predates a change of the server's job secret): pass the job_ref of \
+             one of your own results unchanged"
                 .to_owned()
         };
         let (job_id, tag) = job_ref.rsplit_once('.').ok_or_else(unknown)?;
