@@ -4,11 +4,13 @@
 //! tools (computed once per catalog, in pages), `tools/call` finds the tool by its
 //! MCP name and hands the call to the [`Governor`]; the [`CallReport`] becomes a tool
 //! result with `structuredContent` and one text block. While a job is polled, clients
-//! that sent a `progressToken` get `notifications/progress`. Every clone of a bridge
+//! that sent a `progressToken` get `notifications/progress`. Jobs and MCP tasks are bound
+//! to the agent whose call started them: only it can follow or steer them. Every clone of a bridge
 //! (one per HTTP session) shares the catalog, so [`Bridge::replace_catalog`] reaches
 //! every connected client with `notifications/tools/list_changed`.
 
 use std::{
+    collections::HashMap,
     sync::{Arc, Mutex, RwLock},
     time::{Duration, Instant},
 };
@@ -37,7 +39,7 @@ use crate::{
 /// What the server says about itself at `initialize`.
 const INSTRUCTIONS: &str = "Every tool here is a call to an external API governed by Tenet. \
 Each result's structuredContent.status says what happened: executed (read execution.body), \
-failed, pending (the job is still running: call tenet_job_status with its job_id later), \
+failed, pending (the job is still running: call tenet_job_status with its job_ref later), \
 escalated (held for human approval: do not retry), blocked (refused by policy: do not retry) or error.";
 
 /// Tools per `tools/list` page.
@@ -72,6 +74,8 @@ struct Inner {
     peers: Mutex<Vec<Peer<RoleServer>>>,
     /// Present when MCP Tasks are on (`serve --tasks`).
     tasks: Option<TaskManager>,
+    /// The agent each task was created for, and when: only that agent can see or steer it.
+    task_owners: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 /// A catalog and its MCP tool definitions (the built-in job status tool first).
@@ -93,6 +97,7 @@ impl Bridge {
                 agent_id,
                 peers: Mutex::new(Vec::new()),
                 tasks: None,
+                task_owners: Mutex::default(),
             }),
         }
     }
@@ -136,9 +141,9 @@ impl Bridge {
         }
     }
 
-    /// Follows an allowed call's job as an MCP task (SEP-2663): the client polls
-    /// `tasks/get` for the job's progress and gets the tool result when it ends.
-    fn spawn_task(&self, tasks: &TaskManager, job: PendingJob) -> CreateTaskResult {
+    /// Follows an allowed call's job as an MCP task (SEP-2663) owned by `agent_id`: the
+    /// client polls `tasks/get` for the job's progress and gets the tool result when it ends.
+    fn spawn_task(&self, tasks: &TaskManager, job: PendingJob, agent_id: &str) -> CreateTaskResult {
         let governor = self.inner.governor.clone();
         let job_id = job.job_id().to_owned();
         let task = tasks.spawn(
@@ -159,7 +164,42 @@ impl Bridge {
                 })
             },
         );
+        let now = Instant::now();
+        let mut owners = self
+            .inner
+            .task_owners
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        // rmcp forgets a task at most two TTLs after its creation; keep a margin.
+        owners.retain(|_, (_, created)| now.duration_since(*created) < 3 * TASK_TTL);
+        owners.insert(task.task_id.clone(), (agent_id.to_owned(), now));
+        drop(owners);
         CreateTaskResult::new(task)
+    }
+
+    /// The task manager, if `task_id` is a task of the request's agent; another agent's
+    /// task gets the same error as one that does not exist.
+    fn owned_task(
+        &self,
+        task_id: &str,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<&TaskManager, ErrorData> {
+        let tasks = self.task_manager()?;
+        let owned = self
+            .inner
+            .task_owners
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .get(task_id)
+            .is_some_and(|(owner, _)| owner == self.agent_id(context));
+        if owned {
+            Ok(tasks)
+        } else {
+            Err(ErrorData::invalid_params(
+                format!("unknown task: {task_id}"),
+                None,
+            ))
+        }
     }
 
     /// The connected clients, with those that went away dropped.
@@ -234,8 +274,8 @@ pub fn mcp_tool(tool: &Tool, output_schema: Arc<Map<String, Value>>) -> McpTool 
 fn job_status_tool(output_schema: Arc<Map<String, Value>>) -> McpTool {
     let Value::Object(input) = json!({
         "type": "object",
-        "properties": {"job_id": {"type": "string", "minLength": 1, "description": "The job_id of a pending result."}},
-        "required": ["job_id"],
+        "properties": {"job_ref": {"type": "string", "minLength": 1, "description": "The job_ref of one of your pending results, unchanged."}},
+        "required": ["job_ref"],
         "additionalProperties": false
     }) else {
         unreachable!("an object literal")
@@ -243,12 +283,28 @@ fn job_status_tool(output_schema: Arc<Map<String, Value>>) -> McpTool {
     McpTool::new(
         JOB_STATUS_TOOL,
         "Follow a Tenet job that was still running when its call returned `pending`, until it finishes or the \
-         poll deadline passes. Returns the same structured result as the original call would have.",
+         poll deadline passes: pass that result's `job_ref` (a job reference works only for the agent whose call \
+         started the job). Returns the same structured result as the original call would have.",
         Arc::new(input),
     )
     .with_title("Tenet job status")
     .with_raw_output_schema(output_schema)
     .with_annotations(ToolAnnotations::new().read_only(true).destructive(false).idempotent(true).open_world(true))
+}
+
+/// The `job_ref` argument of `tenet_job_status`, or what to pass instead.
+fn job_ref_argument(arguments: &Map<String, Value>) -> Result<&str, String> {
+    match arguments.get("job_ref") {
+        Some(Value::String(job_ref)) if !job_ref.is_empty() => Ok(job_ref),
+        None if arguments.contains_key("job_id") => Err(
+            "tenet_job_status takes `job_ref`, not `job_id`: pass the job_ref of your pending result \
+             unchanged (a bare job id is refused so that only the agent whose call started a job can follow it)"
+                .to_owned(),
+        ),
+        _ => Err(
+            "`job_ref` (a non-empty string) is required: pass the job_ref of your pending result".to_owned(),
+        ),
+    }
 }
 
 /// The tool result of a report.
@@ -394,28 +450,30 @@ impl ServerHandler for Bridge {
     async fn get_task(
         &self,
         request: GetTaskParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetTaskResult, ErrorData> {
         Ok(GetTaskResult::new(
-            self.task_manager()?.get_task(&request.task_id)?,
+            self.owned_task(&request.task_id, &context)?
+                .get_task(&request.task_id)?,
         ))
     }
 
     async fn update_task(
         &self,
         request: UpdateTaskParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.task_manager()?
+        self.owned_task(&request.task_id, &context)?
             .update_task(&request.task_id, request.input_responses)
     }
 
     async fn cancel_task(
         &self,
         request: CancelTaskParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.task_manager()?.cancel_task(&request.task_id)
+        self.owned_task(&request.task_id, &context)?
+            .cancel_task(&request.task_id)
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {
@@ -433,19 +491,24 @@ impl ServerHandler for Bridge {
     ) -> Result<CallToolResponse, ErrorData> {
         let view = self.view();
         let governor = &self.inner.governor;
-        let mut arguments = request.arguments.unwrap_or_default();
+        let arguments = request.arguments.unwrap_or_default();
         let mut progress = ProgressReporter::new(&context);
         let report = if request.name == JOB_STATUS_TOOL {
-            let Some(Value::String(job_id)) = arguments
-                .remove("job_id")
-                .filter(|id| id.as_str().is_some_and(|s| !s.is_empty()))
-            else {
-                return Ok(tool_result(&CallReport::error(JOB_STATUS_TOOL, "", "`job_id` (a non-empty string) is required: pass the job_id of a pending result")).into());
+            let job_ref = match job_ref_argument(&arguments) {
+                Ok(job_ref) => job_ref,
+                Err(problem) => {
+                    return Ok(
+                        tool_result(&CallReport::error(JOB_STATUS_TOOL, "", problem)).into(),
+                    );
+                }
             };
             governor
-                .job_status(&job_id, &context.ct, |job, status| {
-                    progress.on_poll(job, status)
-                })
+                .job_status(
+                    job_ref,
+                    self.agent_id(&context),
+                    &context.ct,
+                    |job, status| progress.on_poll(job, status),
+                )
                 .await
         } else {
             let Some(tool) = view.catalog.by_mcp_name(&request.name) else {
@@ -469,7 +532,7 @@ impl ServerHandler for Bridge {
             {
                 Decided::Done(report) => report,
                 Decided::Job(job) if let Some(tasks) = tasks => {
-                    return Ok(self.spawn_task(tasks, job).into());
+                    return Ok(self.spawn_task(tasks, job, agent_id).into());
                 }
                 Decided::Job(job) => {
                     let deadline = job.started() + governor.poll_timeout();

@@ -624,6 +624,7 @@ fn read_sources(path: &Path, sources: &mut Vec<Source>, problems: &mut Vec<Probl
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn load(files: &[Value]) -> Result<Catalog, CatalogError> {
@@ -808,5 +809,46 @@ mod tests {
                 && found[0].contains("cannot read it"),
             "{found:?}"
         );
+    }
+
+    proptest! {
+        /// Any document, JSON or not, loads or fails with problems in words; it never panics.
+        #[test]
+        fn any_catalog_document_loads_or_names_its_problems(
+            text in prop_oneof![
+                3 => crate::tenet::arbitrary::json_value().prop_map(|value| value.to_string()),
+                3 => catalog_like().prop_map(|value| value.to_string()),
+                1 => ".{0,64}",
+            ]
+        ) {
+            let loaded = Catalog::from_sources(vec![Source { origin: "fuzz.json".into(), text }]);
+            if let Err(error) = loaded {
+                prop_assert!(!error.problems.is_empty());
+                for problem in &error.problems {
+                    prop_assert!(!problem.message.trim().is_empty(), "{:?}", problem);
+                }
+            }
+        }
+    }
+
+    /// A service file with arbitrary tools: close enough to valid to reach the checks.
+    fn catalog_like() -> impl Strategy<Value = Value> {
+        let value = crate::tenet::arbitrary::json_value;
+        let tool = (
+            prop_oneof![Just(json!("s.items.get")), Just(json!("tenet_job_status")), value()],
+            prop_oneof![Just(json!("GET")), Just(json!("DELETE")), value()],
+            prop_oneof![Just(json!("/items/{id}")), Just(json!("/{a}/{a}")), Just(json!("/x/{")), value()],
+            prop_oneof![
+                Just(json!({"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]})),
+                value().prop_map(|schema| json!({"type": "object", "properties": {"id": schema}, "required": ["id"]})),
+                value(),
+            ],
+        )
+            .prop_map(|(name, method, path, input_schema)| {
+                json!({"name": name, "description": "d", "method": method, "path": path, "input_schema": input_schema})
+            });
+        proptest::collection::vec(tool, 0..4).prop_map(
+            |tools| json!({"service": "s", "base_url": "http://127.0.0.1:9", "tools": tools}),
+        )
     }
 }

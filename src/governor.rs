@@ -4,10 +4,18 @@
 //! tool's schema (Tenet is not called when they are invalid), sends the execute
 //! with a fresh request id, follows an allowed call's job to its end or the poll
 //! deadline, and reads every outcome into a report.
+//!
+//! A job is followed later only through its `job_ref`, which [`JobRefs`] binds to the
+//! agent that made the call, so no agent can read another's job.
 
-use std::time::{Duration, Instant};
+use std::{
+    fmt,
+    time::{Duration, Instant},
+};
 
+use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
+use sha2::Sha256;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -15,9 +23,9 @@ use crate::{
     report::{CallReport, Status},
     tenet::{
         TenetClient,
-        client::JobWait,
+        client::{JobWait, check_job_id},
         decision::{Decision, Outcome, Reply},
-        wire::{Agent, ExecuteRequest, JobStatus, ToolCall},
+        wire::{Agent, ExecuteRequest, JobBody, JobStatus, ToolCall},
     },
 };
 
@@ -27,16 +35,26 @@ pub struct Governor {
     client: TenetClient,
     context: Map<String, Value>,
     poll_timeout: Duration,
+    job_refs: JobRefs,
 }
 
 impl Governor {
     /// A governor sending `context` with every call and polling jobs for at most `poll_timeout`.
+    /// Its job references are keyed from the client's API key (see [`JobRefs::derive`]).
     pub fn new(client: TenetClient, context: Map<String, Value>, poll_timeout: Duration) -> Self {
+        let job_refs = JobRefs::derive(client.api_key().expose());
         Self {
             client,
             context,
             poll_timeout,
+            job_refs,
         }
+    }
+
+    /// The same governor with job references keyed by `job_refs` instead.
+    pub fn with_job_refs(mut self, job_refs: JobRefs) -> Self {
+        self.job_refs = job_refs;
+        self
     }
 
     /// How long a call waits for its job before answering `pending`.
@@ -130,6 +148,10 @@ impl Governor {
                 return Decided::Done(report);
             }
         };
+        report.job_ref = decision
+            .job_id
+            .as_deref()
+            .and_then(|job_id| self.job_refs.mint(agent_id, job_id));
         read_decision(decision, report, started)
     }
 
@@ -147,14 +169,22 @@ impl Governor {
 
     /// Follows a job started earlier (e.g. one that outlived a call's poll deadline)
     /// until it finishes or the poll deadline passes, and reports it like a call.
+    /// `job_ref` must be one this server issued to `agent_id`; any other gets an error
+    /// report and Tenet is not asked.
     pub async fn job_status(
         &self,
-        job_id: &str,
+        job_ref: &str,
+        agent_id: &str,
         cancel: &CancellationToken,
         on_poll: impl FnMut(&str, JobStatus),
     ) -> CallReport {
+        let job_id = match self.job_refs.verify(agent_id, job_ref) {
+            Ok(job_id) => job_id,
+            Err(problem) => return CallReport::error(JOB_STATUS_TOOL, "", problem),
+        };
         let mut report = CallReport::new(JOB_STATUS_TOOL, "");
         report.job_id = Some(job_id.to_owned());
+        report.job_ref = Some(job_ref.to_owned());
         // A job exists only for an allowed call.
         report.outcome = Some(Outcome::Allow);
         self.finish_job(
@@ -181,19 +211,7 @@ impl Governor {
             .wait_for_job(job_id, deadline, cancel, on_poll)
             .await
         {
-            JobWait::Finished(job) => match (job.status, job.execution, job.execution_error) {
-                (JobStatus::Completed, Some(execution), None) => {
-                    report.status = Status::Executed;
-                    report.executed = true;
-                    report.execution = Some(execution.into());
-                }
-                (_, execution, error) => {
-                    report.status = Status::Failed;
-                    report.execution = execution.map(Into::into);
-                    report.execution_error =
-                        Some(error.unwrap_or_else(|| "downstream_failed".into()));
-                }
-            },
+            JobWait::Finished(job) => record_job(&mut report, job),
             JobWait::TimedOut { .. } => {
                 report.status = Status::Pending;
                 report.execution_error = Some("poll_timeout".into());
@@ -213,11 +231,38 @@ impl Governor {
                 report.status = Status::Error;
                 report.outcome = None;
                 report.error = Some(format!(
-                    "Tenet does not know job {job_id} (HTTP 404): check the job id"
+                    "Tenet does not know job {job_id} (HTTP 404): it may have expired; check the job_ref"
                 ));
+            }
+            JobWait::InvalidJobId => {
+                report.status = Status::Failed;
+                report.execution_error = Some("invalid_job_id".into());
+                report.error = Some(
+                    "Tenet allowed the call but named a job id that cannot be polled safely (not 1 to 128 characters \
+                     from A-Z a-z 0-9 - . _ ~), so the bridge did not follow it: the call may still run in Tenet, \
+                     do not retry it blindly"
+                        .into(),
+                );
             }
         }
         report
+    }
+}
+
+/// Records a finished job in `report`: executed only when it completed with a
+/// downstream response and no error; failed otherwise.
+fn record_job(report: &mut CallReport, job: JobBody) {
+    match (job.status, job.execution, job.execution_error) {
+        (JobStatus::Completed, Some(execution), None) => {
+            report.status = Status::Executed;
+            report.executed = true;
+            report.execution = Some(execution.into());
+        }
+        (_, execution, error) => {
+            report.status = Status::Failed;
+            report.execution = execution.map(Into::into);
+            report.execution_error = Some(error.unwrap_or_else(|| "downstream_failed".into()));
+        }
     }
 }
 
@@ -297,4 +342,169 @@ fn read_decision(decision: Decision, mut report: CallReport, started: Instant) -
         job_id,
         started,
     })
+}
+
+/// The label that derives the job-reference key from its secret.
+const JOB_REF_LABEL: &[u8] = b"tenet-mcp job-ref v1";
+
+/// The bytes of a job reference's tag (128 bits, written as 32 hex digits).
+const JOB_REF_TAG_BYTES: usize = 16;
+
+/// Binds job ids to the agent whose call started them.
+///
+/// A job reference is `<job_id>.<tag>`, the tag being the first 128 bits of
+/// HMAC-SHA256(key, len(agent_id) ‖ agent_id ‖ job_id) in hex, where the key is
+/// HMAC-SHA256(secret, "tenet-mcp job-ref v1"). The secret is `TENET_MCP_JOB_SECRET`, or
+/// else the Tenet API key, so restarts and replicas that share it accept each other's
+/// references with no state. Tags are compared in constant time. `Debug` hides the key.
+#[derive(Clone)]
+pub struct JobRefs {
+    key: [u8; 32],
+}
+
+impl fmt::Debug for JobRefs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JobRefs(<redacted>)")
+    }
+}
+
+impl JobRefs {
+    /// Job references keyed from `secret` (the job secret, or the API key).
+    pub fn derive(secret: &str) -> Self {
+        let mut mac = hmac_sha256(secret.as_bytes());
+        mac.update(JOB_REF_LABEL);
+        Self {
+            key: mac.finalize().into_bytes().into(),
+        }
+    }
+
+    fn mac(&self, agent_id: &str, job_id: &str) -> Hmac<Sha256> {
+        let mut mac = hmac_sha256(&self.key);
+        mac.update(&(agent_id.len() as u64).to_be_bytes());
+        mac.update(agent_id.as_bytes());
+        mac.update(job_id.as_bytes());
+        mac
+    }
+
+    /// The reference to `job_id` for `agent_id`; `None` when the job id is not a safe one
+    /// (see [`check_job_id`]), which the bridge never polls.
+    pub fn mint(&self, agent_id: &str, job_id: &str) -> Option<String> {
+        check_job_id(job_id).ok()?;
+        let tag = self.mac(agent_id, job_id).finalize().into_bytes();
+        Some(format!(
+            "{job_id}.{}",
+            hex::encode(&tag[..JOB_REF_TAG_BYTES])
+        ))
+    }
+
+    /// The job id of `job_ref` if this server issued it to `agent_id`; otherwise what to do.
+    pub fn verify<'a>(&self, agent_id: &str, job_ref: &'a str) -> Result<&'a str, String> {
+        let unknown = || {
+            "`job_ref` is not a job reference issued to you by this server (it was altered, belongs \
+             to another agent, or predates a change of the server's job secret): pass the job_ref of \
+             one of your own results unchanged"
+                .to_owned()
+        };
+        let (job_id, tag) = job_ref.rsplit_once('.').ok_or_else(unknown)?;
+        check_job_id(job_id).map_err(|_| unknown())?;
+        let mut bytes = [0u8; JOB_REF_TAG_BYTES];
+        hex::decode_to_slice(tag, &mut bytes).map_err(|_| unknown())?;
+        self.mac(agent_id, job_id)
+            .verify_truncated_left(&bytes)
+            .map_err(|_| unknown())?;
+        Ok(job_id)
+    }
+}
+
+/// HMAC-SHA256 under `key`.
+fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
+    // HMAC hashes or pads a key of any length: this cannot fail.
+    Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenet::{client::read_poll, decision::parse_execute_reply};
+    use proptest::prelude::*;
+
+    #[test]
+    fn job_refs_bind_agent_and_job() {
+        let refs = JobRefs::derive("tnt_key");
+        let job_ref = refs.mint("alice", "job_1").unwrap();
+        let (job_id, tag) = job_ref.rsplit_once('.').unwrap();
+        assert_eq!((job_id, tag.len()), ("job_1", 2 * JOB_REF_TAG_BYTES));
+        assert_eq!(refs.verify("alice", &job_ref), Ok("job_1"));
+        // Deterministic: a restart or a replica with the same secret agrees.
+        assert_eq!(
+            JobRefs::derive("tnt_key").mint("alice", "job_1"),
+            Some(job_ref.clone())
+        );
+        // Another agent, another secret, another job, an altered or cut tag: refused.
+        assert!(refs.verify("bob", &job_ref).is_err());
+        assert!(
+            JobRefs::derive("tnt_other")
+                .verify("alice", &job_ref)
+                .is_err()
+        );
+        let other_job = format!("job_2.{tag}");
+        assert!(refs.verify("alice", &other_job).is_err());
+        let mut altered = job_ref.clone();
+        altered.replace_range(
+            job_ref.len() - 1..,
+            if job_ref.ends_with('0') { "1" } else { "0" },
+        );
+        assert!(refs.verify("alice", &altered).is_err());
+        assert!(refs.verify("alice", &job_ref[..job_ref.len() - 2]).is_err());
+        for bad in ["job_1", "", ".", "job_1.", ".job_1", "job_1.zz"] {
+            assert!(refs.verify("alice", bad).is_err(), "{bad}");
+        }
+        // The agent id is length-prefixed: moving bytes between agent and job changes the tag.
+        let tag = |agent: &str, job: &str| {
+            let job_ref = refs.mint(agent, job).unwrap();
+            job_ref.rsplit_once('.').unwrap().1.to_owned()
+        };
+        assert_ne!(tag("ab", "c"), tag("a", "bc"));
+        // Unsafe job ids get no reference at all.
+        assert_eq!(refs.mint("alice", ".."), None);
+        assert_eq!(refs.mint("alice", "a/b"), None);
+        let problem = refs.verify("bob", &job_ref).unwrap_err();
+        assert!(
+            problem.contains("not a job reference issued to you"),
+            "{problem}"
+        );
+        assert!(!format!("{refs:?}").contains(&hex::encode(refs.key)));
+    }
+
+    proptest! {
+        /// Whatever Tenet answers to an execute, a report says `executed` only for an
+        /// allowed call with a downstream response, and a job is followed only when allowed.
+        #[test]
+        fn executed_only_when_allowed(status in 100u16..600, body in crate::tenet::arbitrary::body()) {
+            let report = CallReport::new("t.x", "r");
+            if let Reply::Decision(decision) = parse_execute_reply(status, &body) {
+                let allowed = decision.outcome.is_allowed();
+                match read_decision(decision, report, Instant::now()) {
+                    Decided::Done(report) => {
+                        prop_assert!(!report.executed || (allowed && report.status == Status::Executed && report.execution.is_some()));
+                    }
+                    Decided::Job(_) => prop_assert!(allowed),
+                }
+            }
+        }
+
+        /// Whatever a poll answers, a job's report says `executed` only when the job
+        /// completed with a downstream response and no error.
+        #[test]
+        fn a_job_executes_only_when_completed(status in 200u16..300, body in crate::tenet::arbitrary::body()) {
+            let status = reqwest::StatusCode::from_u16(status).expect("a status in range");
+            if let crate::tenet::client::Poll::Job(job) = read_poll(status, &body) {
+                let completed = job.status == JobStatus::Completed && job.execution.is_some() && job.execution_error.is_none();
+                let mut report = CallReport::new("t.x", "r");
+                record_job(&mut report, job);
+                prop_assert_eq!(report.executed, completed);
+                prop_assert_eq!(report.status == Status::Executed, completed);
+            }
+        }
+    }
 }

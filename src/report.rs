@@ -18,7 +18,7 @@ pub enum Status {
     Executed,
     /// Allowed, but the downstream call did not run or failed (`execution_error`).
     Failed,
-    /// Allowed and still running when the bridge stopped waiting; `job_id` finds it.
+    /// Allowed and still running when the bridge stopped waiting; `job_ref` follows it.
     Pending,
     /// Held for human approval (`review_id`); Tenet runs it if approved.
     Escalated,
@@ -69,6 +69,8 @@ pub struct CallReport {
     pub reason_codes: Vec<String>,
     /// The job running an allowed call.
     pub job_id: Option<String>,
+    /// The job's reference for `tenet_job_status`: valid only for the agent that made the call.
+    pub job_ref: Option<String>,
     /// The downstream response, when executed.
     pub execution: Option<Execution>,
     /// Why an allowed call did not execute (`credential_not_found`, `poll_timeout`, ...).
@@ -97,6 +99,7 @@ impl CallReport {
             review_id: None,
             reason_codes: Vec::new(),
             job_id: None,
+            job_ref: None,
             execution: None,
             execution_error: None,
             http_status: None,
@@ -170,8 +173,10 @@ impl CallReport {
                 format!("{tool} was allowed by Tenet but not executed: {error}.{hint}")
             }
             Status::Pending => format!(
-                "{tool} was allowed by Tenet and is still running as job {}. The bridge stopped waiting; ask for the job's status later instead of calling the tool again.",
-                self.job_id.as_deref().unwrap_or("(unknown)")
+                "{tool} was allowed by Tenet and is still running as job {}. The bridge stopped waiting; \
+                 do not call the tool again: call tenet_job_status with {{\"job_ref\": \"{}\"}} later for its result.",
+                self.job_id.as_deref().unwrap_or("(unknown)"),
+                self.job_ref.as_deref().unwrap_or("(unknown)")
             ),
             Status::Escalated => format!(
                 "{tool} is held for human approval as review {}. Tenet runs it if approved; do not retry. Reasons: {reasons}.",
@@ -305,7 +310,14 @@ mod tests {
         assert!(r.is_error());
         r.status = Status::Pending;
         r.job_id = Some("job_9".into());
-        assert!(r.summary().contains("job_9"));
+        r.job_ref = Some("job_9.00ff".into());
+        assert!(
+            r.summary().contains("job_9")
+                && r.summary()
+                    .contains(r#"call tenet_job_status with {"job_ref": "job_9.00ff"}"#),
+            "{}",
+            r.summary()
+        );
         let long = CallReport {
             status: Status::Executed,
             execution: Some(Execution {

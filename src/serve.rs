@@ -18,9 +18,12 @@ use crate::{
     bridge::Bridge,
     catalog::Catalog,
     emulator,
-    governor::Governor,
+    governor::{Governor, JobRefs},
     reload,
-    tenet::{ApiKey, ClientConfig, TenetClient, client::DEFAULT_API_URL},
+    tenet::{
+        ApiKey, ClientConfig, TenetClient,
+        client::{DEFAULT_API_URL, check_api_url, without_userinfo},
+    },
     transport,
 };
 
@@ -30,9 +33,10 @@ pub struct ServeArgs {
     /// A catalog file or folder of them (repeatable); default: the catalog shipped in the binary.
     #[arg(long = "catalog", value_name = "PATH")]
     pub catalogs: Vec<PathBuf>,
-    /// Tenet's API URL. The API key is read from the TENET_API_KEY environment variable only.
-    #[arg(long, env = "TENET_API_URL", default_value = DEFAULT_API_URL)]
-    pub api_url: String,
+    /// Tenet's API URL, without `user:password@` (refused). The API key is read from the
+    /// TENET_API_KEY environment variable only.
+    #[arg(long, env = "TENET_API_URL", hide_env_values = true, default_value = DEFAULT_API_URL, value_parser = parse_api_url)]
+    pub api_url: ApiUrl,
     /// The agent id sent with every call.
     #[arg(long, env = "TENET_AGENT_ID", default_value = "default")]
     pub agent_id: String,
@@ -63,6 +67,28 @@ pub struct ServeArgs {
     /// The HTTP transports' options.
     #[command(flatten)]
     pub http: Box<HttpArgs>,
+}
+
+/// `--api-url` as given. Its `Debug` leaves out any userinfo, which `serve` refuses.
+#[derive(Clone)]
+pub struct ApiUrl(String);
+
+impl ApiUrl {
+    /// The URL as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ApiUrl({:?})", without_userinfo(&self.0))
+    }
+}
+
+/// Takes any text: checking it is `serve`'s job, so that clap never echoes a URL's userinfo.
+fn parse_api_url(text: &str) -> Result<ApiUrl, std::convert::Infallible> {
+    Ok(ApiUrl(text.to_owned()))
 }
 
 /// The options of `--transport http` and `--transport sse`.
@@ -230,6 +256,10 @@ pub struct ConfigError(pub String);
 /// Runs `serve` until the client disconnects or a signal arrives.
 pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let http = args.http_options()?;
+    let job_secret = job_secret_from_env()?;
+    if !args.emulator {
+        check_api_url(args.api_url.as_str()).map_err(ConfigError)?;
+    }
     let catalog = Arc::new(
         Catalog::load_or_embedded(&args.catalogs).map_err(|e| ConfigError(e.to_string()))?,
     );
@@ -251,8 +281,9 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         let key = std::env::var("TENET_API_KEY").ok().and_then(ApiKey::new).ok_or_else(|| {
             ConfigError("TENET_API_KEY is not set: export it (your Tenet tenant key, tnt_...) or run with --emulator to try a local Tenet".into())
         })?;
-        (args.api_url.clone(), key, None)
+        (args.api_url.as_str().to_owned(), key, None)
     };
+    let job_refs = JobRefs::derive(job_secret.as_deref().unwrap_or(api_key.expose()));
     let mut config = ClientConfig::new(&api_url, api_key);
     config.request_timeout = Duration::from_secs_f64(args.request_timeout);
     let client = TenetClient::new(config);
@@ -261,7 +292,9 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
-    let governor = Governor::new(client, context, Duration::from_secs_f64(args.poll_timeout));
+    let api_url = client.api_url().to_owned();
+    let governor = Governor::new(client, context, Duration::from_secs_f64(args.poll_timeout))
+        .with_job_refs(job_refs);
     let mut bridge = Bridge::new(catalog.clone(), governor, args.agent_id);
     if args.tasks {
         bridge = bridge.with_tasks();
@@ -281,6 +314,37 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         running.shutdown().await;
     }
     served.map_err(ServeError::Runtime)
+}
+
+/// The environment variable holding the secret that keys job references.
+pub const JOB_SECRET_ENV: &str = "TENET_MCP_JOB_SECRET";
+
+/// The shortest job secret accepted.
+const MIN_JOB_SECRET_LEN: usize = 16;
+
+/// The job references of a server calling Tenet with `api_key`: keyed by
+/// `TENET_MCP_JOB_SECRET` when it is set, else by the API key, so every replica and
+/// restart sharing either accepts the others' references.
+pub fn job_refs_for(api_key: &ApiKey) -> Result<JobRefs, ConfigError> {
+    let secret = job_secret_from_env()?;
+    Ok(JobRefs::derive(
+        secret.as_deref().unwrap_or(api_key.expose()),
+    ))
+}
+
+/// `TENET_MCP_JOB_SECRET`, if set; an error if it is set but too short.
+fn job_secret_from_env() -> Result<Option<String>, ConfigError> {
+    let Some(secret) = std::env::var_os(JOB_SECRET_ENV) else {
+        return Ok(None);
+    };
+    match secret.to_str().map(str::trim) {
+        Some(secret) if secret.len() >= MIN_JOB_SECRET_LEN => Ok(Some(secret.to_owned())),
+        _ => Err(ConfigError(format!(
+            "{JOB_SECRET_ENV} is set but is not at least {MIN_JOB_SECRET_LEN} characters of UTF-8 text: \
+             set it to a long random value (e.g. the output of `openssl rand -hex 32`), the same on every replica, \
+             or unset it to key job references from TENET_API_KEY"
+        ))),
+    }
 }
 
 /// Why `serve` stopped with an error.

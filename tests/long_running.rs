@@ -19,6 +19,7 @@ use rmcp::{
     transport::TokioChildProcess,
 };
 use serde_json::{Value, json};
+use tenet_mcp::governor::JobRefs;
 use tokio::sync::Notify;
 
 /// A client that records progress notifications and `list_changed`.
@@ -136,6 +137,40 @@ async fn progress_is_reported_while_the_job_runs() {
     client.cancel().await.unwrap();
 }
 
+#[tokio::test]
+async fn running_jobs_answered_with_202_still_report_progress() {
+    // Tenet may answer a running job's poll with 202; its body still says where the job is.
+    let tenet = ScriptedTenet::start().await;
+    tenet.on_execute(
+        "acme.items.create",
+        vec![Canned::json(
+            202,
+            json!({"jobId": "job_202", "decision": "ALLOW"}),
+        )],
+    );
+    tenet.on_job("job_202", vec![
+        Canned::json(202, json!({"status": "running"})),
+        Canned::json(202, json!({"jobId": "job_202", "status": "running"})),
+        Canned::json(200, json!({"jobId": "job_202", "status": "completed", "execution": {"status": 200, "headers": {}, "body": {"ok": 1}, "durationMs": 1}})),
+    ]);
+    let (client, recorder) = start(&tenet, &["--catalog", &fixture()]).await;
+    let report = call(&client, "acme_items_create", json!({"name": "x"})).await;
+    assert_eq!(report["status"], "executed", "{report}");
+    let messages: Vec<_> = recorder
+        .progress
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.message.clone())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("job_202 is running")),
+        "{messages:?}"
+    );
+    assert_eq!(tenet.polls_of("job_202"), 3);
+    client.cancel().await.unwrap();
+}
+
 /// A bridge whose call of `acme_items_create` is polling job `job` (still running),
 /// with the handle of that call.
 async fn call_being_polled(
@@ -245,15 +280,22 @@ async fn job_status_finishes_a_call_that_timed_out() {
         Some(true)
     );
 
+    assert_eq!(
+        status_tool.input_schema.get("required"),
+        Some(&json!(["job_ref"]))
+    );
+
     let report = call(&client, "acme_items_create", json!({"name": "x"})).await;
     assert_eq!(
         (report["status"].clone(), report["job_id"].clone()),
         (json!("pending"), json!("job_late"))
     );
+    let job_ref = report["job_ref"].as_str().expect("a job_ref").to_owned();
+    assert!(job_ref.starts_with("job_late."), "{job_ref}");
 
     tenet.on_job("job_late", vec![Canned::json(200, json!({"jobId": "job_late", "status": "completed", "execution": {"status": 201, "headers": {}, "body": {"id": 9}, "durationMs": 900}}))]);
     let result = client
-        .call_tool(params("tenet_job_status", json!({"job_id": "job_late"})))
+        .call_tool(params("tenet_job_status", json!({"job_ref": job_ref})))
         .await
         .unwrap();
     assert_eq!(result.is_error, Some(false));
@@ -271,8 +313,14 @@ async fn job_status_finishes_a_call_that_timed_out() {
         "job_nope",
         vec![Canned::json(404, json!({"error": "job_not_found"}))],
     );
-    let unknown = call(&client, "tenet_job_status", json!({"job_id": "job_nope"})).await;
+    // A reference the server issued (minted here as an operator would, from the same key)
+    // to a job Tenet does not know.
+    let nope = JobRefs::derive("tnt_test")
+        .mint("default", "job_nope")
+        .unwrap();
+    let unknown = call(&client, "tenet_job_status", json!({"job_ref": nope})).await;
     assert_eq!(unknown["status"], "error");
+    assert_eq!(tenet.polls_of("job_nope"), 1);
     let missing = client
         .call_tool(params("tenet_job_status", json!({})))
         .await
@@ -443,6 +491,13 @@ async fn allowed_jobs_become_tasks_for_clients_that_ask() {
         result["structuredContent"]["execution"]["body"],
         json!({"made": true})
     );
+    // The task's result carries the job's reference, bound to the calling agent.
+    let job_ref = result["structuredContent"]["job_ref"]
+        .as_str()
+        .expect("a job_ref");
+    let refs = JobRefs::derive("tnt_test");
+    assert_eq!(refs.verify("default", job_ref), Ok("job_task"));
+    assert!(refs.verify("another-agent", job_ref).is_err());
     assert_eq!(tenet.executes_of("acme.items.create").len(), 1);
 
     // Decisions that need no job are answered at once, not as tasks.

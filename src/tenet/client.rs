@@ -98,7 +98,7 @@ impl Default for PollPolicy {
 /// Everything the client needs to talk to Tenet.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
-    /// The API's base URL, without a trailing `/`.
+    /// The API's base URL, without a trailing `/` or userinfo.
     pub api_url: String,
     /// The tenant key.
     pub api_key: ApiKey,
@@ -111,15 +111,58 @@ pub struct ClientConfig {
 }
 
 impl ClientConfig {
-    /// A config with default timeouts and schedules.
+    /// A config with default timeouts and schedules. Userinfo in `api_url` is dropped
+    /// (Tenet authenticates with the key alone), so it can never be sent, logged or echoed;
+    /// `serve` refuses such a URL earlier with [`check_api_url`].
     pub fn new(api_url: &str, api_key: ApiKey) -> Self {
         Self {
-            api_url: api_url.trim_end_matches('/').to_owned(),
+            api_url: without_userinfo(api_url).trim_end_matches('/').to_owned(),
             api_key,
             request_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             poll: PollPolicy::default(),
         }
+    }
+}
+
+/// Checks Tenet's API URL: an `http` or `https` URL with a host and no userinfo
+/// (`user:password@`), which would otherwise be sent and could leak into logs.
+/// The error never repeats the URL's userinfo.
+pub fn check_api_url(api_url: &str) -> Result<(), String> {
+    let url = reqwest::Url::parse(api_url).map_err(|error| {
+        format!(
+            "TENET_API_URL (--api-url) `{}` is not a URL ({error}): use e.g. {DEFAULT_API_URL}",
+            without_userinfo(api_url)
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!(
+            "TENET_API_URL (--api-url) `{}` is not an http(s) URL with a host: use e.g. {DEFAULT_API_URL}",
+            without_userinfo(api_url)
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "TENET_API_URL (--api-url) `{}` carries a user name or password (`user:password@`): remove it; \
+             Tenet authenticates with TENET_API_KEY alone",
+            without_userinfo(api_url)
+        ));
+    }
+    Ok(())
+}
+
+/// A URL with its userinfo (`user:password@`) removed, for use and display alike.
+/// Works on any text, URL or not: whatever precedes the last `@` of the authority
+/// (which ends at `/`, `\`, `?` or `#`, as URL parsers read http URLs) goes.
+pub fn without_userinfo(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '\\', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}{}", &url[..scheme_end], &rest[at + 1..]),
+        None => url.to_owned(),
     }
 }
 
@@ -176,6 +219,8 @@ pub enum JobWait {
     Unauthorized,
     /// Tenet does not know the job (404).
     NotFound,
+    /// The job id is not safe to put in a URL (see [`check_job_id`]); nothing was sent.
+    InvalidJobId,
     /// The call was cancelled by the client.
     Cancelled,
 }
@@ -214,9 +259,14 @@ impl TenetClient {
             .map_err(Clone::clone)
     }
 
-    /// The API's base URL.
+    /// The API's base URL (without userinfo).
     pub fn api_url(&self) -> &str {
         &self.config.api_url
+    }
+
+    /// The API key.
+    pub(crate) fn api_key(&self) -> &ApiKey {
+        &self.config.api_key
     }
 
     /// `POST /v1/execute`, retried on transient failures with the same request id.
@@ -307,11 +357,13 @@ impl TenetClient {
         cancel: &CancellationToken,
         mut on_poll: impl FnMut(&str, JobStatus),
     ) -> JobWait {
-        let url = format!(
-            "{}/v1/jobs/{}",
-            self.config.api_url,
-            percent_encoding::utf8_percent_encode(job_id, percent_encoding::NON_ALPHANUMERIC)
-        );
+        let url = match job_url(&self.config.api_url, job_id) {
+            Ok(url) => url,
+            Err(problem) => {
+                tracing::warn!(%problem, "refused to poll a job id that is not safe in a URL");
+                return JobWait::InvalidJobId;
+            }
+        };
         let poll = &self.config.poll;
         let mut last_status = None;
         // Poll once at once: instant jobs are done by the time the execute answered.
@@ -348,34 +400,113 @@ impl TenetClient {
             };
             crate::metrics::tenet_request("job", &outcome_label(&outcome), sent_at.elapsed());
             match outcome {
-                Ok((StatusCode::OK, _, body)) => match serde_json::from_slice::<JobBody>(&body) {
-                    Ok(job) => {
+                Ok((status, _, body)) => match read_poll(status, &body) {
+                    Poll::Job(job) => {
                         last_status = Some(job.status);
                         on_poll(job_id, job.status);
                         if job.status.is_final() {
                             return JobWait::Finished(job);
                         }
                     }
-                    Err(error) => {
-                        tracing::warn!(job_id, %error, "Tenet sent a job body that does not parse; polling on")
+                    Poll::Unauthorized => return JobWait::Unauthorized,
+                    Poll::NotFound => return JobWait::NotFound,
+                    Poll::Unreadable(problem) => {
+                        tracing::warn!(
+                            job_id,
+                            status = status.as_u16(),
+                            %problem,
+                            body = quote(&body).as_deref().unwrap_or(""),
+                            "job poll failed; polling on"
+                        )
                     }
                 },
-                Ok((StatusCode::UNAUTHORIZED, _, _)) => return JobWait::Unauthorized,
-                Ok((StatusCode::NOT_FOUND, _, _)) => return JobWait::NotFound,
-                Ok((status, _, body)) => {
-                    tracing::warn!(
-                        job_id,
-                        status = status.as_u16(),
-                        body = quote(&body).as_deref().unwrap_or(""),
-                        "job poll failed; polling on"
-                    )
-                }
                 Err(error) => {
                     tracing::warn!(job_id, %error, "job poll could not reach Tenet; polling on")
                 }
             }
         }
     }
+}
+
+/// What one answer to a job poll says.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Poll {
+    /// A 2xx answer with a job body: the job's status (Tenet may answer a running job with 202).
+    Job(JobBody),
+    /// 401: the key was rejected.
+    Unauthorized,
+    /// 404: Tenet does not know the job.
+    NotFound,
+    /// Anything else (a transient error, a body that does not parse): why, for the log.
+    Unreadable(String),
+}
+
+/// Reads one answer to `GET /v1/jobs/{id}`, as the seed SDK does: the status from any 2xx body.
+pub(crate) fn read_poll(status: StatusCode, body: &[u8]) -> Poll {
+    match status {
+        StatusCode::UNAUTHORIZED => Poll::Unauthorized,
+        StatusCode::NOT_FOUND => Poll::NotFound,
+        status if status.is_success() => match serde_json::from_slice::<JobBody>(body) {
+            Ok(job) => Poll::Job(job),
+            Err(error) => Poll::Unreadable(format!("the job body does not parse ({error})")),
+        },
+        _ => Poll::Unreadable("Tenet answered with an error".to_owned()),
+    }
+}
+
+/// The longest job id the bridge accepts.
+pub const MAX_JOB_ID_LEN: usize = 128;
+
+/// Checks that a job id is safe as one URL path segment: 1 to [`MAX_JOB_ID_LEN`]
+/// characters from RFC 3986's unreserved set (`A-Z a-z 0-9 - . _ ~`), and not `.` or
+/// `..` (which URL normalisation would turn into another path).
+pub fn check_job_id(job_id: &str) -> Result<(), String> {
+    const RULE: &str =
+        "a job id is 1 to 128 characters from A-Z a-z 0-9 - . _ ~, and not `.` or `..`";
+    if job_id.is_empty() {
+        return Err(format!("the job id is empty: {RULE}"));
+    }
+    if job_id == "." || job_id == ".." {
+        return Err(format!(
+            "the job id `{job_id}` would leave the jobs path: {RULE}"
+        ));
+    }
+    if job_id.len() > MAX_JOB_ID_LEN {
+        return Err(format!(
+            "the job id is {} characters long: {RULE}",
+            job_id.len()
+        ));
+    }
+    if !job_id.bytes().all(is_unreserved) {
+        return Err(format!(
+            "the job id has characters outside the safe set: {RULE}"
+        ));
+    }
+    Ok(())
+}
+
+/// RFC 3986 unreserved: `A-Z a-z 0-9 - . _ ~`.
+fn is_unreserved(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
+}
+
+/// What a path segment must encode: everything but the unreserved characters (RFC 3986
+/// says producers should not encode those).
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// A job id as one URL path segment.
+fn job_path_segment(job_id: &str) -> percent_encoding::PercentEncode<'_> {
+    percent_encoding::utf8_percent_encode(job_id, PATH_SEGMENT)
+}
+
+/// The URL that polls `job_id`, or why the job id cannot be put in one.
+fn job_url(api_url: &str, job_id: &str) -> Result<String, String> {
+    check_job_id(job_id)?;
+    Ok(format!("{api_url}/v1/jobs/{}", job_path_segment(job_id)))
 }
 
 /// Sends a request and reads status, `Retry-After` and body, or says why it could not.
@@ -454,6 +585,7 @@ fn backoff(retry: &RetryPolicy, tries: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn api_key_never_prints() {
@@ -464,6 +596,162 @@ mod tests {
         assert!(!format!("{config:?}").contains("tnt_secret"));
         assert_eq!(config.api_url, "http://x");
         assert!(ApiKey::new("  ").is_none());
+    }
+
+    #[test]
+    fn api_url_userinfo_is_refused_and_never_kept() {
+        let url = "http://agent:s3cret@tenet.example:8443/base/";
+        assert_eq!(without_userinfo(url), "http://tenet.example:8443/base/");
+        assert_eq!(without_userinfo("https://u@h"), "https://h");
+        assert_eq!(
+            without_userinfo("http://h/p@q"),
+            "http://h/p@q",
+            "an @ in the path is not userinfo"
+        );
+        assert_eq!(without_userinfo("not a url"), "not a url");
+        assert_eq!(without_userinfo("http://u:p@h\\a@b"), "http://h\\a@b");
+        assert_eq!(without_userinfo("http://a@b@h"), "http://h");
+        let problem = check_api_url(url).unwrap_err();
+        assert!(
+            problem.contains("user name or password")
+                && problem.contains("http://tenet.example:8443/base/"),
+            "{problem}"
+        );
+        assert!(
+            !problem.contains("s3cret") && !problem.contains("agent"),
+            "{problem}"
+        );
+        let problem = check_api_url("http://agent:s3cret@[::1").unwrap_err();
+        assert!(
+            problem.contains("is not a URL") && !problem.contains("s3cret"),
+            "{problem}"
+        );
+        assert!(check_api_url("ftp://tenet.example").is_err());
+        assert!(check_api_url("https://api.trytenet.com").is_ok());
+        assert!(check_api_url("http://127.0.0.1:8080/").is_ok());
+
+        let config = ClientConfig::new(url, ApiKey::new("tnt_k").unwrap());
+        assert_eq!(config.api_url, "http://tenet.example:8443/base");
+        assert!(!format!("{config:?}").contains("s3cret"));
+        let unreachable = TransportError::Unreachable {
+            url: TenetClient::new(config).api_url().to_owned(),
+            tries: 1,
+            detail: "connection failed".into(),
+        };
+        assert!(!unreachable.to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn job_ids_are_checked_and_sent_unencoded() {
+        for good in [
+            "job_1",
+            "j",
+            "a-b.c_d~e",
+            "..x",
+            "x..",
+            &"j".repeat(MAX_JOB_ID_LEN),
+        ] {
+            assert_eq!(check_job_id(good), Ok(()), "{good}");
+            assert_eq!(job_path_segment(good).to_string(), good);
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a%2Fb",
+            "a b",
+            "a?b",
+            "a#b",
+            "é",
+            "a\\b",
+            &"j".repeat(MAX_JOB_ID_LEN + 1),
+        ] {
+            assert!(check_job_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(
+            check_job_id("..")
+                .unwrap_err()
+                .contains("would leave the jobs path")
+        );
+        assert_eq!(job_path_segment("a/b c").to_string(), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn job_status_is_read_from_any_2xx_answer() {
+        let running = br#"{"status": "running"}"#;
+        for status in [
+            StatusCode::OK,
+            StatusCode::ACCEPTED,
+            StatusCode::NON_AUTHORITATIVE_INFORMATION,
+        ] {
+            let Poll::Job(job) = read_poll(status, running) else {
+                panic!("{status}: no job read")
+            };
+            assert_eq!((job.status, job.job_id.as_str()), (JobStatus::Running, ""));
+        }
+        assert_eq!(
+            read_poll(StatusCode::UNAUTHORIZED, running),
+            Poll::Unauthorized
+        );
+        assert_eq!(read_poll(StatusCode::NOT_FOUND, running), Poll::NotFound);
+        for status in [
+            StatusCode::FOUND,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::BAD_GATEWAY,
+        ] {
+            assert!(
+                matches!(read_poll(status, running), Poll::Unreadable(_)),
+                "{status}"
+            );
+        }
+        assert!(matches!(
+            read_poll(StatusCode::OK, b"<html>"),
+            Poll::Unreadable(_)
+        ));
+        assert!(matches!(
+            read_poll(StatusCode::OK, br#"{"status": "queued"}"#),
+            Poll::Unreadable(_)
+        ));
+    }
+
+    proptest! {
+        /// No job id builds a URL outside `/v1/jobs/{id}`: an accepted id is exactly one
+        /// path segment, sent as it is, which URL parsing leaves alone.
+        #[test]
+        fn job_urls_stay_in_their_template(job_id in prop_oneof![
+            "[A-Za-z0-9._~-]{0,6}",
+            "[./%a-z?#\\\\ @:;=+]{0,6}",
+            ".{0,8}",
+        ]) {
+            let base = "http://tenet.example:8443/api";
+            match job_url(base, &job_id) {
+                Ok(url) => {
+                    let parsed = reqwest::Url::parse(&url).expect("a job URL parses");
+                    prop_assert_eq!(parsed.path(), format!("/api/v1/jobs/{job_id}"));
+                    prop_assert_eq!(parsed.host_str(), Some("tenet.example"));
+                    prop_assert!(parsed.query().is_none() && parsed.fragment().is_none());
+                }
+                Err(problem) => prop_assert!(check_job_id(&job_id).is_err() && !problem.is_empty()),
+            }
+        }
+
+        /// Any status and body give a definite poll outcome without panicking; a job is read
+        /// only from a 2xx answer that names one of the four statuses.
+        #[test]
+        fn any_poll_answer_is_read_safely(status in 100u16..600, body in crate::tenet::arbitrary::body()) {
+            let status = StatusCode::from_u16(status).expect("a status in range");
+            match read_poll(status, &body) {
+                Poll::Job(job) => {
+                    let sent: serde_json::Value = serde_json::from_slice(&body).expect("a job is JSON");
+                    prop_assert!(status.is_success());
+                    prop_assert_eq!(sent["status"].as_str(), Some(job.status.as_str()));
+                }
+                Poll::Unauthorized => prop_assert_eq!(status, StatusCode::UNAUTHORIZED),
+                Poll::NotFound => prop_assert_eq!(status, StatusCode::NOT_FOUND),
+                Poll::Unreadable(problem) => prop_assert!(!problem.is_empty()),
+            }
+        }
     }
 
     #[test]

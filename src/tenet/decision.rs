@@ -223,6 +223,7 @@ pub(crate) fn quote(body: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn decision(status: u16, body: Value) -> Decision {
@@ -399,5 +400,31 @@ mod tests {
             m.ends_with('…') && m.chars().count() <= MAX_QUOTED_BODY / 2 + 1,
             "{m}"
         );
+    }
+
+    proptest! {
+        /// Any status and body give a definite reply without panicking, and a call is
+        /// allowed only on an allow signal: an allow word in the body, or (the contract's
+        /// inference) HTTP 200 with no outcome at all.
+        #[test]
+        fn any_answer_fails_closed(status in 100u16..600, body in crate::tenet::arbitrary::body()) {
+            match parse_execute_reply(status, &body) {
+                Reply::Unauthorized => prop_assert_eq!(status, 401),
+                Reply::ServerError { http_status, .. } => {
+                    prop_assert!(http_status >= 500 && http_status == status)
+                }
+                Reply::Rejected { http_status, .. } => {
+                    prop_assert!((400..500).contains(&http_status) && http_status != 401)
+                }
+                Reply::Decision(d) if d.outcome.is_allowed() => {
+                    let said_allow = String::from_utf8_lossy(&body).to_ascii_uppercase().contains("ALLOW");
+                    prop_assert!(
+                        if d.inferred { status == 200 } else { said_allow },
+                        "allowed without an allow signal: {} {}", status, String::from_utf8_lossy(&body)
+                    );
+                }
+                Reply::Decision(_) => {}
+            }
+        }
     }
 }

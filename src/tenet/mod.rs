@@ -4,4 +4,7 @@ pub mod client;
 pub mod decision;
 pub mod wire;
 
+#[cfg(test)]
+pub(crate) mod arbitrary;
+
 pub use client::{ApiKey, ClientConfig, TenetClient};

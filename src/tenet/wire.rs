@@ -95,7 +95,8 @@ pub struct Execution {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobBody {
-    /// The job id.
+    /// The job id (a poll's answer may leave it out).
+    #[serde(default)]
     pub job_id: String,
     /// Where the job is.
     pub status: JobStatus,

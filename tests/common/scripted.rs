@@ -1,5 +1,6 @@
 //! A scripted Tenet: an HTTP server on 127.0.0.1 that answers `POST /v1/execute` and
-//! `GET /v1/jobs/{id}` from per-tool and per-job scripts, and records every request.
+//! `GET /v1/jobs/{id}` from per-tool and per-job scripts, and records every request
+//! (any other path too, answered 404).
 //!
 //! A script is a queue of canned answers; its last answer repeats. Tools and jobs
 //! without a script get an ALLOW with a job that completes at once.
@@ -15,7 +16,7 @@ use axum::{
     Router,
     body::Bytes,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode},
+    http::{HeaderMap, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -68,9 +69,9 @@ impl Canned {
 /// A request the scripted Tenet received.
 #[derive(Clone, Debug)]
 pub struct Recorded {
-    /// `execute` or `job`.
+    /// `execute`, `job`, or `other` (any other path).
     pub kind: &'static str,
-    /// The path.
+    /// The path, as sent (not percent-decoded).
     pub path: String,
     /// Request headers (lower-case names).
     pub headers: HashMap<String, String>,
@@ -156,19 +157,33 @@ async fn execute(
 async fn job(
     State(scripts): State<Arc<Mutex<Scripts>>>,
     Path(id): Path<String>,
+    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let canned = {
         let mut scripts = scripts.lock().unwrap();
         scripts
             .requests
-            .push(record(&headers, "job", format!("/v1/jobs/{id}"), b""));
+            .push(record(&headers, "job", uri.path().to_owned(), b""));
         scripts.jobs.get_mut(&id).and_then(next).unwrap_or_else(|| {
             Canned::json(200, json!({"jobId": id, "status": "completed", "execution": {"status": 200, "headers": {"content-type": "application/json"}, "body": {"ok": true, "job": id}, "durationMs": 7}}))
         })
     };
     tokio::time::sleep(canned.delay).await;
     respond(canned)
+}
+
+/// Any other request: recorded (kind `other`) and answered 404.
+async fn other(
+    State(scripts): State<Arc<Mutex<Scripts>>>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let mut scripts = scripts.lock().unwrap();
+    scripts
+        .requests
+        .push(record(&headers, "other", uri.path().to_owned(), b""));
+    respond(Canned::json(404, json!({"error": "not_found"})))
 }
 
 impl ScriptedTenet {
@@ -178,6 +193,7 @@ impl ScriptedTenet {
         let app = Router::new()
             .route("/v1/execute", post(execute))
             .route("/v1/jobs/{id}", get(job))
+            .fallback(other)
             .with_state(scripts.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -221,9 +237,18 @@ impl ScriptedTenet {
             .collect()
     }
 
-    /// The polls received for `job_id`.
+    /// The polls received for `job_id` (its path exactly as given, unencoded).
     pub fn polls_of(&self, job_id: &str) -> usize {
         let path = format!("/v1/jobs/{job_id}");
         self.requests().iter().filter(|r| r.path == path).count()
+    }
+
+    /// The paths of every job poll received, as sent.
+    pub fn job_paths(&self) -> Vec<String> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.kind == "job")
+            .map(|r| r.path)
+            .collect()
     }
 }
