@@ -3,6 +3,7 @@
 //! request helpers.
 
 use std::{
+    collections::HashMap,
     process::Stdio,
     sync::{Arc, Mutex},
     time::Duration,
@@ -16,10 +17,10 @@ use rmcp::{
         StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
-    sync::oneshot,
+    sync::{oneshot, watch},
 };
 
 use super::scripted::ScriptedTenet;
@@ -242,5 +243,242 @@ impl Server {
         }
         log
     }
+}
+
+/// A raw legacy SSE client: the event stream read in the background, answers
+/// routed to their requests by id.
+pub struct SseClient {
+    http: reqwest::Client,
+    post_url: String,
+    token: Option<String>,
+    routes: Arc<Mutex<Routes>>,
+    ended: watch::Receiver<bool>,
+    pub reader: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+pub struct Routes {
+    waiting: HashMap<String, oneshot::Sender<Value>>,
+    arrived: HashMap<String, Value>,
+}
+
+impl SseClient {
+    /// `GET /sse`; `Err` carries the response when it is not a stream.
+    pub async fn open(
+        server: &Server,
+        token: Option<&str>,
+        origin: Option<&str>,
+    ) -> Result<Self, reqwest::Response> {
+        let http = reqwest::Client::new();
+        let mut request = http
+            .get(server.url("/sse"))
+            .header(header::ACCEPT, "text/event-stream");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(origin) = origin {
+            request = request.header(header::ORIGIN, origin);
+        }
+        let mut response = within("GET /sse", Duration::from_secs(10), request.send())
+            .await
+            .unwrap();
+        if response.status() != StatusCode::OK {
+            return Err(response);
+        }
+        assert!(
+            response.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        let routes = Arc::new(Mutex::new(Routes::default()));
+        let (ended_tx, ended) = watch::channel(false);
+        let (endpoint_tx, endpoint_rx) = oneshot::channel::<String>();
+        let sink = routes.clone();
+        let reader = tokio::spawn(async move {
+            let mut endpoint_tx = Some(endpoint_tx);
+            let mut buffer = String::new();
+            let mut first = true;
+            while let Ok(Some(chunk)) = response.chunk().await {
+                buffer.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buffer.find("\n\n") {
+                    let block: String = buffer.drain(..end + 2).collect();
+                    let (mut event, mut data) = ("message".to_owned(), Vec::new());
+                    for line in block.lines() {
+                        if let Some(name) = line.strip_prefix("event:") {
+                            event = name.trim().to_owned();
+                        } else if let Some(value) = line.strip_prefix("data:") {
+                            data.push(value.strip_prefix(' ').unwrap_or(value).to_owned());
+                        }
+                    }
+                    if data.is_empty() {
+                        continue; // a keep-alive comment
+                    }
+                    let data = data.join("\n");
+                    if first {
+                        assert_eq!(event, "endpoint", "the first event names the endpoint");
+                        first = false;
+                        if let Some(tx) = endpoint_tx.take() {
+                            let _ = tx.send(data);
+                        }
+                        continue;
+                    }
+                    assert_eq!(event, "message", "server messages are `message` events");
+                    let message: Value =
+                        serde_json::from_str(&data).expect("message events carry JSON");
+                    let Some(id) = message
+                        .get("id")
+                        .filter(|_| message.get("method").is_none())
+                    else {
+                        continue; // a notification or a server request
+                    };
+                    let id = id.to_string();
+                    let mut routes = sink.lock().unwrap();
+                    match routes.waiting.remove(&id) {
+                        Some(waiter) => {
+                            let _ = waiter.send(message);
+                        }
+                        None => {
+                            routes.arrived.insert(id, message);
+                        }
+                    }
+                }
+            }
+            let _ = ended_tx.send(true);
+        });
+        let endpoint = within("the endpoint event", Duration::from_secs(10), endpoint_rx)
+            .await
+            .expect("an endpoint event");
+        assert!(endpoint.starts_with("/message?sessionId="), "{endpoint}");
+        Ok(Self {
+            http,
+            post_url: server.url(&endpoint),
+            token: token.map(str::to_owned),
+            routes,
+            ended,
+            reader,
+        })
+    }
+
+    pub fn session_id(&self) -> &str {
+        self.post_url.rsplit_once('=').unwrap().1
+    }
+
+    /// POSTs raw bytes to the session's endpoint.
+    pub async fn post_raw(
+        &self,
+        body: impl Into<reqwest::Body>,
+        token: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(&self.post_url)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(body);
+        if let Some(token) = token.or(self.token.as_deref()) {
+            request = request.bearer_auth(token);
+        }
+        within("POST /message", Duration::from_secs(10), request.send())
+            .await
+            .unwrap()
+    }
+
+    /// Sends a notification; expects 202.
+    pub async fn notify(&self, method: &str) {
+        let response = self
+            .post_raw(
+                json!({"jsonrpc": "2.0", "method": method}).to_string(),
+                None,
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+
+    /// Sends a request (expects 202) and waits for its answer on the stream.
+    pub async fn request(&self, id: &str, method: &str, params: Value) -> Value {
+        let (tx, rx) = oneshot::channel();
+        let key = json!(id).to_string();
+        {
+            let mut routes = self.routes.lock().unwrap();
+            if let Some(early) = routes.arrived.remove(&key) {
+                return early;
+            }
+            routes.waiting.insert(key, tx);
+        }
+        let response = self
+            .post_raw(
+                json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string(),
+                None,
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::ACCEPTED,
+            "POST {method}: {}",
+            response.text().await.unwrap()
+        );
+        within(
+            &format!("the answer to {method} {id}"),
+            Duration::from_secs(20),
+            rx,
+        )
+        .await
+        .expect("an answer on the stream")
+    }
+
+    pub async fn initialize(&self) -> Value {
+        let answer = self
+            .request("init", "initialize", json!({"protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "raw-sse", "version": "0"}}))
+            .await;
+        self.notify("notifications/initialized").await;
+        answer
+    }
+
+    /// Calls a tool; returns (structuredContent, isError).
+    pub async fn call(&self, id: &str, tool: &str, args: Value) -> (Value, bool) {
+        let answer = self
+            .request(id, "tools/call", json!({"name": tool, "arguments": args}))
+            .await;
+        let result = &answer["result"];
+        assert!(result.is_object(), "a result: {answer}");
+        (
+            result["structuredContent"].clone(),
+            result["isError"].as_bool().unwrap_or(false),
+        )
+    }
+
+    /// Waits for the server to end the stream.
+    pub async fn wait_ended(&mut self, limit: Duration) {
+        within(
+            "the end of the SSE stream",
+            limit,
+            self.ended.wait_for(|ended| *ended),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+impl Drop for SseClient {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+pub fn initialize_body() -> String {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}}).to_string()
+}
+
+/// Finds the value of a metric line whose name and labels match.
+pub fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find(|line| {
+            let (series, _) = line.rsplit_once(' ').unwrap_or((line, ""));
+            let series_name = series.split('{').next().unwrap_or("");
+            series_name == name && labels.iter().all(|label| series.contains(label))
+        })
+        .and_then(|line| line.rsplit_once(' '))
+        .and_then(|(_, value)| value.parse().ok())
 }
 
