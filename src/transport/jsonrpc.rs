@@ -87,7 +87,9 @@ pub fn parse_message(bytes: &[u8]) -> Result<ClientJsonRpcMessage, BadMessage> {
         BadMessage::new(
             -32600,
             id.clone(),
-            format!("Invalid Request: not a JSON-RPC 2.0 message this server understands ({error})"),
+            format!(
+                "Invalid Request: not a JSON-RPC 2.0 message this server understands ({error})"
+            ),
         )
     })?;
     if let JsonRpcMessage::Request(request) = &message
@@ -176,7 +178,8 @@ mod tests {
                 "params.arguments of tools/call is an array",
             ),
         ] {
-            let text = format!(r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{params}}}"#);
+            let text =
+                format!(r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{params}}}"#);
             let (code, id, message) = code(&text);
             assert_eq!((code, id), (-32602, json!(7)), "{params}");
             assert!(message.contains(needle), "{params}: {message}");
@@ -200,7 +203,10 @@ mod tests {
         assert_eq!(code("{not json").0, -32700);
         assert_eq!(code("").0, -32700);
         assert_eq!(code("[1]").0, -32600);
-        assert_eq!(code(r#"{"id": 3}"#), (-32600, json!(3), code(r#"{"id": 3}"#).2));
+        assert_eq!(
+            code(r#"{"id": 3}"#),
+            (-32600, json!(3), code(r#"{"id": 3}"#).2)
+        );
         let deep = "[".repeat(100_000);
         assert_eq!(code(&deep).0, -32700);
         let mut invalid_utf8 = br#"{"jsonrpc":"2.0","id":1,"method":"ping","x":""#.to_vec();

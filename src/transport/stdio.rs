@@ -153,7 +153,10 @@ async fn read_lines(
             Ok(message) => to_bridge.send(message).await.is_ok(),
             Err(bad) => {
                 tracing::warn!(code = bad.code, problem = %bad.message, "answered a stdin line that is not a JSON-RPC message");
-                answers.send(Outgoing::Error(bad.to_response())).await.is_ok()
+                answers
+                    .send(Outgoing::Error(bad.to_response()))
+                    .await
+                    .is_ok()
             }
         };
         if !sent {

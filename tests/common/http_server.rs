@@ -481,4 +481,3 @@ pub fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
         .and_then(|line| line.rsplit_once(' '))
         .and_then(|(_, value)| value.parse().ok())
 }
-

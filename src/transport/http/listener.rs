@@ -152,7 +152,9 @@ async fn serve_connection(
         Ok(_) => return,
         Err(_) => {
             metrics::http_rejection("header_timeout");
-            tracing::debug!("closed a connection that sent no request within --header-read-timeout");
+            tracing::debug!(
+                "closed a connection that sent no request within --header-read-timeout"
+            );
             return;
         }
     };
@@ -164,9 +166,11 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let app = app.clone();
         async move {
-            Ok::<_, Infallible>(app.oneshot(request.map(Body::new)).await.unwrap_or_else(
-                |never: Infallible| match never {},
-            ))
+            Ok::<_, Infallible>(
+                app.oneshot(request.map(Body::new))
+                    .await
+                    .unwrap_or_else(|never: Infallible| match never {}),
+            )
         }
     });
     let connection = builder.serve_connection_with_upgrades(io, service);

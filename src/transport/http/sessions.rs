@@ -662,20 +662,14 @@ mod tests {
             registry.open(Kind::Sse, Some("a".into())).unwrap_err(),
             Refusal::AgentFull
         );
-        assert_eq!(
-            registry.reserve(Some("a")).unwrap_err(),
-            Refusal::AgentFull
-        );
+        assert_eq!(registry.reserve(Some("a")).unwrap_err(), Refusal::AgentFull);
         assert!(registry.open(Kind::Sse, Some("b".into())).is_ok());
         drop(held);
         // A Streamable HTTP session is registered first and owned once initialized.
         let s: SessionId = "s".into();
         let _stop = registry.open_reserved(s.clone(), Kind::Streamable);
         registry.set_owner(&s, Some("a".into()));
-        assert_eq!(
-            registry.reserve(Some("a")).unwrap_err(),
-            Refusal::AgentFull
-        );
+        assert_eq!(registry.reserve(Some("a")).unwrap_err(), Refusal::AgentFull);
         registry.close(&a1);
         assert!(registry.reserve(Some("a")).is_ok());
         // Without authentication only the global cap applies.
