@@ -20,7 +20,7 @@ use common::{
     http_server::{
         ACCEPT_BOTH, KEY, Server, SseClient, TOKEN_A, TOKEN_B, fixture, metric, tokens_file, within,
     },
-    scripted::ScriptedTenet,
+    scripted::{Canned, ScriptedTenet},
 };
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
@@ -468,6 +468,66 @@ async fn session_less_calls_are_metered_and_capped() {
         answer(post(&server, None, &version, stateless_call(3).to_string()).await).await;
     assert_eq!(status, StatusCode::OK);
     server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_waits_for_a_session_less_call_in_flight() {
+    let tenet = ScriptedTenet::start().await;
+    tenet.on_execute(
+        "acme.items.get",
+        vec![
+            Canned::json(
+                202,
+                json!({"jobId": "job_slow", "status": "pending", "decision": "ALLOW"}),
+            )
+            .delayed(Duration::from_millis(1500)),
+        ],
+    );
+    let mut server = Server::start(&tenet, &[]).await;
+    let version = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", "acme_items_get"),
+    ];
+    let mut request = server
+        .http
+        .post(server.url("/mcp"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .body(stateless_call(1).to_string());
+    for (name, value) in version {
+        request = request.header(name, value);
+    }
+    let call = async {
+        let (status, answered) = answer(request.send().await.unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{answered}");
+        answered
+    };
+    let terminate = async {
+        within(
+            "the call counted in flight",
+            Duration::from_secs(10),
+            async {
+                loop {
+                    let metrics = server.metrics(None).await;
+                    if metric(&metrics, "tenet_mcp_tool_calls_in_flight", &[]) == Some(1.0) {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+        )
+        .await;
+        server.terminate().await
+    };
+    let (answered, exit) = tokio::join!(call, terminate);
+    assert_eq!(
+        answered["result"]["structuredContent"]["status"], "executed",
+        "{answered}"
+    );
+    assert_eq!(exit, Some(0));
+    let log = server.final_log().await;
+    assert!(log.contains("in_flight=1"), "{log}");
 }
 
 #[tokio::test]
