@@ -803,6 +803,16 @@ fn configuration_errors_exit_2_with_what_to_fix() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("between 1024"), "{stderr}");
 
+    let (code, stderr) = run_to_end(&["--transport", "http", "--header-read-timeout", "31"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("at most 30"), "{stderr}");
+    let (code, stderr) = run_to_end(&["--max-connections", "10", "--max-sessions-per-agent", "2"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--max-sessions-per-agent, --max-connections apply to HTTP only"),
+        "{stderr}"
+    );
+
     let (code, stderr) = run_to_end(&[
         "--transport",
         "http",
