@@ -294,3 +294,42 @@ mod unix {
         UnixStream::from_std(socket).map(Ok)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lines_are_read_whole_and_over_long_ones_skipped() {
+        let mut input = b"one\r\n".to_vec();
+        input.extend(vec![b'x'; MAX_LINE_BYTES + 1]);
+        input.push(b'\n');
+        input.extend(vec![b'y'; MAX_LINE_BYTES]);
+        input.extend(b"\ntwo");
+        // A small buffer: lines span many reads.
+        let mut reader = BufReader::with_capacity(64, &input[..]);
+        let mut line = Vec::new();
+        assert_eq!(
+            read_line(&mut reader, &mut line).await.unwrap(),
+            Some(false)
+        );
+        assert_eq!(line, b"one\r");
+        line.clear();
+        assert_eq!(read_line(&mut reader, &mut line).await.unwrap(), Some(true));
+        assert!(line.is_empty(), "an over-long line is not kept");
+        line.clear();
+        assert_eq!(
+            read_line(&mut reader, &mut line).await.unwrap(),
+            Some(false)
+        );
+        assert_eq!(line.len(), MAX_LINE_BYTES, "a line at the limit is kept");
+        line.clear();
+        assert_eq!(
+            read_line(&mut reader, &mut line).await.unwrap(),
+            Some(false)
+        );
+        assert_eq!(line, b"two", "the last line needs no newline");
+        line.clear();
+        assert_eq!(read_line(&mut reader, &mut line).await.unwrap(), None);
+    }
+}

@@ -10,6 +10,9 @@
 //! Security (see [`auth`]): bearer tokens map to agent ids, compared in constant
 //! time; a non-loopback bind needs tokens unless `--allow-unauthenticated` is given;
 //! `Origin` is checked on every MCP request; bodies are limited to `--max-body`.
+//! Connections (see `listener`): HTTP/1.1 and HTTP/2 cleartext on one port, at most
+//! `--max-connections` at once, each closed if its request headers take longer than
+//! `--header-read-timeout`.
 //! Clients' tokens are never forwarded to Tenet: the bridge calls Tenet with its own key.
 
 pub mod auth;

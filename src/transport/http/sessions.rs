@@ -9,7 +9,8 @@
 //!
 //! [`Metered`] wraps a session's rmcp transport: it sees every `tools/call` request
 //! and its answer, so it keeps the in-flight counts and records the call metrics
-//! (calls by tool and status, and their durations) whatever the transport.
+//! (calls by tool and status, and their durations) whatever the transport;
+//! [`Unattached`] does the same for a `tools/call` served without a session.
 
 use std::{
     collections::HashMap,

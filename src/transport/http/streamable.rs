@@ -3,10 +3,15 @@
 //!
 //! rmcp keeps the sessions in its [`LocalSessionManager`]; [`Sessions`] wraps it to
 //! put every session in the shared [`Registry`] (cap, owner, idle reaping) and every
-//! session transport under [`Metered`]. [`check`] runs before rmcp: it answers a
-//! malformed body with a JSON-RPC parse error (-32700) or invalid request (-32600),
-//! refuses a new session past `--max-sessions` (503), and hides a session from any
-//! agent but the one that opened it (404). rmcp answers unknown sessions with 404.
+//! session transport under [`Metered`]. [`check`] runs before rmcp: it answers a body
+//! that is not a message with the shared JSON-RPC error ([`parse_message`]: -32700,
+//! -32600 or -32602), refuses a new session past `--max-sessions` (503) or past the
+//! agent's `--max-sessions-per-agent` (429), and hides a session from any agent but
+//! the one that opened it (404). rmcp answers unknown sessions with 404.
+//!
+//! Requests of the 2026-07-28 revision are served by rmcp without a session. [`check`]
+//! gives each one a session slot while it is answered (so the caps and shutdown apply)
+//! and meters its `tools/call` ([`Unattached`]), reading the answer off the response.
 
 use std::sync::Arc;
 
