@@ -629,6 +629,17 @@ async fn streamable_http_answers_malformed_json_rpc_with_exact_codes() {
     )
     .await;
     assert_eq!(origin.status(), StatusCode::FORBIDDEN);
+    // The legacy transport, on the same port, checks the same.
+    let sse = SseClient::open(&server, Some("not-a-token-0123456789"), None)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(sse.status(), StatusCode::UNAUTHORIZED);
+    let sse = SseClient::open(&server, Some(TOKEN_A), Some("https://evil.example"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(sse.status(), StatusCode::FORBIDDEN);
     // Another agent's token cannot use the session.
     let foreign = post(
         &server,
@@ -709,14 +720,14 @@ async fn a_slow_but_steady_client_is_served() {
 }
 
 /// The binary over stdio, driven line by line.
-struct Stdio_ {
+struct StdioServer {
     child: tokio::process::Child,
     stdin: tokio::process::ChildStdin,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
     stderr: tokio::task::JoinHandle<String>,
 }
 
-impl Stdio_ {
+impl StdioServer {
     async fn start(tenet: &ScriptedTenet) -> Self {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
             .args(["serve", "--catalog", &fixture()])
@@ -772,7 +783,7 @@ impl Stdio_ {
 #[tokio::test]
 async fn stdio_answers_every_bad_line_and_keeps_serving() {
     let tenet = ScriptedTenet::start().await;
-    let mut stdio = Stdio_::start(&tenet).await;
+    let mut stdio = StdioServer::start(&tenet).await;
     // Garbage before initialize is answered too.
     let garbage = stdio.exchange(b"{not json").await;
     assert_eq!(
