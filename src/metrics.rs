@@ -13,6 +13,7 @@
 //! | `tenet_mcp_tenet_retries_total` | counter | `endpoint`, `reason` |
 //! | `tenet_mcp_sessions` | gauge | `transport` (`streamable_http`, `sse`) |
 //! | `tenet_mcp_http_rejections_total` | counter | `reason` |
+//! | `tenet_mcp_http_connections` | gauge | |
 
 use std::time::Duration;
 
@@ -67,6 +68,7 @@ pub fn install() -> Result<Metrics, String> {
     });
     // Gauges and counters that exist from the start, so dashboards see zeros, not gaps.
     gauge!("tenet_mcp_tool_calls_in_flight").set(0.0);
+    gauge!("tenet_mcp_http_connections").set(0.0);
     for transport in ["streamable_http", "sse"] {
         gauge!("tenet_mcp_sessions", "transport" => transport).set(0.0);
     }
@@ -100,6 +102,10 @@ fn describe() {
     describe_counter!(
         "tenet_mcp_http_rejections_total",
         "HTTP requests refused before reaching MCP, by reason."
+    );
+    describe_gauge!(
+        "tenet_mcp_http_connections",
+        "Open HTTP connections (at most --max-connections)."
     );
 }
 
@@ -143,8 +149,19 @@ pub fn sessions(transport: &'static str, count: usize) {
     gauge!("tenet_mcp_sessions", "transport" => transport).set(count as f64);
 }
 
-/// An HTTP request was refused before reaching MCP (`unauthorized`, `forbidden_origin`,
-/// `forbidden_host`, `body_too_large`, `session_limit`, ...).
+/// An HTTP connection was accepted and is being served.
+pub fn http_connection_opened() {
+    gauge!("tenet_mcp_http_connections").increment(1.0);
+}
+
+/// An HTTP connection was closed.
+pub fn http_connection_closed() {
+    gauge!("tenet_mcp_http_connections").decrement(1.0);
+}
+
+/// An HTTP request or connection was refused before reaching MCP (`unauthorized`,
+/// `forbidden_origin`, `forbidden_host`, `body_too_large`, `session_limit`,
+/// `agent_session_limit`, `connection_limit`, `header_timeout`, ...).
 pub fn http_rejection(reason: &'static str) {
     counter!("tenet_mcp_http_rejections_total", "reason" => reason).increment(1);
 }

@@ -125,6 +125,20 @@ pub struct HttpArgs {
     /// get 503 [default: 1000].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_sessions: Option<u32>,
+    /// The most live sessions of one agent (one token; without tokens, all clients
+    /// together), Streamable HTTP requests without a session included while they
+    /// run; past it that agent gets 429 and others still connect [default: 100].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_sessions_per_agent: Option<u32>,
+    /// How long a client may take to send a request's headers, in seconds (at most
+    /// 30); slower connections are closed [default: 10].
+    #[arg(long, value_name = "SECONDS", value_parser = parse_header_read_timeout)]
+    pub header_read_timeout: Option<f64>,
+    /// The most open connections; past it new connections are closed at once.
+    /// Keep it below the open-files limit (`ulimit -n`), which the server raises to
+    /// its hard limit at start [default: 4096].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: Option<u32>,
     /// On SIGTERM or Ctrl-C, how long calls in flight may take to finish, in
     /// seconds, before the server exits anyway [default: 30].
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
@@ -158,6 +172,16 @@ fn parse_bind(text: &str) -> Result<SocketAddr, String> {
     }
 }
 
+fn parse_header_read_timeout(text: &str) -> Result<f64, String> {
+    use transport::http::MAX_HEADER_READ_TIMEOUT_SECS as MAX;
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 && seconds <= MAX => Ok(seconds),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds above 0 and at most {MAX}"
+        )),
+    }
+}
+
 fn parse_max_body(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(bytes) if (1024..=64 * 1024 * 1024).contains(&bytes) => Ok(bytes),
@@ -187,7 +211,13 @@ impl ServeArgs {
                         http.session_idle_timeout.is_some(),
                     ),
                     ("--max-sessions", http.max_sessions.is_some()),
+                    (
+                        "--max-sessions-per-agent",
+                        http.max_sessions_per_agent.is_some(),
+                    ),
                     ("--shutdown-grace", http.shutdown_grace.is_some()),
+                    ("--header-read-timeout", http.header_read_timeout.is_some()),
+                    ("--max-connections", http.max_connections.is_some()),
                 ]
                 .into_iter()
                 .filter_map(|(flag, given)| given.then_some(flag))
@@ -220,10 +250,20 @@ impl ServeArgs {
             max_sessions: http
                 .max_sessions
                 .map_or(server::DEFAULT_MAX_SESSIONS, |n| n as usize),
+            max_sessions_per_agent: http
+                .max_sessions_per_agent
+                .map_or(server::DEFAULT_MAX_SESSIONS_PER_AGENT, |n| n as usize),
             shutdown_grace: Duration::from_secs_f64(
                 http.shutdown_grace
                     .unwrap_or(server::DEFAULT_SHUTDOWN_GRACE_SECS),
             ),
+            header_read_timeout: Duration::from_secs_f64(
+                http.header_read_timeout
+                    .unwrap_or(server::DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            ),
+            max_connections: http
+                .max_connections
+                .map_or(server::DEFAULT_MAX_CONNECTIONS, |n| n as usize),
         }))
     }
 }

@@ -1,23 +1,50 @@
 //! MCP over stdio: one client, JSON-RPC on stdin/stdout, logs on stderr.
 //!
 //! This is how Claude Desktop, Claude Code, Cursor and VS Code start the server.
-//! Nothing but JSON-RPC may reach stdout; tracing writes to stderr.
+//! Nothing but JSON-RPC may reach stdout; tracing writes to stderr. Each line read
+//! goes through the check all transports share ([`crate::transport::jsonrpc`]): a
+//! line that is not a message is answered with its JSON-RPC error, not dropped.
 
-use rmcp::ServiceExt;
-use tokio::io::{AsyncRead, AsyncWrite};
+use rmcp::{
+    RoleServer, ServiceExt,
+    model::{ClientJsonRpcMessage, ServerJsonRpcMessage},
+    transport::Transport,
+};
+use serde_json::Value;
+use tokio::{
+    io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader},
+    sync::mpsc,
+};
 
-use crate::bridge::Bridge;
+use crate::{bridge::Bridge, transport::jsonrpc::parse_message};
+
+/// The longest line (one JSON-RPC message) read from stdin, in bytes: the same as the
+/// HTTP transports' default `--max-body` (1 MiB). A longer line is skipped and
+/// answered with a parse error.
+pub const MAX_LINE_BYTES: usize = crate::transport::http::DEFAULT_MAX_BODY;
+
+/// Messages buffered per direction before the other side waits.
+const CHANNEL_CAPACITY: usize = 64;
 
 /// Serves `bridge` on stdin/stdout until the client closes the stream or a signal arrives.
 pub async fn serve(bridge: Bridge) -> Result<(), String> {
+    let (reader, writer) = streams();
+    serve_streams(bridge, reader, writer).await
+}
+
+/// Serves `bridge` on a pair of byte streams carrying newline-delimited JSON-RPC.
+async fn serve_streams(bridge: Bridge, reader: Reader, writer: Writer) -> Result<(), String> {
+    let (transport, written) = LineTransport::spawn(reader, writer);
     let running = bridge
-        .serve(streams())
+        .serve(transport)
         .await
         .map_err(|error| format!("the MCP client's initialization failed: {error}"))?;
     let stop = running.cancellation_token();
     tokio::select! {
         quit = running.waiting() => {
             tracing::info!(reason = ?quit, "MCP client disconnected");
+            // Everything answered reaches stdout before the process exits.
+            let _ = written.await;
         }
         () = crate::shutdown_signal() => {
             tracing::info!("signal received; stopping");
@@ -25,6 +52,177 @@ pub async fn serve(bridge: Bridge) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// What the writer task puts on stdout, one line each.
+enum Outgoing {
+    /// A message of the bridge.
+    Message(Box<ServerJsonRpcMessage>),
+    /// The error answering a line that was not a message.
+    Error(Value),
+}
+
+/// Newline-delimited JSON-RPC over a pair of streams. A reader task reads lines
+/// (each at most [`MAX_LINE_BYTES`]) through [`parse_message`], the check every
+/// transport shares: messages go to the bridge; anything else is answered on the
+/// spot with its JSON-RPC error (-32700 with id `null` for a line that is not JSON
+/// or not UTF-8 or too long) and logged, and the session goes on.
+struct LineTransport {
+    incoming: mpsc::Receiver<ClientJsonRpcMessage>,
+    outgoing: mpsc::Sender<Outgoing>,
+}
+
+/// The bridge's side of a closed stdio transport.
+#[derive(Debug, thiserror::Error)]
+#[error("stdout is closed")]
+struct Closed;
+
+impl LineTransport {
+    /// Starts the reader and writer tasks; the handle resolves once the writer has
+    /// written everything and stopped.
+    fn spawn(reader: Reader, writer: Writer) -> (Self, tokio::task::JoinHandle<()>) {
+        let (to_bridge, incoming) = mpsc::channel(CHANNEL_CAPACITY);
+        let (outgoing, to_write) = mpsc::channel(CHANNEL_CAPACITY);
+        tokio::spawn(read_lines(
+            BufReader::new(reader),
+            to_bridge,
+            outgoing.clone(),
+        ));
+        let written = tokio::spawn(write_lines(writer, to_write));
+        (Self { incoming, outgoing }, written)
+    }
+}
+
+impl Transport<RoleServer> for LineTransport {
+    type Error = Closed;
+
+    fn send(
+        &mut self,
+        item: ServerJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let outgoing = self.outgoing.clone();
+        async move {
+            outgoing
+                .send(Outgoing::Message(Box::new(item)))
+                .await
+                .map_err(|_| Closed)
+        }
+    }
+
+    async fn receive(&mut self) -> Option<ClientJsonRpcMessage> {
+        self.incoming.recv().await
+    }
+
+    async fn close(&mut self) -> Result<(), Self::Error> {
+        self.incoming.close();
+        Ok(())
+    }
+}
+
+/// Reads lines until the end of the stream (or until nobody listens).
+async fn read_lines(
+    mut reader: impl AsyncBufRead + Unpin,
+    to_bridge: mpsc::Sender<ClientJsonRpcMessage>,
+    answers: mpsc::Sender<Outgoing>,
+) {
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let too_long = match read_line(&mut reader, &mut line).await {
+            Ok(None) => break,
+            Ok(Some(too_long)) => too_long,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read stdin; stopping");
+                break;
+            }
+        };
+        let parsed = if too_long {
+            Err(crate::transport::jsonrpc::BadMessage {
+                code: -32700,
+                id: Value::Null,
+                message: format!(
+                    "Parse error: the line is longer than {MAX_LINE_BYTES} bytes, this server's limit for one message; it was skipped"
+                ),
+            })
+        } else if line.trim_ascii().is_empty() {
+            continue;
+        } else {
+            parse_message(&line)
+        };
+        let sent = match parsed {
+            Ok(message) => to_bridge.send(message).await.is_ok(),
+            Err(bad) => {
+                tracing::warn!(code = bad.code, problem = %bad.message, "answered a stdin line that is not a JSON-RPC message");
+                answers
+                    .send(Outgoing::Error(bad.to_response()))
+                    .await
+                    .is_ok()
+            }
+        };
+        if !sent {
+            break;
+        }
+    }
+}
+
+/// Reads one line into `line` (without its newline), keeping at most
+/// [`MAX_LINE_BYTES`]: `None` at the end of the stream, else whether the line was
+/// longer (the rest of it is read and dropped).
+async fn read_line(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    line: &mut Vec<u8>,
+) -> std::io::Result<Option<bool>> {
+    let mut too_long = false;
+    let mut seen = false;
+    loop {
+        let buffer = reader.fill_buf().await?;
+        if buffer.is_empty() {
+            return Ok(seen.then_some(too_long));
+        }
+        seen = true;
+        let (chunk, done) = match buffer.iter().position(|byte| *byte == b'\n') {
+            Some(end) => (buffer.get(..end).unwrap_or_default(), end + 1),
+            None => (buffer, buffer.len()),
+        };
+        let ended = done > chunk.len();
+        if !too_long && line.len() + chunk.len() <= MAX_LINE_BYTES {
+            line.extend_from_slice(chunk);
+        } else {
+            too_long = true;
+            line.clear();
+        }
+        reader.consume(done);
+        if ended {
+            return Ok(Some(too_long));
+        }
+    }
+}
+
+/// Writes each outgoing message as one line, flushed.
+async fn write_lines(mut writer: Writer, mut to_write: mpsc::Receiver<Outgoing>) {
+    while let Some(outgoing) = to_write.recv().await {
+        let json = match &outgoing {
+            Outgoing::Message(message) => serde_json::to_vec(message),
+            Outgoing::Error(error) => serde_json::to_vec(error),
+        };
+        let mut json = match json {
+            Ok(json) => json,
+            Err(error) => {
+                tracing::error!(%error, "a message could not be serialized; dropped");
+                continue;
+            }
+        };
+        json.push(b'\n');
+        if let Err(error) = async {
+            writer.write_all(&json).await?;
+            writer.flush().await
+        }
+        .await
+        {
+            tracing::info!(%error, "cannot write to stdout; the client went away");
+            break;
+        }
+    }
 }
 
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
@@ -94,5 +292,44 @@ mod unix {
         let socket = std::os::unix::net::UnixStream::from(fd);
         socket.set_nonblocking(true)?;
         UnixStream::from_std(socket).map(Ok)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lines_are_read_whole_and_over_long_ones_skipped() {
+        let mut input = b"one\r\n".to_vec();
+        input.extend(vec![b'x'; MAX_LINE_BYTES + 1]);
+        input.push(b'\n');
+        input.extend(vec![b'y'; MAX_LINE_BYTES]);
+        input.extend(b"\ntwo");
+        // A small buffer: lines span many reads.
+        let mut reader = BufReader::with_capacity(64, &input[..]);
+        let mut line = Vec::new();
+        assert_eq!(
+            read_line(&mut reader, &mut line).await.unwrap(),
+            Some(false)
+        );
+        assert_eq!(line, b"one\r");
+        line.clear();
+        assert_eq!(read_line(&mut reader, &mut line).await.unwrap(), Some(true));
+        assert!(line.is_empty(), "an over-long line is not kept");
+        line.clear();
+        assert_eq!(
+            read_line(&mut reader, &mut line).await.unwrap(),
+            Some(false)
+        );
+        assert_eq!(line.len(), MAX_LINE_BYTES, "a line at the limit is kept");
+        line.clear();
+        assert_eq!(
+            read_line(&mut reader, &mut line).await.unwrap(),
+            Some(false)
+        );
+        assert_eq!(line, b"two", "the last line needs no newline");
+        line.clear();
+        assert_eq!(read_line(&mut reader, &mut line).await.unwrap(), None);
     }
 }

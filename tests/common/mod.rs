@@ -2,5 +2,6 @@
 #![allow(dead_code)]
 
 pub mod downstream;
+pub mod http_server;
 pub mod interop;
 pub mod scripted;

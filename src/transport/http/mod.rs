@@ -10,9 +10,13 @@
 //! Security (see [`auth`]): bearer tokens map to agent ids, compared in constant
 //! time; a non-loopback bind needs tokens unless `--allow-unauthenticated` is given;
 //! `Origin` is checked on every MCP request; bodies are limited to `--max-body`.
+//! Connections (see `listener`): HTTP/1.1 and HTTP/2 cleartext on one port, at most
+//! `--max-connections` at once, each closed if its request headers take longer than
+//! `--header-read-timeout`.
 //! Clients' tokens are never forwarded to Tenet: the bridge calls Tenet with its own key.
 
 pub mod auth;
+mod listener;
 pub mod sessions;
 pub mod sse;
 pub mod streamable;
@@ -26,7 +30,6 @@ use axum::{
     middleware,
     response::{IntoResponse, Response},
     routing::{get, post},
-    serve::ListenerExt,
 };
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -47,8 +50,18 @@ pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 pub const DEFAULT_IDLE_TIMEOUT_SECS: f64 = 300.0;
 /// The default `--max-sessions`.
 pub const DEFAULT_MAX_SESSIONS: usize = 1000;
+/// The default `--max-sessions-per-agent`.
+pub const DEFAULT_MAX_SESSIONS_PER_AGENT: usize = 100;
 /// The default `--shutdown-grace`, in seconds.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: f64 = 30.0;
+/// The default `--header-read-timeout`, in seconds.
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: f64 = 10.0;
+/// The largest `--header-read-timeout`, in seconds.
+pub const MAX_HEADER_READ_TIMEOUT_SECS: f64 = 30.0;
+/// The default `--max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// File descriptors kept free for everything but client connections (Tenet, logs, catalogs).
+const RESERVED_FDS: u64 = 64;
 /// The least time closed sessions get to flush their streams before the server stops anyway.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -80,8 +93,14 @@ pub struct Options {
     pub idle_timeout: Duration,
     /// The most live sessions.
     pub max_sessions: usize,
+    /// The most live sessions of one agent.
+    pub max_sessions_per_agent: usize,
     /// How long shutdown waits for calls in flight.
     pub shutdown_grace: Duration,
+    /// How long a client may take to send a request head.
+    pub header_read_timeout: Duration,
+    /// The most open connections.
+    pub max_connections: usize,
 }
 
 /// Checked settings and the bound port: ready to serve.
@@ -135,6 +154,14 @@ impl Server {
                 options.bind
             ))
         })?;
+        if let Some(open_files) = listener::raise_fd_limit()
+            && options.max_connections as u64 + RESERVED_FDS > open_files
+        {
+            eprintln!(
+                "tenet-mcp: warning: --max-connections {} is more than this process may open ({open_files} files, {RESERVED_FDS} of them kept for other uses); raise `ulimit -n` or lower --max-connections",
+                options.max_connections
+            );
+        }
         Ok(Server {
             options,
             policy,
@@ -166,7 +193,11 @@ impl Server {
             listener,
             addr,
         } = self;
-        let registry = Registry::new(options.max_sessions, options.idle_timeout);
+        let registry = Registry::new(
+            options.max_sessions,
+            options.max_sessions_per_agent,
+            options.idle_timeout,
+        );
         let stop_reaper = CancellationToken::new();
         registry.spawn_reaper(stop_reaper.clone());
         let stop_sessions = CancellationToken::new();
@@ -190,6 +221,7 @@ impl Server {
                     .layer(middleware::from_fn_with_state(
                         streamable::CheckState {
                             registry: registry.clone(),
+                            bridge: bridge.clone(),
                         },
                         streamable::check,
                     ));
@@ -214,24 +246,23 @@ impl Server {
         announce(&options, &policy, addr);
 
         let stop_accepting = CancellationToken::new();
-        // Small writes (SSE events) go out at once, without Nagle's delay.
-        let listener = listener.tap_io(|stream| {
-            if let Err(error) = stream.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-        });
-        let server = axum::serve(listener, app)
-            .with_graceful_shutdown(stop_accepting.clone().cancelled_owned())
-            .into_future();
-        let mut server = tokio::spawn(server);
+        let limits = listener::Limits {
+            header_read_timeout: options.header_read_timeout,
+            max_connections: options.max_connections,
+        };
+        let mut server = tokio::spawn(listener::serve(
+            listener,
+            app,
+            limits,
+            stop_accepting.clone(),
+        ));
 
         tokio::select! {
             () = crate::shutdown_signal() => {}
             finished = &mut server => {
-                // The server stops by itself only on a fatal error.
+                // The accept loop stops by itself only if its task failed.
                 return match finished {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(error)) => Err(format!("the HTTP server failed: {error}")),
+                    Ok(()) => Ok(()),
                     Err(error) => Err(format!("the HTTP server task failed: {error}")),
                 };
             }

@@ -1,13 +1,16 @@
 //! The live sessions of both HTTP transports, and the `tools/call` requests in flight.
 //!
-//! The [`Registry`] enforces `--max-sessions` (shared by both transports), remembers
-//! which agent opened each session (so another agent's token cannot use it), reaps
+//! The [`Registry`] enforces `--max-sessions` (shared by both transports) and
+//! `--max-sessions-per-agent` (per authenticated agent, so one agent cannot lock the
+//! others out), remembers which agent opened each session (so another agent's token
+//! cannot use it), reaps
 //! sessions idle for `--session-idle-timeout` (never while a call is in flight), and
 //! counts calls in flight for graceful shutdown.
 //!
 //! [`Metered`] wraps a session's rmcp transport: it sees every `tools/call` request
 //! and its answer, so it keeps the in-flight counts and records the call metrics
-//! (calls by tool and status, and their durations) whatever the transport.
+//! (calls by tool and status, and their durations) whatever the transport;
+//! [`Unattached`] does the same for a `tools/call` served without a session.
 
 use std::{
     collections::HashMap,
@@ -58,6 +61,8 @@ impl Kind {
 pub enum Refusal {
     /// `--max-sessions` sessions are live.
     Full,
+    /// The agent already has `--max-sessions-per-agent` sessions.
+    AgentFull,
     /// The server is shutting down.
     Draining,
 }
@@ -78,6 +83,7 @@ pub enum Access {
 pub struct Registry {
     state: Mutex<State>,
     max_sessions: usize,
+    max_per_agent: usize,
     idle_timeout: Duration,
     draining: AtomicBool,
     calls: watch::Sender<usize>,
@@ -86,8 +92,11 @@ pub struct Registry {
 #[derive(Debug, Default)]
 struct State {
     sessions: HashMap<SessionId, Entry>,
-    /// Slots held by `initialize` requests still being answered.
+    /// Slots held by `initialize` requests (and requests without a session) still
+    /// being answered.
     reserved: usize,
+    /// Live sessions and reservations of each authenticated agent.
+    by_agent: HashMap<String, usize>,
     streamable: usize,
     sse: usize,
 }
@@ -109,14 +118,35 @@ impl State {
             Kind::Sse => &mut self.sse,
         }
     }
+
+    /// Counts one more session or reservation for `agent`.
+    fn hold(&mut self, agent: Option<&str>) {
+        if let Some(agent) = agent {
+            *self.by_agent.entry(agent.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// Counts one session or reservation fewer for `agent`.
+    fn release(&mut self, agent: Option<&str>) {
+        if let Some(agent) = agent
+            && let Some(count) = self.by_agent.get_mut(agent)
+        {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.by_agent.remove(agent);
+            }
+        }
+    }
 }
 
 impl Registry {
-    /// A registry allowing `max_sessions` live sessions, reaping those idle for `idle_timeout`.
-    pub fn new(max_sessions: usize, idle_timeout: Duration) -> Arc<Self> {
+    /// A registry allowing `max_sessions` live sessions, `max_per_agent` of them per
+    /// authenticated agent, reaping those idle for `idle_timeout`.
+    pub fn new(max_sessions: usize, max_per_agent: usize, idle_timeout: Duration) -> Arc<Self> {
         Arc::new(Self {
             state: Mutex::new(State::default()),
             max_sessions,
+            max_per_agent,
             idle_timeout,
             draining: AtomicBool::new(false),
             calls: watch::Sender::new(0),
@@ -139,6 +169,11 @@ impl Registry {
         self.max_sessions
     }
 
+    /// The session cap of each agent.
+    pub fn max_sessions_per_agent(&self) -> usize {
+        self.max_per_agent
+    }
+
     /// Live sessions.
     pub fn len(&self) -> usize {
         self.state().sessions.len()
@@ -149,25 +184,33 @@ impl Registry {
         self.len() == 0
     }
 
-    fn admit(&self, state: &State) -> Result<(), Refusal> {
+    fn admit(&self, state: &State, agent: Option<&str>) -> Result<(), Refusal> {
         if self.draining.load(Ordering::SeqCst) {
             Err(Refusal::Draining)
         } else if state.sessions.len() + state.reserved >= self.max_sessions {
             Err(Refusal::Full)
+        } else if agent.is_some_and(|agent| {
+            state.by_agent.get(agent).copied().unwrap_or(0) >= self.max_per_agent
+        }) {
+            Err(Refusal::AgentFull)
         } else {
             Ok(())
         }
     }
 
-    /// Holds a slot for a session an `initialize` request is about to create
-    /// (Streamable HTTP creates the session deep inside rmcp). Dropping the
-    /// reservation frees the slot; the session, once registered, holds its own.
-    pub fn reserve(self: &Arc<Self>) -> Result<Reservation, Refusal> {
+    /// Holds a slot for `agent` (the caller's authenticated agent, if any): for a
+    /// session an `initialize` request is about to create (Streamable HTTP creates
+    /// the session deep inside rmcp), or for a request without a session while it
+    /// runs. Dropping the reservation frees the slot; a session, once registered,
+    /// holds its own.
+    pub fn reserve(self: &Arc<Self>, agent: Option<&str>) -> Result<Reservation, Refusal> {
         let mut state = self.state();
-        self.admit(&state)?;
+        self.admit(&state, agent)?;
         state.reserved += 1;
+        state.hold(agent);
         Ok(Reservation {
             registry: self.clone(),
+            agent: agent.map(str::to_owned),
         })
     }
 
@@ -179,7 +222,7 @@ impl Registry {
         owner: Option<String>,
     ) -> Result<(SessionId, CancellationToken), Refusal> {
         let mut state = self.state();
-        self.admit(&state)?;
+        self.admit(&state, owner.as_deref())?;
         let id: SessionId = uuid::Uuid::new_v4().simple().to_string().into();
         let stop = self.insert(&mut state, id.clone(), kind, owner);
         Ok((id, stop))
@@ -200,6 +243,7 @@ impl Registry {
         owner: Option<String>,
     ) -> CancellationToken {
         let stop = CancellationToken::new();
+        state.hold(owner.as_deref());
         let entry = Entry {
             kind,
             owner,
@@ -211,6 +255,7 @@ impl Registry {
             // Session ids are random UUIDs: a collision is not expected, but must not leak.
             old.stop.cancel();
             *state.count(old.kind) -= 1;
+            state.release(old.owner.as_deref());
         }
         *state.count(kind) += 1;
         metrics::sessions(kind.label(), *state.count(kind));
@@ -219,9 +264,13 @@ impl Registry {
 
     /// Records the agent a session belongs to.
     pub fn set_owner(&self, id: &str, owner: Option<String>) {
-        if let Some(entry) = self.state().sessions.get_mut(id) {
-            entry.owner = owner;
-        }
+        let mut state = self.state();
+        let Some(entry) = state.sessions.get_mut(id) else {
+            return;
+        };
+        let previous = std::mem::replace(&mut entry.owner, owner.clone());
+        state.release(previous.as_deref());
+        state.hold(owner.as_deref());
     }
 
     /// Whether `agent` (the caller's authenticated agent id, if any) may use session `id`.
@@ -245,6 +294,7 @@ impl Registry {
         let mut state = self.state();
         if let Some(entry) = state.sessions.remove(id) {
             entry.stop.cancel();
+            state.release(entry.owner.as_deref());
             let count = state.count(entry.kind);
             *count -= 1;
             metrics::sessions(entry.kind.label(), *count);
@@ -304,8 +354,10 @@ impl Registry {
         let _ = calls.wait_for(|count| *count == 0).await;
     }
 
-    fn call_started(&self, session: &str) {
-        if let Some(entry) = self.state().sessions.get_mut(session) {
+    fn call_started(&self, session: Option<&str>) {
+        if let Some(session) = session
+            && let Some(entry) = self.state().sessions.get_mut(session)
+        {
             entry.in_flight += 1;
             entry.last_active = Instant::now();
         }
@@ -313,8 +365,10 @@ impl Registry {
         metrics::calls_in_flight(self.calls_in_flight());
     }
 
-    fn call_ended(&self, session: &str) {
-        if let Some(entry) = self.state().sessions.get_mut(session) {
+    fn call_ended(&self, session: Option<&str>) {
+        if let Some(session) = session
+            && let Some(entry) = self.state().sessions.get_mut(session)
+        {
             entry.in_flight = entry.in_flight.saturating_sub(1);
             entry.last_active = Instant::now();
         }
@@ -345,12 +399,14 @@ impl Registry {
 #[derive(Debug)]
 pub struct Reservation {
     registry: Arc<Registry>,
+    agent: Option<String>,
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
         let mut state = self.registry.state();
         state.reserved = state.reserved.saturating_sub(1);
+        state.release(self.agent.as_deref());
     }
 }
 
@@ -361,11 +417,28 @@ struct Call {
     started: Instant,
 }
 
+impl Call {
+    /// A call of `tool`, starting now; only catalog tools get their own label
+    /// (names are client-chosen).
+    fn start(bridge: &Bridge, tool: &str) -> Self {
+        let tool = if bridge.get_tool(tool).is_some() {
+            tool.to_owned()
+        } else {
+            "unknown".to_owned()
+        };
+        Self {
+            tool,
+            started: Instant::now(),
+        }
+    }
+}
+
 /// Ends a call's bookkeeping when dropped: after its answer was handed to the
-/// transport, or when the session went away without answering.
+/// transport, or when the session (or the client) went away without answering.
 struct Finished {
     registry: Arc<Registry>,
-    session: SessionId,
+    /// `None` for a call made without a session.
+    session: Option<SessionId>,
     call: Call,
     status: String,
 }
@@ -373,7 +446,43 @@ struct Finished {
 impl Drop for Finished {
     fn drop(&mut self) {
         metrics::tool_call(&self.call.tool, &self.status, self.call.started.elapsed());
-        self.registry.call_ended(&self.session);
+        self.registry.call_ended(self.session.as_deref());
+    }
+}
+
+/// A `tools/call` served without a session (Streamable HTTP, MCP 2026-07-28 and
+/// later): in flight, metered and held by graceful shutdown like the calls of
+/// sessions. Its answer is read off the response with [`Self::observe`]; dropped
+/// unanswered (the client went away), it counts as `abandoned`.
+pub struct Unattached {
+    id: RequestId,
+    finished: Option<Finished>,
+}
+
+impl Unattached {
+    /// Starts the bookkeeping of the call of `tool` with request id `id`.
+    pub fn start(registry: &Arc<Registry>, bridge: &Bridge, id: RequestId, tool: &str) -> Self {
+        let call = Call::start(bridge, tool);
+        registry.call_started(None);
+        Self {
+            id,
+            finished: Some(Finished {
+                registry: registry.clone(),
+                session: None,
+                call,
+                status: "abandoned".to_owned(),
+            }),
+        }
+    }
+
+    /// Notes a message sent on the call's response: its answer ends the call.
+    pub fn observe(&mut self, message: &ServerJsonRpcMessage) {
+        if let Some((id, status)) = answer_status(message)
+            && *id == self.id
+            && let Some(mut finished) = self.finished.take()
+        {
+            finished.status = status;
+        }
     }
 }
 
@@ -408,7 +517,7 @@ impl<T> Metered<T> {
     fn finished(&self, call: Call, status: impl Into<String>) -> Finished {
         Finished {
             registry: self.registry.clone(),
-            session: self.session.clone(),
+            session: Some(self.session.clone()),
             call,
             status: status.into(),
         }
@@ -419,24 +528,13 @@ impl<T> Metered<T> {
         match message {
             ClientJsonRpcMessage::Request(request) => {
                 if let ClientRequest::CallToolRequest(call) = &request.request {
-                    // Only catalog tools get their own label: names are client-chosen.
-                    let tool = if self.bridge.get_tool(&call.params.name).is_some() {
-                        call.params.name.to_string()
-                    } else {
-                        "unknown".to_owned()
-                    };
+                    let call = Call::start(&self.bridge, &call.params.name);
                     let previous = self
                         .calls
                         .lock()
                         .unwrap_or_else(|poison| poison.into_inner())
-                        .insert(
-                            request.id.clone(),
-                            Call {
-                                tool,
-                                started: Instant::now(),
-                            },
-                        );
-                    self.registry.call_started(&self.session);
+                        .insert(request.id.clone(), call);
+                    self.registry.call_started(Some(&self.session));
                     if let Some(previous) = previous {
                         // A client reusing a request id while the first is pending: count the first as abandoned.
                         drop(self.finished(previous, "abandoned"));
@@ -543,22 +641,47 @@ mod tests {
 
     #[test]
     fn cap_counts_live_sessions_and_reservations() {
-        let registry = Registry::new(2, Duration::from_secs(60));
+        let registry = Registry::new(2, 10, Duration::from_secs(60));
         let (a, _) = registry.open(Kind::Sse, None).unwrap();
-        let reservation = registry.reserve().unwrap();
+        let reservation = registry.reserve(None).unwrap();
         assert_eq!(registry.open(Kind::Sse, None).unwrap_err(), Refusal::Full);
         drop(reservation);
         let (_b, _) = registry.open(Kind::Sse, Some("x".into())).unwrap();
-        assert_eq!(registry.reserve().unwrap_err(), Refusal::Full);
+        assert_eq!(registry.reserve(None).unwrap_err(), Refusal::Full);
         registry.close(&a);
-        assert!(registry.reserve().is_ok());
+        assert!(registry.reserve(None).is_ok());
         registry.start_draining();
-        assert_eq!(registry.reserve().unwrap_err(), Refusal::Draining);
+        assert_eq!(registry.reserve(None).unwrap_err(), Refusal::Draining);
+    }
+
+    #[test]
+    fn each_agent_has_its_own_quota_within_the_cap() {
+        let registry = Registry::new(10, 2, Duration::from_secs(60));
+        let (a1, _) = registry.open(Kind::Sse, Some("a".into())).unwrap();
+        let held = registry.reserve(Some("a")).unwrap();
+        assert_eq!(
+            registry.open(Kind::Sse, Some("a".into())).unwrap_err(),
+            Refusal::AgentFull
+        );
+        assert_eq!(registry.reserve(Some("a")).unwrap_err(), Refusal::AgentFull);
+        assert!(registry.open(Kind::Sse, Some("b".into())).is_ok());
+        drop(held);
+        // A Streamable HTTP session is registered first and owned once initialized.
+        let s: SessionId = "s".into();
+        let _stop = registry.open_reserved(s.clone(), Kind::Streamable);
+        registry.set_owner(&s, Some("a".into()));
+        assert_eq!(registry.reserve(Some("a")).unwrap_err(), Refusal::AgentFull);
+        registry.close(&a1);
+        assert!(registry.reserve(Some("a")).is_ok());
+        // Without authentication only the global cap applies.
+        for _ in 0..5 {
+            registry.open(Kind::Sse, None).unwrap();
+        }
     }
 
     #[test]
     fn sessions_belong_to_their_agent() {
-        let registry = Registry::new(10, Duration::from_secs(60));
+        let registry = Registry::new(10, 10, Duration::from_secs(60));
         let (id, _) = registry.open(Kind::Sse, Some("agent-a".into())).unwrap();
         assert_eq!(registry.access(&id, Some("agent-a")), Access::Granted);
         assert_eq!(registry.access(&id, Some("agent-b")), Access::Foreign);
@@ -572,16 +695,16 @@ mod tests {
 
     #[test]
     fn idle_sessions_are_reaped_unless_a_call_is_in_flight() {
-        let registry = Registry::new(10, Duration::from_millis(20));
+        let registry = Registry::new(10, 10, Duration::from_millis(20));
         let (busy, busy_stop) = registry.open(Kind::Sse, None).unwrap();
         let (idle, idle_stop) = registry.open(Kind::Streamable, None).unwrap();
-        registry.call_started(&busy);
+        registry.call_started(Some(&busy));
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(registry.reap_idle(), 1);
         assert!(idle_stop.is_cancelled() && !busy_stop.is_cancelled());
         assert_eq!(registry.access(&idle, None), Access::Unknown);
         assert_eq!(registry.calls_in_flight(), 1);
-        registry.call_ended(&busy);
+        registry.call_ended(Some(&busy));
         assert_eq!(registry.calls_in_flight(), 0);
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(registry.reap_idle(), 1);

@@ -37,9 +37,12 @@ use tokio_util::sync::{CancellationToken, PollSender};
 use super::{
     auth::{Body, refuse},
     sessions::{Access, Kind, Metered, Registry, SessionId},
-    streamable::{SSE_KEEP_ALIVE, parse_message, session_not_found, session_refused},
+    streamable::{SSE_KEEP_ALIVE, session_not_found, session_refused},
 };
-use crate::bridge::{AgentIdentity, Bridge};
+use crate::{
+    bridge::{AgentIdentity, Bridge},
+    transport::jsonrpc::parse_message,
+};
 
 /// Messages buffered per direction per session before senders wait.
 const CHANNEL_CAPACITY: usize = 64;
@@ -79,7 +82,7 @@ pub async fn open(
     let registry = sessions.registry.clone();
     let (id, stop) = match registry.open(Kind::Sse, owner.clone()) {
         Ok(opened) => opened,
-        Err(refusal) => return session_refused(refusal, registry.max_sessions()),
+        Err(refusal) => return session_refused(refusal, &registry, owner.as_deref()),
     };
     let (inbox, incoming) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
     let (outgoing, outbox) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);

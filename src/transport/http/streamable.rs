@@ -3,10 +3,15 @@
 //!
 //! rmcp keeps the sessions in its [`LocalSessionManager`]; [`Sessions`] wraps it to
 //! put every session in the shared [`Registry`] (cap, owner, idle reaping) and every
-//! session transport under [`Metered`]. [`check`] runs before rmcp: it answers a
-//! malformed body with a JSON-RPC parse error (-32700) or invalid request (-32600),
-//! refuses a new session past `--max-sessions` (503), and hides a session from any
-//! agent but the one that opened it (404). rmcp answers unknown sessions with 404.
+//! session transport under [`Metered`]. [`check`] runs before rmcp: it answers a body
+//! that is not a message with the shared JSON-RPC error ([`parse_message`]: -32700,
+//! -32600 or -32602), refuses a new session past `--max-sessions` (503) or past the
+//! agent's `--max-sessions-per-agent` (429), and hides a session from any agent but
+//! the one that opened it (404). rmcp answers unknown sessions with 404.
+//!
+//! Requests of the 2026-07-28 revision are served by rmcp without a session. [`check`]
+//! gives each one a session slot while it is answered (so the caps and shutdown apply)
+//! and meters its `tools/call` ([`Unattached`]), reading the answer off the response.
 
 use std::sync::Arc;
 
@@ -16,9 +21,12 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use rmcp::{
-    model::{ClientJsonRpcMessage, ClientRequest, GetExtensions, ServerJsonRpcMessage},
+    model::{
+        ClientJsonRpcMessage, ClientRequest, GetExtensions, GetMeta, JsonRpcRequest,
+        ProtocolVersion, ServerJsonRpcMessage,
+    },
     transport::{
         StreamableHttpServerConfig, StreamableHttpService,
         streamable_http_server::{
@@ -35,15 +43,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     auth::{Body, jsonrpc_error, refuse},
-    sessions::{Access, Kind, Metered, Refusal, Registry},
+    sessions::{Access, Kind, Metered, Refusal, Registry, Unattached},
 };
 use crate::{
     bridge::{AgentIdentity, Bridge},
     metrics,
+    transport::jsonrpc::{BadMessage, parse_message},
 };
 
 /// The header carrying the Streamable HTTP session id.
 const SESSION_HEADER: &str = "mcp-session-id";
+/// The header naming the protocol revision of a request.
+const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
 
 /// How often an open SSE stream gets a keep-alive comment.
 pub const SSE_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
@@ -184,6 +195,8 @@ pub fn service(
 pub struct CheckState {
     /// The shared registry.
     pub registry: Arc<Registry>,
+    /// The bridge (to label the calls of requests without a session).
+    pub bridge: Bridge,
 }
 
 /// The checks rmcp does not make (or answers differently), before `/mcp` reaches it.
@@ -207,75 +220,146 @@ pub async fn check(State(state): State<CheckState>, request: Request, next: Next
         );
         return session_not_found();
     }
-    let mut reservation = None;
-    if request.method() == Method::POST {
-        let body = request
-            .extensions()
-            .get::<Body>()
-            .cloned()
-            .unwrap_or_default();
-        let message = match parse_message(&body.0) {
-            Ok(message) => message,
-            Err(bad) => return bad.into_response(),
-        };
-        let initializes = matches!(
-            &message,
-            ClientJsonRpcMessage::Request(request) if matches!(request.request, ClientRequest::InitializeRequest(_))
-        );
-        if session.is_none() && initializes {
-            match state.registry.reserve() {
-                Ok(slot) => reservation = Some(slot),
-                Err(refusal) => return session_refused(refusal, state.registry.max_sessions()),
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let body = request
+        .extensions()
+        .get::<Body>()
+        .cloned()
+        .unwrap_or_default();
+    let message = match parse_message(&body.0) {
+        Ok(message) => message,
+        Err(bad) => return bad.into_response(),
+    };
+    let ClientJsonRpcMessage::Request(rpc) = &message else {
+        return next.run(request).await;
+    };
+    let initializes = matches!(rpc.request, ClientRequest::InitializeRequest(_));
+    let stateless = routes_statelessly(rpc, session.is_some(), request.headers());
+    if !(initializes && session.is_none() || stateless) {
+        return next.run(request).await;
+    }
+    // A new session, or a request served without one: either holds a slot (the
+    // global cap and the agent's quota) while it is answered.
+    let slot = match state.registry.reserve(agent.as_deref()) {
+        Ok(slot) => slot,
+        Err(refusal) => return session_refused(refusal, &state.registry, agent.as_deref()),
+    };
+    if !stateless {
+        let response = next.run(request).await;
+        // The session, if one was created, is registered by now and holds its own slot.
+        drop(slot);
+        return response;
+    }
+    let call = match &rpc.request {
+        ClientRequest::CallToolRequest(call) => Some(Unattached::start(
+            &state.registry,
+            &state.bridge,
+            rpc.id.clone(),
+            &call.params.name,
+        )),
+        _ => None,
+    };
+    let response = next.run(request).await;
+    // The slot and the call's bookkeeping last as long as the response's body.
+    let (parts, body) = response.into_parts();
+    let mut answer = AnswerReader::new(call);
+    let body = axum::body::Body::from_stream(body.into_data_stream().map(move |chunk| {
+        let _held = &slot;
+        if let Ok(bytes) = &chunk {
+            answer.feed(bytes);
+        }
+        chunk
+    }));
+    Response::from_parts(parts, body)
+}
+
+/// Whether rmcp serves `request` without a session: a request of the 2026-07-28
+/// revision or later (by its `_meta` or its `MCP-Protocol-Version` header), or a
+/// `server/discover` sent without a session (the rule of rmcp's `is_legacy_request`).
+fn routes_statelessly(
+    request: &JsonRpcRequest<ClientRequest>,
+    has_session: bool,
+    headers: &axum::http::HeaderMap,
+) -> bool {
+    match &request.request {
+        ClientRequest::InitializeRequest(_) => return false,
+        ClientRequest::DiscoverRequest(_) if !has_session => return true,
+        _ => {}
+    }
+    let meta = request.request.get_meta();
+    if meta
+        .missing_required_keys(&ProtocolVersion::V_2026_07_28)
+        .is_empty()
+    {
+        return true;
+    }
+    let version = meta.protocol_version().or_else(|| {
+        headers
+            .get(PROTOCOL_VERSION_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| serde_json::from_value(Value::String(text.to_owned())).ok())
+    });
+    version.is_some_and(|version: ProtocolVersion| !version.has_initialize())
+}
+
+/// Reads the answer to a session-less `tools/call` off its response body (SSE
+/// `data:` lines, or one JSON document), to end the call's bookkeeping with its status.
+struct AnswerReader {
+    call: Option<Unattached>,
+    line: Vec<u8>,
+}
+
+impl AnswerReader {
+    /// The longest line kept while looking for the answer; longer ones are skipped.
+    const MAX_LINE: usize = 16 * 1024 * 1024;
+
+    fn new(call: Option<Unattached>) -> Self {
+        Self {
+            call,
+            line: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        if self.call.is_none() {
+            return;
+        }
+        for part in bytes.split_inclusive(|byte| *byte == b'\n') {
+            if self.line.len() + part.len() <= Self::MAX_LINE {
+                self.line.extend_from_slice(part);
+            } else {
+                self.line.clear();
+            }
+            if part.ends_with(b"\n") || self.looks_whole() {
+                self.read_line();
             }
         }
     }
-    let response = next.run(request).await;
-    // The session, if one was created, is registered by now and holds its own slot.
-    drop(reservation);
-    response
+
+    /// A JSON response (not SSE) comes without a final newline.
+    fn looks_whole(&self) -> bool {
+        self.line.starts_with(b"{") && serde_json::from_slice::<Value>(&self.line).is_ok()
+    }
+
+    fn read_line(&mut self) {
+        let line = std::mem::take(&mut self.line);
+        let text = line.strip_prefix(b"data:").unwrap_or(&line).trim_ascii();
+        if let (Some(call), Ok(message)) = (
+            self.call.as_mut(),
+            serde_json::from_slice::<ServerJsonRpcMessage>(text),
+        ) {
+            call.observe(&message);
+        }
+    }
 }
 
-/// Why a POST body is not a JSON-RPC message: answered as a JSON-RPC error with HTTP 400.
-#[derive(Debug)]
-pub struct BadMessage {
-    /// -32700 (parse error) or -32600 (invalid request).
-    pub code: i32,
-    /// The request's id when it could be read.
-    pub id: Value,
-    /// What is wrong.
-    pub message: String,
-}
-
+/// A body that is not a JSON-RPC message: answered as a JSON-RPC error with HTTP 400.
 impl IntoResponse for BadMessage {
     fn into_response(self) -> Response {
         jsonrpc_error(StatusCode::BAD_REQUEST, self.id, self.code, self.message)
     }
-}
-
-/// Parses a POST body as one JSON-RPC message, or says why it is not one.
-pub fn parse_message(body: &[u8]) -> Result<ClientJsonRpcMessage, BadMessage> {
-    let value: Value = serde_json::from_slice(body).map_err(|error| BadMessage {
-        code: -32700,
-        id: Value::Null,
-        message: format!("Parse error: the body is not JSON ({error})"),
-    })?;
-    if value.is_array() {
-        return Err(BadMessage {
-            code: -32600,
-            id: Value::Null,
-            message:
-                "Invalid Request: JSON-RPC batches are not supported; send one message per request"
-                    .into(),
-        });
-    }
-    let id = value.get("id").cloned().unwrap_or(Value::Null);
-    serde_json::from_value(value).map_err(|error| BadMessage {
-        code: -32600,
-        id,
-        message: format!(
-            "Invalid Request: not a JSON-RPC 2.0 message this server understands ({error})"
-        ),
-    })
 }
 
 /// 404 for a session that does not exist (or is not the caller's).
@@ -287,9 +371,26 @@ pub fn session_not_found() -> Response {
     )
 }
 
-/// 503 when no new session may be opened.
-pub fn session_refused(refusal: Refusal, max_sessions: usize) -> Response {
+/// 503 when no new session may be opened; 429 when the agent has its quota of them.
+pub fn session_refused(refusal: Refusal, registry: &Registry, agent: Option<&str>) -> Response {
+    let max_sessions = registry.max_sessions();
     let mut response = match refusal {
+        Refusal::AgentFull => {
+            metrics::http_rejection("agent_session_limit");
+            tracing::info!(
+                agent = agent.unwrap_or(""),
+                "refused a session past --max-sessions-per-agent"
+            );
+            refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "agent_session_limit",
+                format!(
+                    "agent {} already has its maximum of {} live sessions (--max-sessions-per-agent); close sessions it no longer uses (DELETE /mcp with the Mcp-Session-Id header, or close the SSE stream) or wait for idle ones to be closed",
+                    agent.unwrap_or(""),
+                    registry.max_sessions_per_agent()
+                ),
+            )
+        }
         Refusal::Full => {
             metrics::http_rejection("session_limit");
             refuse(
