@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::{
     catalog::Catalog,
     emulator::cli::{AuditArgs, EmulatorArgs, ReviewsArgs},
-    serve::ServeArgs,
+    serve::{ServeArgs, job_refs_for},
+    tenet::ApiKey,
 };
 
 /// tenet-mcp: an MCP server that puts every AI agent tool call under Tenet's runtime authority.
@@ -42,6 +43,20 @@ pub enum Command {
     Reviews(ReviewsArgs),
     /// Check an emulator audit log.
     Audit(AuditArgs),
+    /// Print the `job_ref` an agent passes to `tenet_job_status` to follow a job its call
+    /// did not start, such as an escalated call a person approved.
+    JobRef(JobRefArgs),
+}
+
+/// Arguments of `job-ref`.
+#[derive(Debug, Args)]
+pub struct JobRefArgs {
+    /// The agent the reference is for: its token's agent id over HTTP, else the
+    /// server's --agent-id.
+    #[arg(long, env = "TENET_AGENT_ID", default_value = "default")]
+    pub agent_id: String,
+    /// The job id (job_...), as `tenet-mcp reviews approve` or the approval page shows it.
+    pub job_id: String,
 }
 
 /// `tenet-mcp catalog ...`
@@ -84,6 +99,30 @@ pub fn catalog_check(args: &CheckArgs) -> ExitCode {
         Err(error) => {
             eprintln!("{error}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs `job-ref`: prints the reference, keyed as the server keys it (by
+/// `TENET_MCP_JOB_SECRET`, else by `TENET_API_KEY`).
+pub fn job_ref(args: &JobRefArgs) -> ExitCode {
+    let key = std::env::var("TENET_API_KEY").ok().and_then(ApiKey::new);
+    let minted = job_refs_for(key.as_ref()).map_err(|e| e.to_string()).and_then(|refs| {
+        refs.mint(&args.agent_id, &args.job_id).ok_or_else(|| {
+            format!(
+                "`{}` is not a job id Tenet could have issued (1 to 128 of A-Z a-z 0-9 - . _ ~, not . or ..): pass the id `reviews approve` printed",
+                args.job_id.chars().take(200).collect::<String>()
+            )
+        })
+    });
+    match minted {
+        Ok(job_ref) => {
+            println!("{job_ref}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("tenet-mcp: {error}");
+            ExitCode::from(EXIT_CONFIG)
         }
     }
 }

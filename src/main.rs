@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tenet_mcp::{
-    cli::{CatalogCommand, Cli, Command, EXIT_CONFIG, catalog_check},
+    cli::{CatalogCommand, Cli, Command, EXIT_CONFIG, catalog_check, job_ref},
     emulator,
     serve::{self, ServeError},
 };
@@ -34,6 +34,7 @@ fn main() -> ExitCode {
             command: CatalogCommand::Check(args),
         } => catalog_check(&args),
         Command::Audit(args) => emulator::cli::run_audit(&args),
+        Command::JobRef(args) => job_ref(&args),
         Command::Emulator(args) => block_on(emulator::cli::run_emulator(args)),
         Command::Reviews(args) => block_on(emulator::cli::run_reviews(args)),
         Command::Serve(args) => {

@@ -311,8 +311,12 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         let running = emulator::start(emulator::EmulatorConfig::embedded(catalog.clone()))
             .await
             .map_err(|e| ServeError::Runtime(format!("cannot start the embedded emulator: {e}")))?;
+        let approver = running
+            .approver_key()
+            .map(|key| format!(", or with `TENET_APPROVER_KEY={} tenet-mcp reviews approve REV --emulator-url {}`", key.expose(), running.url()))
+            .unwrap_or_default();
         eprintln!(
-            "tenet-mcp: using the local Tenet emulator at {url} (API key {key}); approve escalated calls at {url}/",
+            "tenet-mcp: using the local Tenet emulator at {url} (API key {key}); approve escalated calls at {url}/{approver}",
             url = running.url(),
             key = running.api_key().expose(),
         );
@@ -364,12 +368,17 @@ const MIN_JOB_SECRET_LEN: usize = 16;
 
 /// The job references of a server calling Tenet with `api_key`: keyed by
 /// `TENET_MCP_JOB_SECRET` when it is set, else by the API key, so every replica and
-/// restart sharing either accepts the others' references.
-pub fn job_refs_for(api_key: &ApiKey) -> Result<JobRefs, ConfigError> {
-    let secret = job_secret_from_env()?;
-    Ok(JobRefs::derive(
-        secret.as_deref().unwrap_or(api_key.expose()),
-    ))
+/// restart sharing either accepts the others' references. `None` for the key is fine
+/// only when the secret is set.
+pub fn job_refs_for(api_key: Option<&ApiKey>) -> Result<JobRefs, ConfigError> {
+    match (job_secret_from_env()?, api_key) {
+        (Some(secret), _) => Ok(JobRefs::derive(&secret)),
+        (None, Some(key)) => Ok(JobRefs::derive(key.expose())),
+        (None, None) => Err(ConfigError(format!(
+            "neither {JOB_SECRET_ENV} nor TENET_API_KEY is set: export the one the server uses \
+             (with `serve --emulator`, TENET_API_KEY is the emulator key it printed at start)"
+        ))),
+    }
 }
 
 /// `TENET_MCP_JOB_SECRET`, if set; an error if it is set but too short.

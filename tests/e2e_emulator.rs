@@ -69,8 +69,25 @@ async fn call(client: &RunningService<RoleClient, ()>, tool: &str, arguments: Va
 }
 
 /// Approves `review` and follows its job with `tenet_job_status`.
+/// Follows an approved call's job as an agent would: with the job_ref `tenet-mcp
+/// job-ref` mints for it (a bare job id is refused).
 async fn finish_approved(client: &RunningService<RoleClient, ()>, job_id: &str) -> Value {
-    call(client, "tenet_job_status", json!({"job_id": job_id})).await
+    let bare = call(client, "tenet_job_status", json!({"job_ref": job_id})).await;
+    assert_eq!(bare["status"], "error", "{bare}");
+    let minted = Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+        .args(["job-ref", "--agent-id", "default", job_id])
+        .env("TENET_API_KEY", KEY)
+        .env_remove("TENET_MCP_JOB_SECRET")
+        .output()
+        .unwrap();
+    assert!(minted.status.success(), "{minted:?}");
+    let job_ref = String::from_utf8(minted.stdout).unwrap();
+    call(
+        client,
+        "tenet_job_status",
+        json!({"job_ref": job_ref.trim()}),
+    )
+    .await
 }
 
 fn job_of(output: &std::process::Output) -> String {
@@ -80,8 +97,9 @@ fn job_of(output: &std::process::Output) -> String {
         "{text} {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    text.split("job ")
+    text.split("running as job ")
         .nth(1)
+        .and_then(|rest| rest.split(';').next())
         .expect("a job id")
         .trim()
         .to_owned()

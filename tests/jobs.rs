@@ -352,7 +352,7 @@ async fn an_approved_escalation_is_followed_with_a_ref_its_operator_mints() {
         "a bare id is refused: {refused}"
     );
     let operator_refs =
-        tenet_mcp::serve::job_refs_for(&tenet_mcp::tenet::ApiKey::new(KEY).unwrap()).unwrap();
+        tenet_mcp::serve::job_refs_for(Some(&tenet_mcp::tenet::ApiKey::new(KEY).unwrap())).unwrap();
     let bobs = operator_refs.mint("bob", "job_approved").unwrap();
     let (refused, _) = call(&client, "tenet_job_status", json!({"job_ref": bobs})).await;
     assert_eq!(

@@ -164,7 +164,10 @@ pub async fn run_reviews(args: ReviewsArgs) -> Result<(), String> {
                 review["status"].as_str().unwrap_or(""),
                 review["job_id"]
                     .as_str()
-                    .map(|j| format!(": running as job {j}"))
+                    .map(|j| format!(
+                        ": running as job {j}; the agent follows it with tenet_job_status and the job_ref `tenet-mcp job-ref --agent-id {} {j}` prints",
+                        review["agent"].as_str().unwrap_or("default")
+                    ))
                     .unwrap_or_default()
             );
         }
