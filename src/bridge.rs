@@ -751,9 +751,14 @@ impl ServerHandler for Bridge {
             name => {
                 let Some(tool) = view.find(name, agent_id, scopes, false) else {
                     self.log_refusal(&view, name, agent_id);
+                    let finder = if view.index.is_some() {
+                        SEARCH_TOOL
+                    } else {
+                        "tools/list"
+                    };
                     return Err(ErrorData::invalid_params(
                         format!(
-                            "Unknown tool: {}. Call tools/list for the tools this server offers.",
+                            "Unknown tool: {}. Call {finder} for the tools this server offers.",
                             name.chars().take(200).collect::<String>()
                         ),
                         None,

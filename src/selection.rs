@@ -288,7 +288,7 @@ impl Selector {
                     .iter()
                     .any(|toolset| toolset.contains(tool, &default));
                 self.tools.apply(&tool.name, in_toolsets)
-                    && !(self.read_only && !tool.method.is_read_only())
+                    && (!self.read_only || tool.method.is_read_only())
             })
             .map(|(index, _)| index)
             .collect();

@@ -146,6 +146,17 @@ async fn dynamic_mode_lists_three_tools_and_calls_through_them_like_direct_calls
         "{unknown}"
     );
     assert!(tenet.executes_of("acme.items.delete").is_empty());
+    let unknown = within(
+        "an unknown direct call",
+        LIMIT,
+        call(&client, "acme_nope", json!({})),
+    )
+    .await
+    .expect_err("an unknown tool is a protocol error");
+    assert!(
+        unknown.to_string().contains("Call tenet_search_tools"),
+        "{unknown}"
+    );
     client.cancel().await.unwrap();
 }
 
