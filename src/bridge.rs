@@ -356,17 +356,7 @@ impl View {
                 None,
             ),
             ToolMode::Dynamic => {
-                let positions: HashMap<&str, usize> = catalog
-                    .tools()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, tool)| (tool.name.as_str(), i))
-                    .collect();
-                let index = Index::new(
-                    selection
-                        .tools(&catalog)
-                        .filter_map(|tool| Some((*positions.get(tool.name.as_str())?, tool))),
-                );
+                let index = Index::new(selection.indexed(&catalog));
                 (
                     std::iter::once(job_status)
                         .chain(discovery::tools(output_schema.clone()))

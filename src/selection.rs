@@ -338,9 +338,17 @@ impl Selection {
 
     /// The picked tools of `catalog` (the catalog this selection was made from).
     pub fn tools<'a>(&'a self, catalog: &'a Catalog) -> impl Iterator<Item = &'a Tool> + 'a {
+        self.indexed(catalog).map(|(_, tool)| tool)
+    }
+
+    /// The picked tools of `catalog`, each with its index in the catalog's tools.
+    pub fn indexed<'a>(
+        &'a self,
+        catalog: &'a Catalog,
+    ) -> impl Iterator<Item = (usize, &'a Tool)> + 'a {
         self.shown
             .iter()
-            .filter_map(|&index| catalog.tools().get(index))
+            .filter_map(|&index| Some((index, catalog.tools().get(index)?)))
     }
 
     /// How many tools were picked.
