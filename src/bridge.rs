@@ -653,10 +653,10 @@ impl ServerHandler for Bridge {
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {
-        self.view()
-            .tools
-            .iter()
-            .find(|tool| tool.name == name)
+        let view = self.view();
+        view.definitions
+            .get(name)
+            .or_else(|| view.tools.iter().find(|tool| tool.name == name))
             .cloned()
     }
 

@@ -605,6 +605,36 @@ mod tests {
     }
 
     #[test]
+    fn tools_lists_limit_their_agent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(
+            &path,
+            "[[tokens]]\ntoken = \"0123456789abcdef-one\"\nagent_id = \"one\"\ntools = [\"github.issues.*\", \"!github.issues.delete\"]\n\n\
+             [[tokens]]\ntoken = \"0123456789abcdef-two\"\nagent_id = \"two\"\n",
+        )
+        .unwrap();
+        let scopes = Tokens::load(&path).unwrap().scopes();
+        assert!(scopes.allows("one", "github.issues.get"));
+        assert!(!scopes.allows("one", "github.issues.delete"));
+        assert!(!scopes.allows("one", "github.repos.get"));
+        assert!(scopes.allows("two", "github.repos.get"));
+
+        std::fs::write(
+            &path,
+            "[[tokens]]\ntoken = \"0123456789abcdef-one\"\nagent_id = \"same\"\ntools = [\"a.*\"]\n\n\
+             [[tokens]]\ntoken = \"0123456789abcdef-two\"\nagent_id = \"same\"\n",
+        )
+        .unwrap();
+        let error = Tokens::load(&path).unwrap_err().0;
+        assert!(
+            error.contains("the tokens of agent `same` have different `tools` lists"),
+            "{error}"
+        );
+        assert!(!error.contains("0123456789abcdef"), "{error}");
+    }
+
+    #[test]
     fn origins() {
         let loopback = Origins::loopback();
         assert!(loopback.allows("http://localhost:6274"));
