@@ -291,7 +291,12 @@ impl Selector {
                     && (!self.read_only || tool.method.is_read_only())
             })
             .map(|(index, _)| index)
-            .collect();
+            .collect::<Vec<_>>();
+        if shown.is_empty() {
+            tracing::warn!(
+                "no catalog tool is selected, so only tenet_job_status is shown: check --toolsets, --tools and --read-only"
+            );
+        }
         Ok(Selection { shown })
     }
 }
