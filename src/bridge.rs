@@ -728,7 +728,8 @@ impl ServerHandler for Bridge {
                 };
                 let Some(tool) = view.find(&name, agent_id, scopes, true) else {
                     self.log_refusal(&view, &name, agent_id);
-                    let report = CallReport::error(&name, "", discovery::unknown_tool(&name));
+                    let shown: String = name.chars().take(200).collect();
+                    let report = CallReport::error(&shown, "", discovery::unknown_tool(&name));
                     return Ok(tool_result(&report).into());
                 };
                 match discovery::call_arguments(&mut arguments) {
