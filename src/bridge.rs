@@ -8,9 +8,14 @@
 //! to the agent whose call started them: only it can follow or steer them. Every clone of a bridge
 //! (one per HTTP session) shares the catalog, so [`Bridge::replace_catalog`] reaches
 //! every connected client with `notifications/tools/list_changed`.
+//!
+//! [`ToolOptions`] say which tools are shown (a [`Selector`], applied to every catalog
+//! served), what each token's agent may see and call ([`AgentScopes`]; a call outside
+//! them is refused before Tenet hears of it), and whether `tools/list` carries the tools
+//! themselves or the three tools of [discovery mode](crate::discovery).
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex, RwLock},
     time::{Duration, Instant},
 };
@@ -31,8 +36,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     catalog::{Catalog, JOB_STATUS_TOOL, Tool},
+    discovery::{self, CALL_TOOL, DESCRIBE_TOOL, Index, SEARCH_TOOL},
     governor::{Decided, Governor, PendingJob},
     report::{CallReport, output_schema},
+    selection::{AgentScopes, Selection, Selector},
+    serve::ConfigError,
     tenet::wire::JobStatus,
 };
 
@@ -60,6 +68,37 @@ const TASK_POLL_INTERVAL_MS: u64 = 500;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentIdentity(pub String);
 
+/// How `tools/list` presents the shown tools (`serve --tool-mode`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ToolMode {
+    /// Every shown tool is listed and called by its own name.
+    #[default]
+    Static,
+    /// Three tools stand for them: tenet_search_tools, tenet_describe_tool, tenet_call_tool.
+    Dynamic,
+}
+
+/// Which tools a bridge shows, to whom, and how.
+#[derive(Clone, Debug)]
+pub struct ToolOptions {
+    /// Picks the shown tools from each catalog served.
+    pub selector: Selector,
+    /// Per-agent limits (`--auth-tokens` `tools` lists); `None`: every agent sees every shown tool.
+    pub scopes: Option<AgentScopes>,
+    /// Static or discovery mode.
+    pub mode: ToolMode,
+}
+
+impl Default for ToolOptions {
+    fn default() -> Self {
+        Self {
+            selector: Selector::all(),
+            scopes: None,
+            mode: ToolMode::Static,
+        }
+    }
+}
+
 /// The MCP server handler. Cheap to clone; every clone serves the same catalog.
 #[derive(Clone)]
 pub struct Bridge {
@@ -69,6 +108,7 @@ pub struct Bridge {
 struct Inner {
     view: RwLock<Arc<View>>,
     output_schema: Arc<Map<String, Value>>,
+    options: ToolOptions,
     governor: Governor,
     agent_id: String,
     peers: Mutex<Vec<Peer<RoleServer>>>,
@@ -78,21 +118,60 @@ struct Inner {
     task_owners: Mutex<HashMap<String, (String, Instant)>>,
 }
 
-/// A catalog and its MCP tool definitions (the built-in job status tool first).
+/// A catalog, the tools shown of it, and what `tools/list` says (the built-in job status tool first).
 struct View {
     catalog: Arc<Catalog>,
-    tools: Vec<McpTool>,
+    /// The catalog names of the shown tools.
+    shown: HashSet<String>,
+    /// The shown tools' MCP definitions, by MCP name.
+    definitions: HashMap<String, McpTool>,
+    /// `tools/list` for agents without a limit.
+    tools: Arc<[McpTool]>,
+    /// `tools/list` of each limited agent (static mode), made at its first request.
+    scoped: Mutex<HashMap<String, Arc<[McpTool]>>>,
+    /// Discovery mode's search index over the shown tools, by catalog index.
+    index: Option<Index>,
 }
 
 impl Bridge {
-    /// A bridge serving `catalog`, calling Tenet through `governor` as `agent_id`.
+    /// A bridge serving all of `catalog`, calling Tenet through `governor` as `agent_id`.
     pub fn new(catalog: Arc<Catalog>, governor: Governor, agent_id: String) -> Self {
+        let selection = Selection::everything(&catalog);
+        Self::build(
+            catalog,
+            selection,
+            governor,
+            agent_id,
+            ToolOptions::default(),
+        )
+    }
+
+    /// A bridge serving the tools of `catalog` that `options` select, in their mode.
+    /// A selection naming what the catalog lacks is an error (see [`Selector::select`]).
+    pub fn with_options(
+        catalog: Arc<Catalog>,
+        governor: Governor,
+        agent_id: String,
+        options: ToolOptions,
+    ) -> Result<Self, ConfigError> {
+        let selection = options.selector.select(&catalog)?;
+        Ok(Self::build(catalog, selection, governor, agent_id, options))
+    }
+
+    fn build(
+        catalog: Arc<Catalog>,
+        selection: Selection,
+        governor: Governor,
+        agent_id: String,
+        options: ToolOptions,
+    ) -> Self {
         let output_schema = Arc::new(output_schema());
-        let view = View::new(catalog, &output_schema);
+        let view = View::new(catalog, &selection, &output_schema, options.mode);
         Self {
             inner: Arc::new(Inner {
                 view: RwLock::new(Arc::new(view)),
                 output_schema,
+                options,
                 governor,
                 agent_id,
                 peers: Mutex::new(Vec::new()),
@@ -120,14 +199,30 @@ impl Bridge {
         })
     }
 
-    /// The tools as MCP advertises them.
+    /// The tools as MCP advertises them to an agent without a limit.
     pub fn tools(&self) -> Vec<McpTool> {
-        self.view().tools.clone()
+        self.view().tools.to_vec()
     }
 
-    /// Serves `catalog` from now on and tells every connected client its tools changed.
-    pub async fn replace_catalog(&self, catalog: Arc<Catalog>) {
-        let view = View::new(catalog, &self.inner.output_schema);
+    /// Serves the selected tools of `catalog` from now on and tells every connected client
+    /// its tools changed; returns how many are shown. When the selection no longer fits the
+    /// catalog (a toolset or `--tools` glob names nothing in it), nothing changes.
+    pub async fn replace_catalog(&self, catalog: Arc<Catalog>) -> Result<usize, ConfigError> {
+        let selection = self.inner.options.selector.select(&catalog)?;
+        if let Some(scopes) = &self.inner.options.scopes {
+            for unmatched in scopes.unmatched(&catalog) {
+                tracing::warn!(
+                    "an --auth-tokens `tools` glob matches no tool of the new catalog: {unmatched}"
+                );
+            }
+        }
+        let shown = selection.len();
+        let view = View::new(
+            catalog,
+            &selection,
+            &self.inner.output_schema,
+            self.inner.options.mode,
+        );
         *self
             .inner
             .view
@@ -139,6 +234,7 @@ impl Bridge {
                 tracing::debug!(%error, "could not tell a client its tools changed");
             }
         }
+        Ok(shown)
     }
 
     /// Follows an allowed call's job as an MCP task (SEP-2663) owned by `agent_id`: the
@@ -237,16 +333,94 @@ impl Bridge {
 }
 
 impl View {
-    fn new(catalog: Arc<Catalog>, output_schema: &Arc<Map<String, Value>>) -> Self {
-        let tools = std::iter::once(job_status_tool(output_schema.clone()))
-            .chain(
-                catalog
-                    .tools()
-                    .iter()
-                    .map(|tool| mcp_tool(tool, output_schema.clone())),
-            )
+    fn new(
+        catalog: Arc<Catalog>,
+        selection: &Selection,
+        output_schema: &Arc<Map<String, Value>>,
+        mode: ToolMode,
+    ) -> Self {
+        let definitions: HashMap<String, McpTool> = selection
+            .tools(&catalog)
+            .map(|tool| (tool.mcp_name.clone(), mcp_tool(tool, output_schema.clone())))
             .collect();
-        Self { catalog, tools }
+        let job_status = job_status_tool(output_schema.clone());
+        let (tools, index): (Arc<[McpTool]>, _) = match mode {
+            ToolMode::Static => (
+                std::iter::once(job_status)
+                    .chain(
+                        selection
+                            .tools(&catalog)
+                            .filter_map(|tool| definitions.get(&tool.mcp_name).cloned()),
+                    )
+                    .collect(),
+                None,
+            ),
+            ToolMode::Dynamic => {
+                let index = Index::new(selection.indexed(&catalog));
+                (
+                    std::iter::once(job_status)
+                        .chain(discovery::tools(output_schema.clone()))
+                        .collect(),
+                    Some(index),
+                )
+            }
+        };
+        let shown = selection
+            .tools(&catalog)
+            .map(|tool| tool.name.clone())
+            .collect();
+        Self {
+            catalog,
+            shown,
+            definitions,
+            tools,
+            scoped: Mutex::default(),
+            index,
+        }
+    }
+
+    /// The shown tool called `name` (its MCP name, or with `catalog_names` its catalog
+    /// name too) if `agent` may use it.
+    fn find(
+        &self,
+        name: &str,
+        agent: &str,
+        scopes: Option<&AgentScopes>,
+        catalog_names: bool,
+    ) -> Option<&Tool> {
+        self.catalog
+            .by_mcp_name(name)
+            .or_else(|| catalog_names.then(|| self.catalog.by_name(name)).flatten())
+            .filter(|tool| self.shown.contains(&tool.name))
+            .filter(|tool| scopes.is_none_or(|scopes| scopes.allows(agent, &tool.name)))
+    }
+
+    /// `tools/list` for `agent`: in static mode, only the tools its scope allows.
+    fn tools_for(&self, agent: &str, scopes: Option<&AgentScopes>) -> Arc<[McpTool]> {
+        let Some(scopes) = scopes.filter(|scopes| self.index.is_none() && scopes.limits(agent))
+        else {
+            return self.tools.clone();
+        };
+        let mut scoped = self
+            .scoped
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        scoped
+            .entry(agent.to_owned())
+            .or_insert_with(|| {
+                self.tools
+                    .iter()
+                    .filter(|tool| {
+                        tool.name == JOB_STATUS_TOOL
+                            || self
+                                .catalog
+                                .by_mcp_name(&tool.name)
+                                .is_some_and(|tool| scopes.allows(agent, &tool.name))
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .clone()
     }
 }
 
@@ -422,13 +596,15 @@ impl ServerHandler for Bridge {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let view = self.view();
+        let tools = self
+            .view()
+            .tools_for(self.agent_id(&context), self.inner.options.scopes.as_ref());
         let start = match request.and_then(|r| r.cursor) {
             None => 0,
             Some(cursor) => match cursor.parse::<usize>() {
-                Ok(start) if start < view.tools.len() => start,
+                Ok(start) if start < tools.len() => start,
                 _ => {
                     return Err(ErrorData::invalid_params(
                         format!(
@@ -439,10 +615,10 @@ impl ServerHandler for Bridge {
                 }
             },
         };
-        let end = (start + TOOLS_PAGE_SIZE).min(view.tools.len());
+        let end = (start + TOOLS_PAGE_SIZE).min(tools.len());
         Ok(ListToolsResult {
-            tools: view.tools[start..end].to_vec(),
-            next_cursor: (end < view.tools.len()).then(|| end.to_string()),
+            tools: tools.get(start..end).unwrap_or_default().to_vec(),
+            next_cursor: (end < tools.len()).then(|| end.to_string()),
             ..Default::default()
         })
     }
@@ -477,10 +653,10 @@ impl ServerHandler for Bridge {
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {
-        self.view()
-            .tools
-            .iter()
-            .find(|tool| tool.name == name)
+        let view = self.view();
+        view.definitions
+            .get(name)
+            .or_else(|| view.tools.iter().find(|tool| tool.name == name))
             .cloned()
     }
 
@@ -491,60 +667,127 @@ impl ServerHandler for Bridge {
     ) -> Result<CallToolResponse, ErrorData> {
         let view = self.view();
         let governor = &self.inner.governor;
-        let arguments = request.arguments.unwrap_or_default();
+        let agent_id = self.agent_id(&context);
+        let scopes = self.inner.options.scopes.as_ref();
+        let mut arguments = request.arguments.unwrap_or_default();
         let mut progress = ProgressReporter::new(&context);
-        let report = if request.name == JOB_STATUS_TOOL {
-            let job_ref = match job_ref_argument(&arguments) {
-                Ok(job_ref) => job_ref,
-                Err(problem) => {
-                    return Ok(
-                        tool_result(&CallReport::error(JOB_STATUS_TOOL, "", problem)).into(),
-                    );
+        let (tool, arguments) = match &*request.name {
+            JOB_STATUS_TOOL => {
+                let job_ref = match job_ref_argument(&arguments) {
+                    Ok(job_ref) => job_ref,
+                    Err(problem) => {
+                        return Ok(
+                            tool_result(&CallReport::error(JOB_STATUS_TOOL, "", problem)).into(),
+                        );
+                    }
+                };
+                let report = governor
+                    .job_status(job_ref, agent_id, &context.ct, |job, status| {
+                        progress.on_poll(job, status)
+                    })
+                    .await;
+                progress.finish().await;
+                return Ok(self.finish(&report).into());
+            }
+            SEARCH_TOOL if let Some(index) = &view.index => {
+                return Ok(match discovery::search_arguments(&arguments) {
+                    Ok((query, limit)) => {
+                        let allowed = |i: usize| {
+                            view.catalog.tools().get(i).is_some_and(|tool| {
+                                scopes.is_none_or(|scopes| scopes.allows(agent_id, &tool.name))
+                            })
+                        };
+                        let hits = index.search(query, limit, allowed);
+                        discovery::search_result(
+                            hits.into_iter().filter_map(|i| view.catalog.tools().get(i)),
+                        )
+                    }
+                    Err(problem) => discovery::refusal(problem),
                 }
-            };
-            governor
-                .job_status(
-                    job_ref,
-                    self.agent_id(&context),
-                    &context.ct,
-                    |job, status| progress.on_poll(job, status),
-                )
-                .await
-        } else {
-            let Some(tool) = view.catalog.by_mcp_name(&request.name) else {
-                return Err(ErrorData::invalid_params(
-                    format!(
-                        "Unknown tool: {}. Call tools/list for the tools this server offers.",
-                        request.name
-                    ),
-                    None,
-                ));
-            };
-            let agent_id = self.agent_id(&context);
-            let tasks = self.inner.tasks.as_ref().filter(|_| {
-                context
-                    .client_capabilities()
-                    .is_some_and(|caps| caps.supports_tasks())
-            });
-            match governor
-                .decide(tool, arguments, agent_id, &context.ct)
-                .await
-            {
-                Decided::Done(report) => report,
-                Decided::Job(job) if let Some(tasks) = tasks => {
-                    return Ok(self.spawn_task(tasks, job, agent_id).into());
+                .into());
+            }
+            DESCRIBE_TOOL if view.index.is_some() => {
+                let described = discovery::name_argument(&arguments).and_then(|name| {
+                    let tool = view
+                        .find(name, agent_id, scopes, true)
+                        .ok_or_else(|| discovery::unknown_tool(name))?;
+                    let mcp = view
+                        .definitions
+                        .get(&tool.mcp_name)
+                        .ok_or_else(|| discovery::unknown_tool(name))?;
+                    Ok(discovery::describe_result(tool, mcp))
+                });
+                return Ok(described.unwrap_or_else(discovery::refusal).into());
+            }
+            CALL_TOOL if view.index.is_some() => {
+                let name = match discovery::name_argument(&arguments) {
+                    Ok(name) => name.to_owned(),
+                    Err(problem) => {
+                        return Ok(tool_result(&CallReport::error(CALL_TOOL, "", problem)).into());
+                    }
+                };
+                let Some(tool) = view.find(&name, agent_id, scopes, true) else {
+                    self.log_refusal(&view, &name, agent_id);
+                    let shown: String = name.chars().take(200).collect();
+                    let report = CallReport::error(&shown, "", discovery::unknown_tool(&name));
+                    return Ok(tool_result(&report).into());
+                };
+                match discovery::call_arguments(&mut arguments) {
+                    Ok(arguments) => (tool, arguments),
+                    Err(problem) => {
+                        return Ok(tool_result(&CallReport::error(&tool.name, "", problem)).into());
+                    }
                 }
-                Decided::Job(job) => {
-                    let deadline = job.started() + governor.poll_timeout();
-                    governor
-                        .follow_job(job, deadline, &context.ct, |job, status| {
-                            progress.on_poll(job, status)
-                        })
-                        .await
-                }
+            }
+            name => {
+                let Some(tool) = view.find(name, agent_id, scopes, false) else {
+                    self.log_refusal(&view, name, agent_id);
+                    let finder = if view.index.is_some() {
+                        SEARCH_TOOL
+                    } else {
+                        "tools/list"
+                    };
+                    return Err(ErrorData::invalid_params(
+                        format!(
+                            "Unknown tool: {}. Call {finder} for the tools this server offers.",
+                            name.chars().take(200).collect::<String>()
+                        ),
+                        None,
+                    ));
+                };
+                (tool, arguments)
+            }
+        };
+        let tasks = self.inner.tasks.as_ref().filter(|_| {
+            context
+                .client_capabilities()
+                .is_some_and(|caps| caps.supports_tasks())
+        });
+        let report = match governor
+            .decide(tool, arguments, agent_id, &context.ct)
+            .await
+        {
+            Decided::Done(report) => report,
+            Decided::Job(job) if let Some(tasks) = tasks => {
+                return Ok(self.spawn_task(tasks, job, agent_id).into());
+            }
+            Decided::Job(job) => {
+                let deadline = job.started() + governor.poll_timeout();
+                governor
+                    .follow_job(job, deadline, &context.ct, |job, status| {
+                        progress.on_poll(job, status)
+                    })
+                    .await
             }
         };
         progress.finish().await;
+        Ok(self.finish(&report).into())
+    }
+}
+
+impl Bridge {
+    /// Logs a governed call's outcome and makes its tool result.
+    fn finish(&self, report: &CallReport) -> CallToolResult {
         tracing::info!(
             tool = %report.tool,
             status = ?report.status,
@@ -552,6 +795,21 @@ impl ServerHandler for Bridge {
             job_id = report.job_id.as_deref().unwrap_or(""),
             "tool call governed"
         );
-        Ok(tool_result(&report).into())
+        tool_result(report)
+    }
+
+    /// Logs a call refused because the tool is not shown to `agent` although the catalog has it.
+    fn log_refusal(&self, view: &View, name: &str, agent: &str) {
+        let known = view
+            .catalog
+            .by_mcp_name(name)
+            .or_else(|| view.catalog.by_name(name));
+        if let Some(tool) = known {
+            tracing::info!(
+                tool = %tool.name,
+                agent,
+                "refused a call to a tool this server or the agent's --auth-tokens `tools` list does not show; Tenet was not called"
+            );
+        }
     }
 }

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `catalog check`, and the emulator's commands.
+//! The command line: `serve`, `catalog check`, `catalog list`, and the emulator's commands.
 //!
 //! Every command returns an [`ExitCode`]-ready result; messages for people go to
 //! stderr (stdout belongs to JSON-RPC in stdio mode, and to command output otherwise).
@@ -8,8 +8,9 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
-    catalog::Catalog,
+    catalog::{Catalog, JOB_STATUS_TOOL},
     emulator::cli::{AuditArgs, EmulatorArgs, ReviewsArgs},
+    selection::SelectionArgs,
     serve::{ServeArgs, job_refs_for},
     tenet::ApiKey,
 };
@@ -64,6 +65,19 @@ pub struct JobRefArgs {
 pub enum CatalogCommand {
     /// Validate catalogs and list each tool's MCP name, method and path.
     Check(CheckArgs),
+    /// Print the tools a server with these flags shows (catalog name, method, path).
+    List(ListArgs),
+}
+
+/// Arguments of `catalog list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// A catalog file or folder of them (repeatable), as `serve --catalog`; default: the shipped catalog.
+    #[arg(long = "catalog", value_name = "PATH")]
+    pub catalogs: Vec<PathBuf>,
+    /// Which tools, as `serve` takes them.
+    #[command(flatten)]
+    pub selection: SelectionArgs,
 }
 
 /// Arguments of `catalog check`.
@@ -99,6 +113,43 @@ pub fn catalog_check(args: &CheckArgs) -> ExitCode {
         Err(error) => {
             eprintln!("{error}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs `catalog list`: prints the tools `serve` would show with the same flags.
+pub fn catalog_list(args: &ListArgs) -> ExitCode {
+    let catalog = match Catalog::load_or_embedded(&args.catalogs) {
+        Ok(catalog) => catalog,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(1);
+        }
+    };
+    let selection = args
+        .selection
+        .selector(!args.catalogs.is_empty())
+        .and_then(|selector| selector.select(&catalog));
+    match selection {
+        Ok(selection) => {
+            for tool in selection.tools(&catalog) {
+                println!(
+                    "{:<48} {:<7} {}",
+                    tool.name,
+                    tool.method.as_str(),
+                    tool.path
+                );
+            }
+            eprintln!(
+                "{} of {} tool(s) shown, and the built-in {JOB_STATUS_TOOL}",
+                selection.len(),
+                catalog.tools().len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("tenet-mcp: {error}");
+            ExitCode::from(EXIT_CONFIG)
         }
     }
 }

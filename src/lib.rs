@@ -9,11 +9,13 @@
 pub mod bridge;
 pub mod catalog;
 pub mod cli;
+pub mod discovery;
 pub mod emulator;
 pub mod governor;
 pub mod metrics;
 pub mod reload;
 pub mod report;
+pub mod selection;
 pub mod serve;
 pub mod tenet;
 pub mod transport;

@@ -52,12 +52,19 @@ async fn reload(bridge: &Bridge, paths: &[PathBuf], cause: &str) {
     match Catalog::load(paths) {
         Ok(catalog) => {
             let tools = catalog.tools().len();
-            bridge.replace_catalog(Arc::new(catalog)).await;
-            tracing::info!(
-                cause,
-                tools,
-                "catalog reloaded; clients were told the tool list changed"
-            );
+            match bridge.replace_catalog(Arc::new(catalog)).await {
+                Ok(shown) => tracing::info!(
+                    cause,
+                    tools,
+                    shown,
+                    "catalog reloaded; clients were told the tool list changed"
+                ),
+                Err(error) => tracing::error!(
+                    cause,
+                    "catalog reload rejected, the previous catalog stays in force: \
+                     the tool selection does not fit the new catalog: {error}"
+                ),
+            }
         }
         Err(error) => {
             tracing::error!(

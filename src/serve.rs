@@ -15,11 +15,12 @@ use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
 
 use crate::{
-    bridge::Bridge,
+    bridge::{Bridge, ToolMode, ToolOptions},
     catalog::Catalog,
     emulator,
     governor::{Governor, JobRefs},
     reload,
+    selection::{AgentScopes, SelectionArgs},
     tenet::{
         ApiKey, ClientConfig, TenetClient,
         client::{DEFAULT_API_URL, check_api_url, without_userinfo},
@@ -64,6 +65,14 @@ pub struct ServeArgs {
     /// (the legacy SSE transport only). HTTP also serves GET /healthz and GET /metrics.
     #[arg(long, value_enum, default_value_t = Transport::Stdio)]
     pub transport: Transport,
+    /// `static`: `tools/list` lists every shown tool. `dynamic` (discovery mode, for large
+    /// selections): it lists tenet_search_tools, tenet_describe_tool and tenet_call_tool
+    /// instead, and every call through them is governed like a direct one.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = ToolMode::Static)]
+    pub tool_mode: ToolMode,
+    /// Which tools the server shows.
+    #[command(flatten)]
+    pub selection: SelectionArgs,
     /// The HTTP transports' options.
     #[command(flatten)]
     pub http: Box<HttpArgs>,
@@ -303,10 +312,18 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let catalog = Arc::new(
         Catalog::load_or_embedded(&args.catalogs).map_err(|e| ConfigError(e.to_string()))?,
     );
+    let selector = args.selection.selector(!args.catalogs.is_empty())?;
+    selector.select(&catalog)?;
+    let tokens_file = http
+        .as_ref()
+        .and_then(|options| options.auth_tokens.clone());
     let server = match http {
         Some(options) => Some(transport::http::Server::bind(options).await?),
         None => None,
     };
+    let scopes = tokens_file
+        .map(|path| agent_scopes(&path, &catalog))
+        .transpose()?;
     let (api_url, api_key, emulator) = if args.emulator {
         let running = emulator::start(emulator::EmulatorConfig::embedded(catalog.clone()))
             .await
@@ -339,7 +356,12 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let api_url = client.api_url().to_owned();
     let governor = Governor::new(client, context, Duration::from_secs_f64(args.poll_timeout))
         .with_job_refs(job_refs);
-    let mut bridge = Bridge::new(catalog.clone(), governor, args.agent_id);
+    let options = ToolOptions {
+        selector,
+        scopes,
+        mode: args.tool_mode,
+    };
+    let mut bridge = Bridge::with_options(catalog.clone(), governor, args.agent_id, options)?;
     if args.tasks {
         bridge = bridge.with_tasks();
     }
@@ -358,6 +380,21 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         running.shutdown().await;
     }
     served.map_err(ServeError::Runtime)
+}
+
+/// The per-token `tools` lists of an `--auth-tokens` file, each glob checked against `catalog`.
+fn agent_scopes(path: &std::path::Path, catalog: &Catalog) -> Result<AgentScopes, ConfigError> {
+    let scopes = transport::http::auth::Tokens::read(path)?.scopes();
+    let unmatched = scopes.unmatched(catalog);
+    if unmatched.is_empty() {
+        Ok(scopes)
+    } else {
+        Err(ConfigError(format!(
+            "{}: these `tools` globs match no tool of the catalog: {}; fix or drop them",
+            path.display(),
+            unmatched.join(", ")
+        )))
+    }
 }
 
 /// The environment variable holding the secret that keys job references.

@@ -5,3 +5,4 @@ pub mod downstream;
 pub mod http_server;
 pub mod interop;
 pub mod scripted;
+pub mod stdio_server;

@@ -1,7 +1,7 @@
 //! Who may call over HTTP: bearer tokens, the `Origin` and `Host` checks, and the body limit.
 //!
 //! [`Tokens`] is the `--auth-tokens` file: each token names the agent id its calls
-//! carry to Tenet. Only SHA-256 digests of the tokens are kept, compared in constant
+//! carry to Tenet, and may limit the tools that agent sees and calls (a `tools` list). Only SHA-256 digests of the tokens are kept, compared in constant
 //! time; tokens never reach logs, `Debug` output, or Tenet.
 //!
 //! [`guard`] is the middleware in front of every MCP route (both transports) and
@@ -27,6 +27,7 @@ use subtle::{ConditionallySelectable, ConstantTimeEq};
 use crate::{
     bridge::AgentIdentity,
     metrics,
+    selection::{AgentScopes, Rules},
     serve::ConfigError,
     web::{addresses_loopback, bearer},
 };
@@ -34,11 +35,13 @@ use crate::{
 /// The shortest token accepted.
 pub const MIN_TOKEN_LEN: usize = 16;
 
-/// The bearer tokens of `--auth-tokens`: token → agent id.
+/// The bearer tokens of `--auth-tokens`: token → agent id, and each agent's tool list.
 #[derive(Clone)]
 pub struct Tokens {
     /// SHA-256 of each token and its agent id.
     entries: Vec<([u8; 32], String)>,
+    /// The `tools` lists, by agent id.
+    scopes: AgentScopes,
 }
 
 impl fmt::Debug for Tokens {
@@ -57,6 +60,9 @@ struct Entry {
     token: String,
     #[serde(alias = "agentId")]
     agent_id: String,
+    /// Globs limiting the tools the agent sees and calls; none: every shown tool.
+    #[serde(default)]
+    tools: Option<Vec<String>>,
 }
 
 impl Tokens {
@@ -66,19 +72,26 @@ impl Tokens {
     /// [[tokens]]
     /// token = "a long random secret"
     /// agent_id = "langgraph-prod"
+    /// tools = ["github.issues.*", "!github.repos.delete"]   # optional
     /// ```
     ///
     /// or a plain mapping of token to agent id (`"a long random secret" = "langgraph-prod"`,
     /// or `{"a long random secret": "langgraph-prod"}`). Warns when the file is readable
     /// by group or others.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let tokens = Self::read(path)?;
+        warn_if_readable_by_others(path);
+        Ok(tokens)
+    }
+
+    /// Reads a tokens file like [`Tokens::load`], without the permissions warning.
+    pub fn read(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display();
         let text = std::fs::read_to_string(path).map_err(|error| {
             ConfigError(format!(
                 "cannot read the --auth-tokens file {shown}: {error}"
             ))
         })?;
-        warn_if_readable_by_others(path);
         let json = match path.extension().and_then(|ext| ext.to_str()) {
             Some("json") => true,
             Some("toml") => false,
@@ -109,7 +122,7 @@ impl Tokens {
         };
         let entries: Vec<Entry> = match top.get("tokens") {
             Some(list @ Value::Array(_)) => serde_json::from_value(list.clone()).map_err(|error| {
-                format!("each [[tokens]] entry needs `token` and `agent_id` (strings) and nothing else: {error}")
+                format!("each [[tokens]] entry needs `token` and `agent_id` (strings), may have `tools` (a list of globs), and nothing else: {error}")
             })?,
             _ => top
                 .iter()
@@ -118,6 +131,7 @@ impl Tokens {
                     Value::String(agent) => Ok(Entry {
                         token: token.clone(),
                         agent_id: agent.clone(),
+                        tools: None,
                     }),
                     _ => Err(format!(
                         "entry {}: the agent id must be a string (a mapping is token = \"agent id\"), or use a `tokens` list",
@@ -130,6 +144,7 @@ impl Tokens {
             return Err("no tokens: add at least one token = agent id".into());
         }
         let mut digests: Vec<([u8; 32], String)> = Vec::with_capacity(entries.len());
+        let mut lists = Vec::with_capacity(entries.len());
         for (i, entry) in entries.iter().enumerate() {
             let n = i + 1;
             let token = entry.token.as_str();
@@ -158,9 +173,29 @@ impl Tokens {
                     first + 1
                 ));
             }
+            let rules = entry
+                .tools
+                .as_deref()
+                .map(|globs| match Rules::parse(globs) {
+                    Ok(rules) if rules.is_empty() => Err(format!(
+                        "entry {n}: `tools` is empty, which would show nothing: list globs such as \"github.issues.*\", or drop `tools` to show every tool"
+                    )),
+                    Ok(rules) => Ok(rules),
+                    Err(problem) => Err(format!("entry {n}: tools: {problem}")),
+                })
+                .transpose()?;
             digests.push((digest, agent.to_owned()));
+            lists.push((agent.to_owned(), rules));
         }
-        Ok(Self { entries: digests })
+        Ok(Self {
+            entries: digests,
+            scopes: AgentScopes::new(lists)?,
+        })
+    }
+
+    /// What each agent may see and call.
+    pub fn scopes(&self) -> AgentScopes {
+        self.scopes.clone()
     }
 
     /// The agent of `token`, compared against every entry in constant time.
@@ -567,6 +602,36 @@ mod tests {
             missing.contains("cannot read the --auth-tokens file"),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn tools_lists_limit_their_agent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.toml");
+        std::fs::write(
+            &path,
+            "[[tokens]]\ntoken = \"0123456789abcdef-one\"\nagent_id = \"one\"\ntools = [\"github.issues.*\", \"!github.issues.delete\"]\n\n\
+             [[tokens]]\ntoken = \"0123456789abcdef-two\"\nagent_id = \"two\"\n",
+        )
+        .unwrap();
+        let scopes = Tokens::load(&path).unwrap().scopes();
+        assert!(scopes.allows("one", "github.issues.get"));
+        assert!(!scopes.allows("one", "github.issues.delete"));
+        assert!(!scopes.allows("one", "github.repos.get"));
+        assert!(scopes.allows("two", "github.repos.get"));
+
+        std::fs::write(
+            &path,
+            "[[tokens]]\ntoken = \"0123456789abcdef-one\"\nagent_id = \"same\"\ntools = [\"a.*\"]\n\n\
+             [[tokens]]\ntoken = \"0123456789abcdef-two\"\nagent_id = \"same\"\n",
+        )
+        .unwrap();
+        let error = Tokens::load(&path).unwrap_err().0;
+        assert!(
+            error.contains("the tokens of agent `same` have different `tools` lists"),
+            "{error}"
+        );
+        assert!(!error.contains("0123456789abcdef"), "{error}");
     }
 
     #[test]
