@@ -9,6 +9,7 @@
 pub mod bridge;
 pub mod catalog;
 pub mod cli;
+pub mod config;
 pub mod emulator;
 pub mod governor;
 pub mod metrics;

@@ -53,7 +53,7 @@ fn main() -> ExitCode {
             let Some(runtime) = runtime else {
                 return ExitCode::FAILURE;
             };
-            match runtime.block_on(serve::run(args)) {
+            match runtime.block_on(serve::run(args, tenet_mcp::shutdown_signal())) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(ServeError::Config(error)) => {
                     eprintln!("tenet-mcp: {error}");

@@ -14,6 +14,7 @@ use std::{
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
 
+pub use crate::config::ConfigError;
 use crate::{
     bridge::Bridge,
     catalog::Catalog,
@@ -288,13 +289,66 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
-/// A configuration problem, reported before serving (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+/// How a bridge reaches Tenet and what it sends: everything [`Upstream::bridge`] needs
+/// to wire catalog, Tenet client, governor and bridge together. `serve` builds one from
+/// its flags; tests build one directly to run a bridge in-process.
+#[derive(Clone)]
+pub struct Upstream {
+    /// Tenet's API URL (checked by the caller: see [`check_api_url`]).
+    pub api_url: String,
+    /// The tenant key sent to Tenet.
+    pub api_key: ApiKey,
+    /// The agent id of calls that carry no other (`--agent-id`).
+    pub agent_id: String,
+    /// Sent in every execute's `context` (`--context`).
+    pub context: Map<String, Value>,
+    /// How long to wait for an allowed call's job (`--poll-timeout`).
+    pub poll_timeout: Duration,
+    /// The timeout of each HTTP request to Tenet (`--request-timeout`).
+    pub request_timeout: Duration,
+    /// The keys of job references (see [`job_refs_for`]).
+    pub job_refs: JobRefs,
+    /// Answer allowed calls of task-aware clients with a task (`--tasks`).
+    pub tasks: bool,
+}
 
-/// Runs `serve` until the client disconnects or a signal arrives.
-pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
+impl Upstream {
+    /// `serve`'s defaults for Tenet at `api_url` with `api_key`: agent `default`, no
+    /// context, a 120 s poll timeout, 30 s requests, job references keyed by the key.
+    pub fn new(api_url: impl Into<String>, api_key: ApiKey) -> Self {
+        Self {
+            api_url: api_url.into(),
+            job_refs: JobRefs::derive(api_key.expose()),
+            api_key,
+            agent_id: "default".to_owned(),
+            context: Map::new(),
+            poll_timeout: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(30),
+            tasks: false,
+        }
+    }
+
+    /// The bridge serving `catalog` through this Tenet.
+    pub fn bridge(self, catalog: Arc<Catalog>) -> Bridge {
+        let mut config = ClientConfig::new(&self.api_url, self.api_key);
+        config.request_timeout = self.request_timeout;
+        let governor = Governor::new(TenetClient::new(config), self.context, self.poll_timeout)
+            .with_job_refs(self.job_refs);
+        let bridge = Bridge::new(catalog, governor, self.agent_id);
+        if self.tasks {
+            bridge.with_tasks()
+        } else {
+            bridge
+        }
+    }
+}
+
+/// Runs `serve` until the client disconnects or `shutdown` resolves (`main` passes
+/// [`crate::shutdown_signal`]).
+pub async fn run(
+    args: ServeArgs,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let http = args.http_options()?;
     let job_secret = job_secret_from_env()?;
     if !args.emulator {
@@ -327,31 +381,32 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         })?;
         (args.api_url.as_str().to_owned(), key, None)
     };
-    let job_refs = JobRefs::derive(job_secret.as_deref().unwrap_or(api_key.expose()));
-    let mut config = ClientConfig::new(&api_url, api_key);
-    config.request_timeout = Duration::from_secs_f64(args.request_timeout);
-    let client = TenetClient::new(config);
-    let context: Map<String, Value> = args
+    let mut upstream = Upstream::new(api_url, api_key);
+    if let Some(secret) = &job_secret {
+        upstream.job_refs = JobRefs::derive(secret);
+    }
+    upstream.agent_id = args.agent_id;
+    upstream.context = args
         .context
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
-    let api_url = client.api_url().to_owned();
-    let governor = Governor::new(client, context, Duration::from_secs_f64(args.poll_timeout))
-        .with_job_refs(job_refs);
-    let mut bridge = Bridge::new(catalog.clone(), governor, args.agent_id);
-    if args.tasks {
-        bridge = bridge.with_tasks();
-    }
+    upstream.poll_timeout = Duration::from_secs_f64(args.poll_timeout);
+    upstream.request_timeout = Duration::from_secs_f64(args.request_timeout);
+    upstream.tasks = args.tasks;
+    let api_url = without_userinfo(&upstream.api_url)
+        .trim_end_matches('/')
+        .to_owned();
+    let bridge = upstream.bridge(catalog.clone());
     reload::spawn(bridge.clone(), args.catalogs.clone(), args.watch);
     let served = match server {
         Some(server) => {
             tracing::info!(tools = catalog.tools().len(), api_url = %api_url, addr = %server.local_addr(), "serving MCP over HTTP");
-            server.serve(bridge).await
+            server.serve_until(bridge, shutdown).await
         }
         None => {
             tracing::info!(tools = catalog.tools().len(), api_url = %api_url, "serving MCP over stdio");
-            transport::stdio::serve(bridge).await
+            transport::stdio::serve(bridge, shutdown).await
         }
     };
     if let Some(running) = emulator {

@@ -26,15 +26,23 @@ pub const MAX_LINE_BYTES: usize = crate::transport::http::DEFAULT_MAX_BODY;
 /// Messages buffered per direction before the other side waits.
 const CHANNEL_CAPACITY: usize = 64;
 
-/// Serves `bridge` on stdin/stdout until the client closes the stream or a signal arrives.
-pub async fn serve(bridge: Bridge) -> Result<(), String> {
+/// Serves `bridge` on stdin/stdout until the client closes the stream or `shutdown`
+/// resolves.
+pub async fn serve(bridge: Bridge, shutdown: impl Future<Output = ()>) -> Result<(), String> {
     let (reader, writer) = streams();
-    serve_streams(bridge, reader, writer).await
+    serve_on(bridge, reader, writer, shutdown).await
 }
 
-/// Serves `bridge` on a pair of byte streams carrying newline-delimited JSON-RPC.
-async fn serve_streams(bridge: Bridge, reader: Reader, writer: Writer) -> Result<(), String> {
-    let (transport, written) = LineTransport::spawn(reader, writer);
+/// Serves `bridge` on a pair of byte streams carrying newline-delimited JSON-RPC
+/// until the client closes `reader` or `shutdown` resolves. Everything answered is
+/// written to `writer` before it returns after a disconnect.
+pub async fn serve_on(
+    bridge: Bridge,
+    reader: impl AsyncRead + Send + Unpin + 'static,
+    writer: impl AsyncWrite + Send + Unpin + 'static,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), String> {
+    let (transport, written) = LineTransport::spawn(Box::new(reader), Box::new(writer));
     let running = bridge
         .serve(transport)
         .await
@@ -43,11 +51,11 @@ async fn serve_streams(bridge: Bridge, reader: Reader, writer: Writer) -> Result
     tokio::select! {
         quit = running.waiting() => {
             tracing::info!(reason = ?quit, "MCP client disconnected");
-            // Everything answered reaches stdout before the process exits.
+            // Everything answered reaches the client before this returns.
             let _ = written.await;
         }
-        () = crate::shutdown_signal() => {
-            tracing::info!("signal received; stopping");
+        () = shutdown => {
+            tracing::info!("shutdown requested; stopping");
             stop.cancel();
         }
     }

@@ -26,8 +26,8 @@ use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use crate::{
     bridge::AgentIdentity,
+    config::ConfigError,
     metrics,
-    serve::ConfigError,
     web::{addresses_loopback, bearer},
 };
 

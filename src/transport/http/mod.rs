@@ -2,8 +2,8 @@
 //! transport at `/sse` + `/message`, with `/healthz` and `/metrics`, on one port.
 //!
 //! [`Server::bind`] checks the configuration and binds the port before anything
-//! is served (every problem is a [`ConfigError`]); [`Server::serve`] then serves until
-//! SIGTERM or Ctrl-C, and shuts down gracefully: it stops accepting connections,
+//! is served (every problem is a [`ConfigError`]); [`Server::serve_until`] then serves until
+//! its shutdown future resolves (SIGTERM or Ctrl-C in `serve`), and shuts down gracefully: it stops accepting connections,
 //! lets the calls in flight finish (up to `--shutdown-grace`), closes the sessions
 //! and returns.
 //!
@@ -40,7 +40,7 @@ use self::{
     sse::SseSessions,
     streamable::Sessions,
 };
-use crate::{bridge::Bridge, metrics::Metrics, serve::ConfigError};
+use crate::{bridge::Bridge, config::ConfigError, metrics::Metrics};
 
 /// The default `--bind`.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8765";
@@ -184,8 +184,13 @@ impl Server {
         self.addr
     }
 
-    /// Serves `bridge` until SIGTERM or Ctrl-C, then shuts down gracefully.
-    pub async fn serve(self, bridge: Bridge) -> Result<(), String> {
+    /// Serves `bridge` until `shutdown` resolves (`serve` passes SIGTERM or Ctrl-C),
+    /// then shuts down gracefully; a signal during the grace period ends it at once.
+    pub async fn serve_until(
+        self,
+        bridge: Bridge,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), String> {
         let metrics = crate::metrics::install()?;
         let Server {
             options,
@@ -258,7 +263,7 @@ impl Server {
         ));
 
         tokio::select! {
-            () = crate::shutdown_signal() => {}
+            () = shutdown => {}
             finished = &mut server => {
                 // The accept loop stops by itself only if its task failed.
                 return match finished {
@@ -272,7 +277,7 @@ impl Server {
         tracing::info!(
             in_flight,
             grace_s = options.shutdown_grace.as_secs_f64(),
-            "signal received: no longer accepting connections; letting calls in flight finish"
+            "shutting down: no longer accepting connections; letting calls in flight finish"
         );
         registry.start_draining();
         stop_accepting.cancel();
