@@ -19,7 +19,11 @@ use tenet_mcp::{
     catalog::Catalog, governor::JobRefs, reload, serve::Upstream, tenet::ApiKey,
     transport::stdio::serve_on,
 };
-use tokio::{sync::oneshot, task::JoinHandle};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, ReadHalf, WriteHalf},
+    sync::oneshot,
+    task::JoinHandle,
+};
 
 use super::scripted::ScriptedTenet;
 
@@ -155,6 +159,39 @@ impl Setup {
 
     /// Starts the bridge and connects `client` (a handler or client info) to it.
     pub async fn start_with<C: Service<RoleClient>>(self, client: C) -> Harness<C> {
+        let (client_side, served, stop) = self.spawn();
+        let client = client
+            .serve(tokio::io::split(client_side))
+            .await
+            .expect("the bridge answers initialize");
+        Harness {
+            client,
+            served,
+            stop: Some(stop),
+        }
+    }
+
+    /// Starts the bridge for a test that writes and reads raw lines.
+    pub fn start_lines(self) -> Lines {
+        let (client_side, served, stop) = self.spawn();
+        let (output, input) = tokio::io::split(client_side);
+        Lines {
+            input,
+            output: BufReader::new(output).lines(),
+            served,
+            _stop: stop,
+        }
+    }
+
+    /// Serves the bridge on one end of a pipe; returns the other end, the serving
+    /// task, and what stops it.
+    fn spawn(
+        self,
+    ) -> (
+        DuplexStream,
+        JoinHandle<Result<(), String>>,
+        oneshot::Sender<()>,
+    ) {
         let catalog = Arc::new(Catalog::load_or_embedded(&self.catalogs).expect("a valid catalog"));
         let bridge = self.upstream().bridge(catalog);
         reload::spawn(bridge.clone(), self.catalogs.clone(), self.watch);
@@ -168,15 +205,49 @@ impl Setup {
             .await
             .map_err(|error| error.to_string())
         });
-        let client = client
-            .serve(tokio::io::split(client_side))
+        (client_side, served, stop)
+    }
+}
+
+/// A bridge in-process that a test talks to in raw newline-delimited JSON-RPC.
+pub struct Lines {
+    input: WriteHalf<DuplexStream>,
+    output: tokio::io::Lines<BufReader<ReadHalf<DuplexStream>>>,
+    served: JoinHandle<Result<(), String>>,
+    _stop: oneshot::Sender<()>,
+}
+
+impl Lines {
+    /// Writes `line` and its newline.
+    pub async fn send(&mut self, line: &[u8]) {
+        self.input.write_all(line).await.unwrap();
+        self.input.write_all(b"\n").await.unwrap();
+    }
+
+    /// The next line written back, as JSON.
+    pub async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(15), self.output.next_line())
             .await
-            .expect("the bridge answers initialize");
-        Harness {
-            client,
-            served,
-            stop: Some(stop),
-        }
+            .expect("a line within 15 s")
+            .unwrap()
+            .expect("a line");
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("an output line is not JSON ({e}): {line}"))
+    }
+
+    /// Writes `line`; the next line back.
+    pub async fn exchange(&mut self, line: &[u8]) -> Value {
+        self.send(line).await;
+        self.next().await
+    }
+
+    /// Closes the input, as a client that quits does; the bridge's result.
+    pub async fn close(mut self) -> Result<(), String> {
+        self.input.shutdown().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), self.served)
+            .await
+            .expect("the bridge stops once its input ends")
+            .expect("the serving task does not panic")
     }
 }
 
