@@ -495,10 +495,7 @@ async fn idle_sessions_are_reaped_but_not_during_a_call() {
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute(
         "acme.items.create",
-        vec![
-            Canned::json(202, json!({"jobId": "job_long", "decision": "ALLOW"}))
-                .delayed(Duration::from_millis(1800)),
-        ],
+        vec![Canned::allow("job_long").delayed(Duration::from_millis(1800))],
     );
     let server = Server::start(&tenet, &["--session-idle-timeout", "0.8"]).await;
 
@@ -647,10 +644,7 @@ async fn sigterm_lets_calls_in_flight_finish_then_exits_0() {
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute(
         "acme.items.create",
-        vec![
-            Canned::json(202, json!({"jobId": "job_shutdown", "decision": "ALLOW"}))
-                .delayed(Duration::from_millis(1500)),
-        ],
+        vec![Canned::allow("job_shutdown").delayed(Duration::from_millis(1500))],
     );
     let mut server = Server::start(&tenet, &["--shutdown-grace", "10"]).await;
     let client = server.client(None).await;

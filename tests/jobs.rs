@@ -40,24 +40,11 @@ async fn call(
 
 /// Scripts `acme.items.create` to start `job`, still running.
 fn running_job(tenet: &ScriptedTenet, job: &str) {
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": job, "decision": "ALLOW"}),
-        )],
-    );
-    tenet.on_job(
-        job,
-        vec![Canned::json(
-            200,
-            json!({"jobId": job, "status": "running"}),
-        )],
-    );
+    tenet.start_job("acme.items.create", job);
 }
 
 fn complete(tenet: &ScriptedTenet, job: &str) {
-    tenet.on_job(job, vec![Canned::json(200, json!({"jobId": job, "status": "completed", "execution": {"status": 201, "headers": {}, "body": {"id": 7}, "durationMs": 3}}))]);
+    tenet.on_job(job, vec![Canned::completed(job, 201, json!({"id": 7}))]);
 }
 
 #[tokio::test]
@@ -176,13 +163,7 @@ async fn bare_or_unsafe_job_ids_are_refused_without_asking_tenet() {
 
     // A job id from Tenet that would leave the jobs path is never polled.
     for job in ["..", ".", "", "a/b", "job 1", "j?x=1"] {
-        tenet.on_execute(
-            "acme.items.create",
-            vec![Canned::json(
-                202,
-                json!({"jobId": job, "decision": "ALLOW"}),
-            )],
-        );
+        tenet.on_execute("acme.items.create", vec![Canned::allow(job)]);
         let (failed, is_error) = call(&client, "acme_items_create", json!({"name": "x"})).await;
         assert!(is_error, "{job}: {failed}");
         assert_eq!(
@@ -208,13 +189,7 @@ async fn bare_or_unsafe_job_ids_are_refused_without_asking_tenet() {
 async fn job_ids_keep_their_unreserved_characters_in_the_url() {
     let tenet = ScriptedTenet::start().await;
     let job = "job_1-a.b~c";
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": job, "decision": "ALLOW"}),
-        )],
-    );
+    tenet.on_execute("acme.items.create", vec![Canned::allow(job)]);
     complete(&tenet, job);
     let client = bridge(&tenet, "default", &[]).await;
     let (done, _) = call(&client, "acme_items_create", json!({"name": "x"})).await;

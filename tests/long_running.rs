@@ -65,22 +65,10 @@ async fn call(
 #[tokio::test]
 async fn progress_is_reported_while_the_job_runs() {
     let tenet = ScriptedTenet::start().await;
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": "job_p", "decision": "ALLOW"}),
-        )],
-    );
-    let mut answers = vec![Canned::json(
-        200,
-        json!({"jobId": "job_p", "status": "pending"}),
-    )];
-    answers.extend(std::iter::repeat_n(
-        Canned::json(200, json!({"jobId": "job_p", "status": "running"})),
-        12,
-    ));
-    answers.push(Canned::json(200, json!({"jobId": "job_p", "status": "completed", "execution": {"status": 200, "headers": {}, "body": {}, "durationMs": 1}})));
+    tenet.on_execute("acme.items.create", vec![Canned::allow("job_p")]);
+    let mut answers = vec![Canned::job("job_p", "pending")];
+    answers.extend(std::iter::repeat_n(Canned::job("job_p", "running"), 12));
+    answers.push(Canned::completed("job_p", 200, json!({})));
     tenet.on_job("job_p", answers);
     let (client, recorder) = start(Setup::new(&tenet)).await;
     let report = call(&client, "acme_items_create", json!({"name": "x"})).await;
@@ -117,18 +105,15 @@ async fn progress_is_reported_while_the_job_runs() {
 async fn running_jobs_answered_with_202_still_report_progress() {
     // Tenet may answer a running job's poll with 202; its body still says where the job is.
     let tenet = ScriptedTenet::start().await;
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": "job_202", "decision": "ALLOW"}),
-        )],
+    tenet.on_execute("acme.items.create", vec![Canned::allow("job_202")]);
+    tenet.on_job(
+        "job_202",
+        vec![
+            Canned::json(202, json!({"status": "running"})),
+            Canned::json(202, json!({"jobId": "job_202", "status": "running"})),
+            Canned::completed("job_202", 200, json!({"ok": 1})),
+        ],
     );
-    tenet.on_job("job_202", vec![
-        Canned::json(202, json!({"status": "running"})),
-        Canned::json(202, json!({"jobId": "job_202", "status": "running"})),
-        Canned::json(200, json!({"jobId": "job_202", "status": "completed", "execution": {"status": 200, "headers": {}, "body": {"ok": 1}, "durationMs": 1}})),
-    ]);
     let (client, recorder) = start(Setup::new(&tenet)).await;
     let report = call(&client, "acme_items_create", json!({"name": "x"})).await;
     assert_eq!(report["status"], "executed", "{report}");
@@ -157,20 +142,7 @@ async fn call_being_polled(
     Recorder,
     rmcp::service::RequestHandle<RoleClient>,
 ) {
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": job, "decision": "ALLOW"}),
-        )],
-    );
-    tenet.on_job(
-        job,
-        vec![Canned::json(
-            200,
-            json!({"jobId": job, "status": "running"}),
-        )],
-    );
+    tenet.start_job("acme.items.create", job);
     let (client, recorder) = start(Setup::new(tenet).poll_timeout(30.0)).await;
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(params(
         "acme_items_create",
@@ -202,7 +174,7 @@ async fn assert_polling_stopped(tenet: &ScriptedTenet, job: &str, why: &str) {
 async fn a_client_that_disconnects_stops_the_polling() {
     let tenet = ScriptedTenet::start().await;
     let (client, _, _pending) = call_being_polled(&tenet, "job_d").await;
-    client.stop().await;
+    client.disconnect().await;
     assert_polling_stopped(&tenet, "job_d", "the client went away").await;
 }
 
@@ -231,20 +203,8 @@ async fn a_cancelled_call_stops_polling() {
 #[tokio::test]
 async fn job_status_finishes_a_call_that_timed_out() {
     let tenet = ScriptedTenet::start().await;
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": "job_late", "decision": "ALLOW"}),
-        )],
-    );
-    tenet.on_job(
-        "job_late",
-        vec![Canned::json(
-            200,
-            json!({"jobId": "job_late", "status": "running"}),
-        )],
-    );
+    tenet.on_execute("acme.items.create", vec![Canned::allow("job_late")]);
+    tenet.on_job("job_late", vec![Canned::job("job_late", "running")]);
     let (client, _) = start(Setup::new(&tenet).poll_timeout(0.5)).await;
     let tools = client.list_all_tools().await.unwrap();
     let status_tool = tools
@@ -269,7 +229,10 @@ async fn job_status_finishes_a_call_that_timed_out() {
     let job_ref = report["job_ref"].as_str().expect("a job_ref").to_owned();
     assert!(job_ref.starts_with("job_late."), "{job_ref}");
 
-    tenet.on_job("job_late", vec![Canned::json(200, json!({"jobId": "job_late", "status": "completed", "execution": {"status": 201, "headers": {}, "body": {"id": 9}, "durationMs": 900}}))]);
+    tenet.on_job(
+        "job_late",
+        vec![Canned::completed("job_late", 201, json!({"id": 9}))],
+    );
     let result = client
         .call_tool(params("tenet_job_status", json!({"job_ref": job_ref})))
         .await
@@ -320,13 +283,7 @@ async fn watched_catalog_reloads_and_broken_reloads_keep_the_old_tools() {
     tokio::time::timeout(Duration::from_secs(10), recorder.list_changed.notified())
         .await
         .expect("list_changed after adding a file");
-    let names: Vec<_> = client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
+    let names = client.tool_names().await;
     assert!(names.contains(&"extra_ping".to_owned()), "{names:?}");
     assert_eq!(
         call(&client, "extra_ping", json!({})).await["status"],
@@ -340,13 +297,7 @@ async fn watched_catalog_reloads_and_broken_reloads_keep_the_old_tools() {
     )
     .await;
     assert!(changed.is_err(), "a broken catalog must not be announced");
-    let names: Vec<_> = client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
+    let names = client.tool_names().await;
     assert!(
         names.contains(&"extra_ping".to_owned()) && names.contains(&"acme_items_get".to_owned()),
         "{names:?}"
@@ -406,18 +357,15 @@ async fn allowed_jobs_become_tasks_for_clients_that_ask() {
         TaskPayload,
     };
     let tenet = ScriptedTenet::start().await;
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": "job_task", "decision": "ALLOW"}),
-        )],
+    tenet.on_execute("acme.items.create", vec![Canned::allow("job_task")]);
+    tenet.on_job(
+        "job_task",
+        vec![
+            Canned::job("job_task", "running"),
+            Canned::job("job_task", "running"),
+            Canned::completed("job_task", 201, json!({"made": true})),
+        ],
     );
-    tenet.on_job("job_task", vec![
-        Canned::json(200, json!({"jobId": "job_task", "status": "running"})),
-        Canned::json(200, json!({"jobId": "job_task", "status": "running"})),
-        Canned::json(200, json!({"jobId": "job_task", "status": "completed", "execution": {"status": 201, "headers": {}, "body": {"made": true}, "durationMs": 5}})),
-    ]);
     tenet.on_execute(
         "acme.items.delete",
         vec![Canned::json(

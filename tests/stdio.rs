@@ -146,7 +146,7 @@ async fn allowed_call_is_executed_after_polling_the_job() {
     tenet.on_execute("acme.items.get", vec![Canned::json(202, json!({"jobId": "job_1", "status": "pending", "decision": "ALLOW", "decisionId": "dec_1"}))]);
     let running = json!({"jobId": "job_1", "status": "running"});
     tenet.on_job("job_1", vec![
-        Canned::json(200, json!({"jobId": "job_1", "status": "pending"})),
+        Canned::job("job_1", "pending"),
         Canned::json(200, running),
         Canned::json(200, json!({"jobId": "job_1", "status": "completed", "execution": {"status": 200, "headers": {"x-a": "1"}, "body": {"id": "42", "name": "widget"}, "durationMs": 12}})),
     ]);
@@ -317,13 +317,7 @@ async fn every_decision_shape_becomes_the_right_report() {
 async fn failed_jobs_report_their_error() {
     let tenet = ScriptedTenet::start().await;
     let bridge = Bridge::start(&tenet, |s| s).await;
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": "job_f", "decision": "ALLOW"}),
-        )],
-    );
+    tenet.on_execute("acme.items.create", vec![Canned::allow("job_f")]);
     tenet.on_job(
         "job_f",
         vec![Canned::json(
@@ -341,13 +335,7 @@ async fn failed_jobs_report_their_error() {
         (json!("failed"), json!("downstream_timeout"), true)
     );
 
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": "job_g", "decision": "ALLOW"}),
-        )],
-    );
+    tenet.on_execute("acme.items.create", vec![Canned::allow("job_g")]);
     tenet.on_job(
         "job_g",
         vec![Canned::json(
@@ -363,20 +351,8 @@ async fn failed_jobs_report_their_error() {
 #[tokio::test]
 async fn poll_deadline_answers_pending_with_the_job_id() {
     let tenet = ScriptedTenet::start().await;
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": "job_slow", "decision": "ALLOW"}),
-        )],
-    );
-    tenet.on_job(
-        "job_slow",
-        vec![Canned::json(
-            200,
-            json!({"jobId": "job_slow", "status": "running"}),
-        )],
-    );
+    tenet.on_execute("acme.items.create", vec![Canned::allow("job_slow")]);
+    tenet.on_job("job_slow", vec![Canned::job("job_slow", "running")]);
     let bridge = Bridge::start(&tenet, |s| s.poll_timeout(0.6)).await;
     let started = Instant::now();
     let (report, text, is_error) = bridge.ok("acme_items_create", json!({"name": "x"})).await;
@@ -404,7 +380,7 @@ async fn transient_failures_are_retried_with_the_same_request_id() {
         vec![
             Canned::text(503, "busy"),
             Canned::json(429, json!({"error": "rate_limited"})).header("retry-after", "1"),
-            Canned::json(202, json!({"jobId": "job_r", "decision": "ALLOW"})),
+            Canned::allow("job_r"),
         ],
     );
     let bridge = Bridge::start(&tenet, |s| s).await;
@@ -470,9 +446,8 @@ async fn timeouts_are_retried_then_reported() {
     tenet.on_execute(
         "acme.items.create",
         vec![
-            Canned::json(202, json!({"jobId": "job_t", "decision": "ALLOW"}))
-                .delayed(Duration::from_secs(3)),
-            Canned::json(202, json!({"jobId": "job_t", "decision": "ALLOW"})),
+            Canned::allow("job_t").delayed(Duration::from_secs(3)),
+            Canned::allow("job_t"),
         ],
     );
     let bridge = Bridge::start(&tenet, |s| s.request_timeout(0.5)).await;

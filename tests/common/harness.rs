@@ -285,6 +285,18 @@ impl<C: Service<RoleClient>> Harness<C> {
         ok(&self.client, tool, arguments).await
     }
 
+    /// The names of every tool listed, all pages.
+    pub async fn tool_names(&self) -> Vec<String> {
+        let tools = self.client.list_all_tools().await.expect("tools/list");
+        tools.into_iter().map(|t| t.name.to_string()).collect()
+    }
+
+    /// Disconnects the client without waiting for the bridge, which may still be
+    /// finishing calls in flight.
+    pub async fn disconnect(self) {
+        self.client.cancel().await.expect("the client stops");
+    }
+
     /// Disconnects the client and waits for the bridge to finish serving.
     pub async fn stop(mut self) {
         self.client.cancel().await.expect("the client stops");
