@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod emulator;
+pub mod error;
 pub mod governor;
 pub mod metrics;
 pub mod reload;

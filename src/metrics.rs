@@ -55,14 +55,13 @@ static INSTALLED: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::n
 /// Installs the process-wide Prometheus recorder (once: later calls, such as a second
 /// server in the same process, share it) and starts an upkeep task on the current
 /// Tokio runtime, which it needs. Fails if another recorder is already installed.
-pub fn install() -> Result<Metrics, String> {
+pub fn install() -> Result<Metrics, metrics_exporter_prometheus::BuildError> {
     let handle = match INSTALLED.get() {
         Some(handle) => handle.clone(),
         None => {
             let handle = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
-                .and_then(|builder| builder.install_recorder())
-                .map_err(|error| format!("cannot set up the metrics recorder: {error}"))?;
+                .and_then(|builder| builder.install_recorder())?;
             describe();
             // Gauges and counters that exist from the start, so dashboards see zeros, not gaps.
             gauge!("tenet_mcp_tool_calls_in_flight").set(0.0);

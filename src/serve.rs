@@ -14,7 +14,6 @@ use std::{
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
 
-pub use crate::config::ConfigError;
 use crate::{
     bridge::Bridge,
     catalog::Catalog,
@@ -27,6 +26,7 @@ use crate::{
     },
     transport,
 };
+pub use crate::{config::ConfigError, error::ServeError};
 
 /// Arguments of `tenet-mcp serve`.
 #[derive(Debug, Args)]
@@ -364,7 +364,7 @@ pub async fn run(
     let (api_url, api_key, emulator) = if args.emulator {
         let running = emulator::start(emulator::EmulatorConfig::embedded(catalog.clone()))
             .await
-            .map_err(|e| ServeError::Runtime(format!("cannot start the embedded emulator: {e}")))?;
+            .map_err(ServeError::Emulator)?;
         let approver = running
             .approver_key()
             .map(|key| format!(", or with `TENET_APPROVER_KEY={} tenet-mcp reviews approve REV --emulator-url {}`", key.expose(), running.url()))
@@ -412,7 +412,7 @@ pub async fn run(
     if let Some(running) = emulator {
         running.shutdown().await;
     }
-    served.map_err(ServeError::Runtime)
+    served
 }
 
 /// The environment variable holding the secret that keys job references.
@@ -449,15 +449,4 @@ fn job_secret_from_env() -> Result<Option<String>, ConfigError> {
              or unset it to key job references from TENET_API_KEY"
         ))),
     }
-}
-
-/// Why `serve` stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    /// Bad configuration: nothing was served.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// A failure while serving.
-    #[error("{0}")]
-    Runtime(String),
 }

@@ -589,7 +589,11 @@ async fn invalid_catalog_refuses_to_start_naming_file_and_tool() {
         .arg(&bad)
         .output()
         .unwrap();
-    assert_eq!(check.status.code(), Some(1));
+    assert_eq!(
+        check.status.code(),
+        Some(2),
+        "an invalid catalog is a configuration error, as for serve"
+    );
 }
 
 /// Writes initialize, initialized, tools/list and one call as raw lines; checks that the

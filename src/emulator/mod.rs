@@ -41,9 +41,9 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use self::{
-    audit::{AuditLog, Event},
-    policy::{Policy, Role},
-    store::{Reader, Review, Store},
+    audit::{AuditError, AuditLog, Event},
+    policy::{Policy, PolicyError, Role},
+    store::{Reader, Review, Store, StoreError},
 };
 use crate::{
     catalog::Catalog,
@@ -176,8 +176,39 @@ struct Shared {
 
 type App = Arc<Shared>;
 
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    /// Its catalog is invalid.
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    /// Its policy file is invalid.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// Its state database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Its audit log cannot be continued.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// The policy names no key that may call.
+    #[error("the policy's [[keys]] lists only approver keys: add an agent or tenant key")]
+    NoCallerKey,
+    /// The HTTP client for downstream APIs could not be built.
+    #[error("{0}")]
+    Downstream(String),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// What the system said.
+        source: std::io::Error,
+    },
+}
+
 /// Starts an emulator; it serves in the background until [`Emulator::shutdown`].
-pub async fn start(config: EmulatorConfig) -> Result<Emulator, String> {
+pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
     let EmulatorConfig {
         bind,
         catalog,
@@ -221,7 +252,7 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, String> {
     let first = |role: Role| keys.iter().find(|k| k.role == role).map(|k| k.key.clone());
     let api_key = first(Role::Tenant)
         .or_else(|| first(Role::Agent))
-        .ok_or("the policy's [[keys]] lists only approver keys: add an agent or tenant key")?;
+        .ok_or(EmulatorError::NoCallerKey)?;
     let approver_key = first(Role::Approver);
     if approver_key.is_none() {
         tracing::warn!(
@@ -229,11 +260,10 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, String> {
         );
     }
     let seed = policy.faults.seed.unwrap_or_else(|| rand::rng().random());
-    let http = downstream::client()?;
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let http = downstream::client().map_err(EmulatorError::Downstream)?;
+    let listen = |source| EmulatorError::Listen { addr: bind, source };
+    let listener = tokio::net::TcpListener::bind(bind).await.map_err(listen)?;
+    let addr = listener.local_addr().map_err(listen)?;
     let app: App = Arc::new(Shared {
         catalog,
         policy,
@@ -467,7 +497,7 @@ async fn execute(
             );
         }
         Ok(None) => {}
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
     }
     let (status, answer) = match decide(&app, &request, &caller.id) {
         Ok(answer) => answer,
@@ -478,7 +508,7 @@ async fn execute(
         .store
         .save_execute_answer(&replay_key, &fingerprint, status, &body)
     {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e);
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
     }
     json_response(status, &body)
 }
@@ -488,7 +518,8 @@ async fn execute(
 // Refusals are whole responses, built on the cold path only.
 #[allow(clippy::result_large_err)]
 fn decide(app: &App, request: &ExecuteRequest, owner: &str) -> Result<(u16, Value), Response> {
-    let internal = |e: String| error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e);
+    let internal =
+        |e: StoreError| error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
     let name = &request.tool_call.tool_name;
     let Some(tool) = app
         .catalog
@@ -577,7 +608,11 @@ fn decide(app: &App, request: &ExecuteRequest, owner: &str) -> Result<(u16, Valu
 
 /// Creates a pending job for an allowed call, owned by the key `owner`, and runs it
 /// in the background.
-fn start_job(app: &App, request: ExecuteRequest, owner: Option<&str>) -> Result<String, String> {
+fn start_job(
+    app: &App,
+    request: ExecuteRequest,
+    owner: Option<&str>,
+) -> Result<String, StoreError> {
     let job_id = new_id("job");
     app.store.add_job(
         &JobBody {
@@ -680,7 +715,7 @@ async fn job(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap)
             "job_not_found",
             format!("no job {id}"),
         ),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
     }
 }
 
@@ -699,7 +734,7 @@ async fn list_reviews(State(app): State<App>, headers: HeaderMap) -> Response {
 fn reviews_json(app: &Shared, reader: Reader<'_>) -> Response {
     match app.store.reviews(reader) {
         Ok(reviews) => axum::Json(json!({"reviews": reviews})).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
     }
 }
 
@@ -744,7 +779,7 @@ async fn settle_review(app: &App, id: &str, verdict: &str, decided_by: &str) -> 
                 format!("no review {id}"),
             );
         }
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
     };
     if review.status != "pending" {
         return error(
@@ -770,11 +805,11 @@ async fn settle_review(app: &App, id: &str, verdict: &str, decided_by: &str) -> 
         };
         match start_job(app, request, owner.as_deref()) {
             Ok(job_id) => review.job_id = Some(job_id),
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
         }
     }
     if let Err(e) = app.store.save_review(&review) {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e);
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
     }
     let mut ids = serde_json::Map::new();
     ids.insert("review_id".into(), json!(review.id));

@@ -240,6 +240,27 @@ struct PolicyFile {
     downstream_timeout_secs: Option<u64>,
 }
 
+/// Why a policy file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("cannot read the policy {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The file is not a valid policy.
+    #[error("{}: {problem}", path.display())]
+    Invalid {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, and where.
+        problem: String,
+    },
+}
+
 /// The default downstream timeout.
 pub const DEFAULT_DOWNSTREAM_TIMEOUT_SECS: u64 = 30;
 
@@ -253,19 +274,27 @@ impl Policy {
     }
 
     /// Reads a TOML (`.toml`) or JSON policy file.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the policy {}: {e}", path.display()))?;
-        let file: PolicyFile = if path.extension().is_some_and(|ext| ext == "json") {
-            serde_json::from_str(&text)
-                .map_err(|e| format!("{}: not a valid policy: {e}", path.display()))?
-        } else {
-            toml::from_str(&text)
-                .map_err(|e| format!("{}: not a valid policy: {e}", path.display()))?
+    pub fn load(path: &Path) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let syntax = |problem: String| PolicyError::Invalid {
+            path: path.to_owned(),
+            problem: format!("not a valid policy: {problem}"),
         };
-        Self::from_file(file).map_err(|e| format!("{}: {e}", path.display()))
+        let file: PolicyFile = if path.extension().is_some_and(|ext| ext == "json") {
+            serde_json::from_str(&text).map_err(|e| syntax(e.to_string()))?
+        } else {
+            toml::from_str(&text).map_err(|e| syntax(e.to_string()))?
+        };
+        Self::from_file(file).map_err(|problem| PolicyError::Invalid {
+            path: path.to_owned(),
+            problem,
+        })
     }
 
+    /// The policy `file` describes, or what is wrong with it.
     fn from_file(file: PolicyFile) -> Result<Self, String> {
         let mut rules = Vec::new();
         for (i, rule) in file.rules.into_iter().enumerate() {

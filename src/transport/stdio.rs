@@ -16,7 +16,7 @@ use tokio::{
     sync::mpsc,
 };
 
-use crate::{bridge::Bridge, transport::jsonrpc::parse_message};
+use crate::{bridge::Bridge, error::ServeError, transport::jsonrpc::parse_message};
 
 /// The longest line (one JSON-RPC message) read from stdin, in bytes: the same as the
 /// HTTP transports' default `--max-body` (1 MiB). A longer line is skipped and
@@ -28,7 +28,7 @@ const CHANNEL_CAPACITY: usize = 64;
 
 /// Serves `bridge` on stdin/stdout until the client closes the stream or `shutdown`
 /// resolves.
-pub async fn serve(bridge: Bridge, shutdown: impl Future<Output = ()>) -> Result<(), String> {
+pub async fn serve(bridge: Bridge, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
     let (reader, writer) = streams();
     serve_on(bridge, reader, writer, shutdown).await
 }
@@ -41,12 +41,9 @@ pub async fn serve_on(
     reader: impl AsyncRead + Send + Unpin + 'static,
     writer: impl AsyncWrite + Send + Unpin + 'static,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), String> {
+) -> Result<(), ServeError> {
     let (transport, written) = LineTransport::spawn(Box::new(reader), Box::new(writer));
-    let running = bridge
-        .serve(transport)
-        .await
-        .map_err(|error| format!("the MCP client's initialization failed: {error}"))?;
+    let running = bridge.serve(transport).await?;
     let stop = running.cancellation_token();
     tokio::select! {
         quit = running.waiting() => {

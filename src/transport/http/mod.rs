@@ -40,7 +40,7 @@ use self::{
     sse::SseSessions,
     streamable::Sessions,
 };
-use crate::{bridge::Bridge, config::ConfigError, metrics::Metrics};
+use crate::{bridge::Bridge, config::ConfigError, error::ServeError, metrics::Metrics};
 
 /// The default `--bind`.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8765";
@@ -190,7 +190,7 @@ impl Server {
         self,
         bridge: Bridge,
         shutdown: impl Future<Output = ()>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ServeError> {
         let metrics = crate::metrics::install()?;
         let Server {
             options,
@@ -266,10 +266,7 @@ impl Server {
             () = shutdown => {}
             finished = &mut server => {
                 // The accept loop stops by itself only if its task failed.
-                return match finished {
-                    Ok(()) => Ok(()),
-                    Err(error) => Err(format!("the HTTP server task failed: {error}")),
-                };
+                return finished.map_err(ServeError::from);
             }
         }
         let signalled = tokio::time::Instant::now();
