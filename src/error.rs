@@ -1,5 +1,11 @@
-//! Why `serve` stops with an error; the command line turns each into an exit code
-//! (see [`crate::cli::exit_code`]).
+//! Errors shared across layers: why `serve` stops (the command line turns each into an
+//! exit code, see [`crate::cli::exit_code`]), and the [`Rejection`] every HTTP refusal is.
+
+use axum::{
+    http::{HeaderName, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
 
 use crate::{config::ConfigError, emulator::EmulatorError};
 
@@ -21,4 +27,70 @@ pub enum ServeError {
     /// The HTTP server's accept loop failed.
     #[error("the HTTP server task failed: {0}")]
     ServerTask(#[from] tokio::task::JoinError),
+}
+
+/// An HTTP refusal, answered `{"error": code, "message": message}` with its status:
+/// the one shape every refusal of the HTTP transports and the emulator takes. A
+/// refusal of the MCP server is also counted in `tenet_mcp_http_rejections_total`
+/// (see [`Rejection::counted`]) when it is turned into a response.
+#[derive(Debug)]
+pub struct Rejection {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    reason: Option<&'static str>,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Rejection {
+    /// A refusal with `status`, a machine-readable `code` and a `message` saying what
+    /// to do; not counted.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            reason: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// Counted in the rejection metric under its code.
+    pub fn counted(self) -> Self {
+        let code = self.code;
+        self.counted_as(code)
+    }
+
+    /// Counted in the rejection metric under `reason` (when it differs from the code
+    /// the client sees, e.g. a foreign session answered as an unknown one).
+    pub fn counted_as(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
+    }
+
+    /// With a response header.
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        if let Some(reason) = self.reason {
+            crate::metrics::http_rejection(reason);
+        }
+        let mut response = (
+            self.status,
+            axum::Json(json!({"error": self.code, "message": self.message})),
+        )
+            .into_response();
+        response.headers_mut().extend(self.headers);
+        response
+    }
 }

@@ -337,6 +337,18 @@ async fn bearer_tokens_authenticate_and_name_the_agent() {
         )
         .await;
     assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+    let body: Value = foreign.json().await.unwrap();
+    assert_eq!(body["error"], "session_not_found", "{body}");
+    let metrics = server.metrics(Some(TOKEN_A)).await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "tenet_mcp_http_rejections_total",
+            &[r#"reason="foreign_session""#]
+        ),
+        Some(1.0),
+        "a foreign session on SSE is counted as on Streamable HTTP:\n{metrics}"
+    );
     assert!(
         server
             .metrics(Some(TOKEN_A))

@@ -52,7 +52,7 @@ pub async fn serve_on(
             let _ = written.await;
         }
         () = shutdown => {
-            tracing::info!("shutdown requested; stopping");
+            tracing::info!("signal received; stopping");
             stop.cancel();
         }
     }

@@ -35,12 +35,17 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use self::{
-    auth::{Origins, Policy, Tokens, refuse},
+    auth::{Origins, Policy, Tokens},
     sessions::Registry,
     sse::SseSessions,
     streamable::Sessions,
 };
-use crate::{bridge::Bridge, config::ConfigError, error::ServeError, metrics::Metrics};
+use crate::{
+    bridge::Bridge,
+    config::ConfigError,
+    error::{Rejection, ServeError},
+    metrics::Metrics,
+};
 
 /// The default `--bind`.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8765";
@@ -274,7 +279,7 @@ impl Server {
         tracing::info!(
             in_flight,
             grace_s = options.shutdown_grace.as_secs_f64(),
-            "shutting down: no longer accepting connections; letting calls in flight finish"
+            "signal received: no longer accepting connections; letting calls in flight finish"
         );
         registry.start_draining();
         stop_accepting.cancel();
@@ -355,9 +360,9 @@ async fn render_metrics(State(status): State<Status>) -> Response {
 }
 
 async fn not_found() -> Response {
-    refuse(
+    Rejection::new(
         StatusCode::NOT_FOUND,
         "not_found",
         "this server serves /mcp (Streamable HTTP), /sse and /message (legacy SSE), /healthz and /metrics",
-    )
+    ).into_response()
 }
