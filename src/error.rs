@@ -20,7 +20,7 @@ pub enum ServeError {
     Emulator(#[source] EmulatorError),
     /// The stdio client's MCP initialization failed.
     #[error("the MCP client's initialization failed: {0}")]
-    Initialize(#[from] rmcp::service::ServerInitializeError),
+    Initialize(#[source] Box<rmcp::service::ServerInitializeError>),
     /// The Prometheus recorder behind `/metrics` could not be installed.
     #[error("cannot set up the metrics recorder: {0}")]
     Metrics(#[from] metrics_exporter_prometheus::BuildError),

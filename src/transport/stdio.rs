@@ -43,7 +43,10 @@ pub async fn serve_on(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
     let (transport, written) = LineTransport::spawn(Box::new(reader), Box::new(writer));
-    let running = bridge.serve(transport).await?;
+    let running = bridge
+        .serve(transport)
+        .await
+        .map_err(|error| ServeError::Initialize(Box::new(error)))?;
     let stop = running.cancellation_token();
     tokio::select! {
         quit = running.waiting() => {
