@@ -234,37 +234,26 @@ impl ServeArgs {
                 )));
             }
         };
-        let default_bind: SocketAddr = server::DEFAULT_BIND
-            .parse()
-            .map_err(|_| ConfigError("bad default bind".into()))?;
+        let defaults = server::Options::default();
+        let seconds =
+            |given: Option<f64>, default: Duration| given.map_or(default, Duration::from_secs_f64);
+        let count = |given: Option<u32>, default: usize| given.map_or(default, |n| n as usize);
         Ok(Some(server::Options {
             mode,
-            bind: http.bind.unwrap_or(default_bind),
+            bind: http.bind.unwrap_or(defaults.bind),
             auth_tokens: http.auth_tokens.clone(),
             allow_unauthenticated: http.allow_unauthenticated,
             allowed_origins: http.allowed_origins.clone(),
-            max_body: http.max_body.unwrap_or(server::DEFAULT_MAX_BODY),
-            idle_timeout: Duration::from_secs_f64(
-                http.session_idle_timeout
-                    .unwrap_or(server::DEFAULT_IDLE_TIMEOUT_SECS),
+            max_body: http.max_body.unwrap_or(defaults.max_body),
+            idle_timeout: seconds(http.session_idle_timeout, defaults.idle_timeout),
+            max_sessions: count(http.max_sessions, defaults.max_sessions),
+            max_sessions_per_agent: count(
+                http.max_sessions_per_agent,
+                defaults.max_sessions_per_agent,
             ),
-            max_sessions: http
-                .max_sessions
-                .map_or(server::DEFAULT_MAX_SESSIONS, |n| n as usize),
-            max_sessions_per_agent: http
-                .max_sessions_per_agent
-                .map_or(server::DEFAULT_MAX_SESSIONS_PER_AGENT, |n| n as usize),
-            shutdown_grace: Duration::from_secs_f64(
-                http.shutdown_grace
-                    .unwrap_or(server::DEFAULT_SHUTDOWN_GRACE_SECS),
-            ),
-            header_read_timeout: Duration::from_secs_f64(
-                http.header_read_timeout
-                    .unwrap_or(server::DEFAULT_HEADER_READ_TIMEOUT_SECS),
-            ),
-            max_connections: http
-                .max_connections
-                .map_or(server::DEFAULT_MAX_CONNECTIONS, |n| n as usize),
+            shutdown_grace: seconds(http.shutdown_grace, defaults.shutdown_grace),
+            header_read_timeout: seconds(http.header_read_timeout, defaults.header_read_timeout),
+            max_connections: count(http.max_connections, defaults.max_connections),
         }))
     }
 }

@@ -13,6 +13,7 @@ use common::{
 };
 use rmcp::{RoleClient, ServiceExt, model::CallToolRequestParams, service::RunningService};
 use serde_json::{Value, json};
+use tenet_mcp::transport::http::Options;
 
 /// An in-process bridge for `agent`, with `serve`'s environment variables
 /// `TENET_MCP_JOB_SECRET` and `TENET_API_KEY` set as given.
@@ -323,16 +324,14 @@ async fn an_approved_escalation_is_followed_with_a_ref_its_operator_mints() {
     client.stop().await;
 }
 
-/// `serve --transport http` with TOKEN_A for agent-a and TOKEN_B for agent-b.
-async fn http_server(
-    tenet: &ScriptedTenet,
-    extra: &[&str],
-) -> (http_server::Server, tempfile::NamedTempFile) {
+/// An in-process HTTP server giving TOKEN_A to agent-a and TOKEN_B to agent-b.
+async fn http_server(setup: Setup) -> (common::harness::HttpHarness, tempfile::NamedTempFile) {
     let tokens = http_server::tokens_file();
-    let path = tokens.path().to_str().unwrap().to_owned();
-    let mut args = vec!["--poll-timeout", "0.3", "--auth-tokens", &path];
-    args.extend_from_slice(extra);
-    (http_server::Server::start(tenet, &args).await, tokens)
+    let options = Options {
+        auth_tokens: Some(tokens.path().to_owned()),
+        ..Options::default()
+    };
+    (setup.poll_timeout(0.3).serve_http(options).await, tokens)
 }
 
 /// A Streamable HTTP client transport for `token`.
@@ -353,7 +352,7 @@ fn http_transport(
 async fn over_http_each_token_follows_only_its_own_jobs() {
     let tenet = ScriptedTenet::start().await;
     running_job(&tenet, "job_h");
-    let (server, _tokens) = http_server(&tenet, &[]).await;
+    let (server, _tokens) = http_server(Setup::new(&tenet)).await;
     let base = &server.base;
     let a = ().serve(http_transport(base, TOKEN_A)).await.unwrap();
     let b = ().serve(http_transport(base, TOKEN_B)).await.unwrap();
@@ -368,7 +367,7 @@ async fn over_http_each_token_follows_only_its_own_jobs() {
     assert_eq!(done["status"], "executed", "{done}");
     a.cancel().await.unwrap();
     b.cancel().await.unwrap();
-    drop(server);
+    server.shut_down().await.unwrap();
 }
 
 /// MCP tasks, which carry a job's result, are visible to and cancellable by their agent only.
@@ -380,7 +379,11 @@ async fn over_http_each_token_sees_only_its_own_tasks() {
     };
     let tenet = ScriptedTenet::start().await;
     running_job(&tenet, "job_t");
-    let (server, _tokens) = http_server(&tenet, &["--tasks"]).await;
+    let (server, _tokens) = http_server(Setup {
+        tasks: true,
+        ..Setup::new(&tenet)
+    })
+    .await;
     let base = &server.base;
     let tasks_client = |token: &str| {
         ClientConfig::new(
@@ -442,5 +445,5 @@ async fn over_http_each_token_sees_only_its_own_tasks() {
     assert_eq!(result["structuredContent"]["status"], "executed");
     a.cancel().await.unwrap();
     b.cancel().await.unwrap();
-    drop(server);
+    server.shut_down().await.unwrap();
 }

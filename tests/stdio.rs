@@ -536,6 +536,19 @@ async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
 }
 
 #[tokio::test]
+async fn a_shutdown_stops_the_server_while_its_client_is_still_connected() {
+    let tenet = ScriptedTenet::start().await;
+    let bridge = Bridge::start(&tenet, |s| s).await;
+    let (report, _, _) = bridge.ok("acme_items_get", json!({"id": "1"})).await;
+    assert_eq!(report["status"], "executed");
+    bridge
+        .harness
+        .shut_down()
+        .await
+        .expect("a shutdown (a signal in `serve`) ends serving cleanly");
+}
+
+#[tokio::test]
 async fn missing_key_exits_2_with_what_to_set() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
         .args(["serve"])

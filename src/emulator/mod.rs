@@ -819,8 +819,12 @@ async fn settle_review(app: &App, id: &str, verdict: &str, decided_by: &str) -> 
         match start_job(app, request, owner.as_deref()) {
             Ok(job_id) => review.job_id = Some(job_id),
             Err(e) => {
-                return Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-                    .into_response();
+                return Rejection::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    e.to_string(),
+                )
+                .into_response();
             }
         }
     }

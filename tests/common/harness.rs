@@ -1,7 +1,8 @@
 //! The bridge in-process: built with [`tenet_mcp::serve::Upstream`] (the wiring `serve`
 //! uses) against a [`ScriptedTenet`], served by [`tenet_mcp::transport::stdio::serve_on`]
-//! over a `tokio::io::duplex` pipe, and driven by rmcp's client. No binary, no argv:
-//! binary tests are kept for the command line, exit codes and stdout purity.
+//! over a `tokio::io::duplex` pipe and driven by rmcp's client, or served over HTTP on a
+//! loopback port by [`Server::serve_until`]. No binary, no argv: binary tests are kept
+//! for the command line, exit codes, logs on stderr and stdout purity.
 
 use std::{
     path::PathBuf,
@@ -16,8 +17,16 @@ use rmcp::{
 };
 use serde_json::Value;
 use tenet_mcp::{
-    catalog::Catalog, governor::JobRefs, reload, serve::Upstream, tenet::ApiKey,
-    transport::stdio::serve_on,
+    catalog::Catalog,
+    error::ServeError,
+    governor::JobRefs,
+    reload,
+    serve::Upstream,
+    tenet::ApiKey,
+    transport::{
+        http::{Options, Server},
+        stdio::serve_on,
+    },
 };
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, ReadHalf, WriteHalf},
@@ -183,6 +192,29 @@ impl Setup {
         }
     }
 
+    /// Serves the bridge over HTTP as `options` say (`bind` is replaced by a free
+    /// loopback port), in-process: [`Server::bind`] then [`Server::serve_until`].
+    pub async fn serve_http(self, options: Options) -> HttpHarness {
+        let catalog = Arc::new(Catalog::load_or_embedded(&self.catalogs).expect("a valid catalog"));
+        let bridge = self.upstream().bridge(catalog);
+        let server = Server::bind(Options {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            ..options
+        })
+        .await
+        .expect("the HTTP options are valid");
+        let base = format!("http://{}", server.local_addr());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let served = tokio::spawn(server.serve_until(bridge, async {
+            let _ = stopped.await;
+        }));
+        HttpHarness {
+            base,
+            served,
+            stop: Some(stop),
+        }
+    }
+
     /// Serves the bridge on one end of a pipe; returns the other end, the serving
     /// task, and what stops it.
     fn spawn(
@@ -315,6 +347,27 @@ impl<C: Service<RoleClient>> Harness<C> {
         tokio::time::timeout(Duration::from_secs(5), &mut self.served)
             .await
             .expect("the bridge stops when asked")
+            .expect("the serving task does not panic")
+    }
+}
+
+/// A bridge served in-process over HTTP on a loopback port.
+pub struct HttpHarness {
+    /// Its base URL, `http://127.0.0.1:PORT`.
+    pub base: String,
+    served: JoinHandle<Result<(), ServeError>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl HttpHarness {
+    /// Shuts the server down gracefully (as a signal does) and waits for it.
+    pub async fn shut_down(mut self) -> Result<(), ServeError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), &mut self.served)
+            .await
+            .expect("the server stops when asked")
             .expect("the serving task does not panic")
     }
 }

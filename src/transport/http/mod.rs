@@ -47,7 +47,7 @@ use crate::{
     metrics::Metrics,
 };
 
-/// The default `--bind`.
+/// The default `--bind`, as [`Options::default`] has it.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8765";
 /// The default `--max-body`, in bytes (1 MiB).
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
@@ -106,6 +106,26 @@ pub struct Options {
     pub header_read_timeout: Duration,
     /// The most open connections.
     pub max_connections: usize,
+}
+
+impl Default for Options {
+    /// `serve --transport http`'s defaults: both transports on [`DEFAULT_BIND`], no tokens.
+    fn default() -> Self {
+        Self {
+            mode: Mode::Http,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8765)),
+            auth_tokens: None,
+            allow_unauthenticated: false,
+            allowed_origins: Vec::new(),
+            max_body: DEFAULT_MAX_BODY,
+            idle_timeout: Duration::from_secs_f64(DEFAULT_IDLE_TIMEOUT_SECS),
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_sessions_per_agent: DEFAULT_MAX_SESSIONS_PER_AGENT,
+            shutdown_grace: Duration::from_secs_f64(DEFAULT_SHUTDOWN_GRACE_SECS),
+            header_read_timeout: Duration::from_secs_f64(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
 }
 
 /// Checked settings and the bound port: ready to serve.
@@ -365,4 +385,14 @@ async fn not_found() -> Response {
         "not_found",
         "this server serves /mcp (Streamable HTTP), /sse and /message (legacy SSE), /healthz and /metrics",
     ).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_bind_is_the_documented_one() {
+        assert_eq!(Options::default().bind.to_string(), DEFAULT_BIND);
+    }
 }
