@@ -10,6 +10,7 @@ use std::{
     time::Duration,
 };
 
+use futures::future::BoxFuture;
 use rmcp::{
     RoleClient, Service, ServiceExt,
     model::{CallToolRequestParams, CallToolResult},
@@ -168,27 +169,22 @@ impl Setup {
 
     /// Starts the bridge and connects `client` (a handler or client info) to it.
     pub async fn start_with<C: Service<RoleClient>>(self, client: C) -> Harness<C> {
-        let (client_side, served, stop) = self.spawn();
+        let (client_side, serving) = self.spawn();
         let client = client
             .serve(tokio::io::split(client_side))
             .await
             .expect("the bridge answers initialize");
-        Harness {
-            client,
-            served,
-            stop: Some(stop),
-        }
+        Harness { client, serving }
     }
 
     /// Starts the bridge for a test that writes and reads raw lines.
     pub fn start_lines(self) -> Lines {
-        let (client_side, served, stop) = self.spawn();
+        let (client_side, serving) = self.spawn();
         let (output, input) = tokio::io::split(client_side);
         Lines {
             input,
             output: BufReader::new(output).lines(),
-            served,
-            _stop: stop,
+            serving,
         }
     }
 
@@ -204,40 +200,60 @@ impl Setup {
         .await
         .expect("the HTTP options are valid");
         let base = format!("http://{}", server.local_addr());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let served = tokio::spawn(server.serve_until(bridge, async {
-            let _ = stopped.await;
-        }));
-        HttpHarness {
-            base,
-            served,
-            stop: Some(stop),
-        }
+        let serving = Serving::spawn(|shutdown| server.serve_until(bridge, shutdown));
+        HttpHarness { base, serving }
     }
 
-    /// Serves the bridge on one end of a pipe; returns the other end, the serving
-    /// task, and what stops it.
-    fn spawn(
-        self,
-    ) -> (
-        DuplexStream,
-        JoinHandle<Result<(), String>>,
-        oneshot::Sender<()>,
-    ) {
+    /// Serves the bridge on one end of a pipe; returns the other end and the server.
+    fn spawn(self) -> (DuplexStream, Serving) {
         let catalog = Arc::new(Catalog::load_or_embedded(&self.catalogs).expect("a valid catalog"));
         let bridge = self.upstream().bridge(catalog);
         reload::spawn(bridge.clone(), self.catalogs.clone(), self.watch);
         let (client_side, server_side) = tokio::io::duplex(64 * 1024);
         let (server_read, server_write) = tokio::io::split(server_side);
+        let serving =
+            Serving::spawn(|shutdown| serve_on(bridge, server_read, server_write, shutdown));
+        (client_side, serving)
+    }
+}
+
+/// A server running in a task, and the shutdown future it was given (resolved by
+/// [`Serving::shut_down`], as a signal resolves `serve`'s).
+struct Serving {
+    task: JoinHandle<Result<(), ServeError>>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Serving {
+    /// Runs `serve` with a shutdown future.
+    fn spawn<F>(serve: impl FnOnce(BoxFuture<'static, ()>) -> F) -> Self
+    where
+        F: Future<Output = Result<(), ServeError>> + Send + 'static,
+    {
         let (stop, stopped) = oneshot::channel::<()>();
-        let served = tokio::spawn(async move {
-            serve_on(bridge, server_read, server_write, async {
-                let _ = stopped.await;
-            })
+        let task = tokio::spawn(serve(Box::pin(async {
+            let _ = stopped.await;
+        })));
+        Self {
+            task,
+            stop: Some(stop),
+        }
+    }
+
+    /// Resolves the shutdown future and waits for the server to stop.
+    async fn shut_down(mut self) -> Result<(), ServeError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.ended("when asked").await
+    }
+
+    /// Waits (at most 10 s) for the server to stop, which it should do `when`.
+    async fn ended(mut self, when: &str) -> Result<(), ServeError> {
+        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
             .await
-            .map_err(|error| error.to_string())
-        });
-        (client_side, served, stop)
+            .unwrap_or_else(|_| panic!("the server did not stop {when}"))
+            .expect("the serving task does not panic")
     }
 }
 
@@ -245,8 +261,7 @@ impl Setup {
 pub struct Lines {
     input: WriteHalf<DuplexStream>,
     output: tokio::io::Lines<BufReader<ReadHalf<DuplexStream>>>,
-    served: JoinHandle<Result<(), String>>,
-    _stop: oneshot::Sender<()>,
+    serving: Serving,
 }
 
 impl Lines {
@@ -274,12 +289,9 @@ impl Lines {
     }
 
     /// Closes the input, as a client that quits does; the bridge's result.
-    pub async fn close(mut self) -> Result<(), String> {
+    pub async fn close(mut self) -> Result<(), ServeError> {
         self.input.shutdown().await.unwrap();
-        tokio::time::timeout(Duration::from_secs(10), self.served)
-            .await
-            .expect("the bridge stops once its input ends")
-            .expect("the serving task does not panic")
+        self.serving.ended("once its input ended").await
     }
 }
 
@@ -287,8 +299,7 @@ impl Lines {
 pub struct Harness<C: Service<RoleClient> = ()> {
     /// The connected client.
     pub client: RunningService<RoleClient, C>,
-    served: JoinHandle<Result<(), String>>,
-    stop: Option<oneshot::Sender<()>>,
+    serving: Serving,
 }
 
 impl<C: Service<RoleClient>> std::ops::Deref for Harness<C> {
@@ -330,24 +341,17 @@ impl<C: Service<RoleClient>> Harness<C> {
     }
 
     /// Disconnects the client and waits for the bridge to finish serving.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
         self.client.cancel().await.expect("the client stops");
-        tokio::time::timeout(Duration::from_secs(5), &mut self.served)
+        self.serving
+            .ended("once its client was gone")
             .await
-            .expect("the bridge stops once its client is gone")
-            .expect("the serving task does not panic")
             .expect("the bridge serves without error");
     }
 
     /// Asks the bridge to shut down (as a signal does) and waits for it.
-    pub async fn shut_down(mut self) -> Result<(), String> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(5), &mut self.served)
-            .await
-            .expect("the bridge stops when asked")
-            .expect("the serving task does not panic")
+    pub async fn shut_down(self) -> Result<(), ServeError> {
+        self.serving.shut_down().await
     }
 }
 
@@ -355,20 +359,13 @@ impl<C: Service<RoleClient>> Harness<C> {
 pub struct HttpHarness {
     /// Its base URL, `http://127.0.0.1:PORT`.
     pub base: String,
-    served: JoinHandle<Result<(), ServeError>>,
-    stop: Option<oneshot::Sender<()>>,
+    serving: Serving,
 }
 
 impl HttpHarness {
     /// Shuts the server down gracefully (as a signal does) and waits for it.
-    pub async fn shut_down(mut self) -> Result<(), ServeError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(10), &mut self.served)
-            .await
-            .expect("the server stops when asked")
-            .expect("the serving task does not panic")
+    pub async fn shut_down(self) -> Result<(), ServeError> {
+        self.serving.shut_down().await
     }
 }
 
