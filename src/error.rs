@@ -34,7 +34,7 @@ pub enum ServeError {
 /// refusal of the MCP server is also counted in `tenet_mcp_http_rejections_total`
 /// (see [`Rejection::counted`]) when it is turned into a response.
 #[derive(Debug)]
-pub struct Rejection {
+pub(crate) struct Rejection {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -45,7 +45,7 @@ pub struct Rejection {
 impl Rejection {
     /// A refusal with `status`, a machine-readable `code` and a `message` saying what
     /// to do; not counted.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -56,27 +56,22 @@ impl Rejection {
     }
 
     /// Counted in the rejection metric under its code.
-    pub fn counted(self) -> Self {
+    pub(crate) fn counted(self) -> Self {
         let code = self.code;
         self.counted_as(code)
     }
 
     /// Counted in the rejection metric under `reason` (when it differs from the code
     /// the client sees, e.g. a foreign session answered as an unknown one).
-    pub fn counted_as(mut self, reason: &'static str) -> Self {
+    pub(crate) fn counted_as(mut self, reason: &'static str) -> Self {
         self.reason = Some(reason);
         self
     }
 
     /// With a response header.
-    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+    pub(crate) fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
         self.headers.push((name, value));
         self
-    }
-
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.status
     }
 }
 
@@ -92,5 +87,33 @@ impl IntoResponse for Rejection {
             .into_response();
         response.headers_mut().extend(self.headers);
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_rejection_is_its_status_json_body_and_headers() {
+        let response = Rejection::new(StatusCode::TOO_MANY_REQUESTS, "limit", "wait a moment")
+            .counted()
+            .with_header(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from_static("5"),
+            )
+            .into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()["retry-after"], "5");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "JSON, like every other refusal"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body, json!({"error": "limit", "message": "wait a moment"}));
     }
 }

@@ -360,7 +360,7 @@ impl IntoResponse for BadMessage {
 }
 
 /// 404 for a session that does not exist.
-pub fn session_not_found() -> Rejection {
+pub(crate) fn session_not_found() -> Rejection {
     Rejection::new(
         StatusCode::NOT_FOUND,
         "session_not_found",
@@ -370,7 +370,7 @@ pub fn session_not_found() -> Rejection {
 
 /// 404 for another agent's session, as for one that does not exist; logged and
 /// counted as `foreign_session`.
-pub fn foreign_session(agent: Option<&str>) -> Rejection {
+pub(crate) fn foreign_session(agent: Option<&str>) -> Rejection {
     tracing::warn!(
         agent = agent.unwrap_or(""),
         "refused a request for another agent's session"
@@ -379,7 +379,11 @@ pub fn foreign_session(agent: Option<&str>) -> Rejection {
 }
 
 /// 503 when no new session may be opened; 429 when the agent has its quota of them.
-pub fn session_refused(refusal: Refusal, registry: &Registry, agent: Option<&str>) -> Rejection {
+pub(crate) fn session_refused(
+    refusal: Refusal,
+    registry: &Registry,
+    agent: Option<&str>,
+) -> Rejection {
     let max_sessions = registry.max_sessions();
     let rejection = match refusal {
         Refusal::AgentFull => {
