@@ -36,11 +36,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     catalog::{Catalog, JOB_STATUS_TOOL, Tool},
+    config::ConfigError,
     discovery::{self, CALL_TOOL, DESCRIBE_TOOL, Index, SEARCH_TOOL},
     governor::{Decided, Governor, PendingJob},
     report::{CallReport, output_schema},
     selection::{AgentScopes, Selection, Selector},
-    serve::ConfigError,
     tenet::wire::JobStatus,
 };
 

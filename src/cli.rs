@@ -8,8 +8,13 @@ use std::{path::PathBuf, process::ExitCode};
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
-    catalog::{Catalog, JOB_STATUS_TOOL},
-    emulator::cli::{AuditArgs, EmulatorArgs, ReviewsArgs},
+    catalog::{Catalog, CatalogError, JOB_STATUS_TOOL},
+    config::ConfigError,
+    emulator::{
+        EmulatorError,
+        cli::{AuditArgs, EmulatorArgs, ReviewsArgs, ReviewsError},
+    },
+    error::ServeError,
     selection::SelectionArgs,
     serve::{ServeArgs, job_refs_for},
     tenet::ApiKey,
@@ -87,8 +92,64 @@ pub struct CheckArgs {
     pub paths: Vec<PathBuf>,
 }
 
+/// Exit code for a failure while running.
+pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for a configuration error (bad flags, missing key, invalid catalog).
 pub const EXIT_CONFIG: u8 = 2;
+
+/// The exit code of each error a command can end with: the one place codes are chosen.
+pub trait ExitStatus: std::fmt::Display {
+    /// [`EXIT_CONFIG`] when the command was given something it cannot use, else
+    /// [`EXIT_FAILURE`].
+    fn exit_code(&self) -> u8;
+}
+
+impl ExitStatus for ConfigError {
+    fn exit_code(&self) -> u8 {
+        EXIT_CONFIG
+    }
+}
+
+impl ExitStatus for CatalogError {
+    fn exit_code(&self) -> u8 {
+        EXIT_CONFIG
+    }
+}
+
+impl ExitStatus for ServeError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            ServeError::Config(_) => EXIT_CONFIG,
+            ServeError::Emulator(_)
+            | ServeError::Initialize(_)
+            | ServeError::Metrics(_)
+            | ServeError::ServerTask(_) => EXIT_FAILURE,
+        }
+    }
+}
+
+impl ExitStatus for EmulatorError {
+    fn exit_code(&self) -> u8 {
+        EXIT_FAILURE
+    }
+}
+
+impl ExitStatus for ReviewsError {
+    fn exit_code(&self) -> u8 {
+        EXIT_FAILURE
+    }
+}
+
+/// The exit code of `result`; an error is printed to stderr first.
+pub fn exit_code(result: Result<(), impl ExitStatus>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tenet-mcp: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
 
 /// Runs `catalog check`: prints every tool, or every problem.
 pub fn catalog_check(args: &CheckArgs) -> ExitCode {
@@ -112,7 +173,7 @@ pub fn catalog_check(args: &CheckArgs) -> ExitCode {
         }
         Err(error) => {
             eprintln!("{error}");
-            ExitCode::from(1)
+            ExitCode::from(error.exit_code())
         }
     }
 }
@@ -175,5 +236,25 @@ pub fn job_ref(args: &JobRefArgs) -> ExitCode {
             eprintln!("tenet-mcp: {error}");
             ExitCode::from(EXIT_CONFIG)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configuration_errors_exit_2_and_failures_exit_1() {
+        let config = || ConfigError("bad flag".into());
+        assert_eq!(config().exit_code(), EXIT_CONFIG);
+        assert_eq!(ServeError::from(config()).exit_code(), EXIT_CONFIG);
+        let invalid = Catalog::load(&["/nonexistent/catalog.json".into()]).unwrap_err();
+        assert_eq!(invalid.exit_code(), EXIT_CONFIG);
+        let emulator = ServeError::Emulator(EmulatorError::NoCallerKey);
+        assert_eq!(emulator.exit_code(), EXIT_FAILURE);
+        assert_eq!(
+            ReviewsError::NoKey("TENET_APPROVER_KEY".into()).exit_code(),
+            EXIT_FAILURE
+        );
     }
 }

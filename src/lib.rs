@@ -9,8 +9,10 @@
 pub mod bridge;
 pub mod catalog;
 pub mod cli;
+pub mod config;
 pub mod discovery;
 pub mod emulator;
+pub mod error;
 pub mod governor;
 pub mod metrics;
 pub mod reload;

@@ -4,9 +4,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tenet_mcp::{
-    cli::{CatalogCommand, Cli, Command, EXIT_CONFIG, catalog_check, catalog_list, job_ref},
-    emulator,
-    serve::{self, ServeError},
+    cli::{
+        CatalogCommand, Cli, Command, EXIT_CONFIG, EXIT_FAILURE, ExitStatus, catalog_check,
+        catalog_list, exit_code, job_ref,
+    },
+    emulator, serve,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -54,19 +56,9 @@ fn main() -> ExitCode {
                 runtime()
             };
             let Some(runtime) = runtime else {
-                return ExitCode::FAILURE;
+                return ExitCode::from(EXIT_FAILURE);
             };
-            match runtime.block_on(serve::run(args)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(ServeError::Config(error)) => {
-                    eprintln!("tenet-mcp: {error}");
-                    ExitCode::from(EXIT_CONFIG)
-                }
-                Err(error) => {
-                    eprintln!("tenet-mcp: {error}");
-                    ExitCode::FAILURE
-                }
-            }
+            exit_code(runtime.block_on(serve::run(args, tenet_mcp::shutdown_signal())))
         }
     }
 }
@@ -77,16 +69,10 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
         .ok()
 }
 
-/// Runs a command's future; its error is printed and exits 1.
-fn block_on(command: impl Future<Output = Result<(), String>>) -> ExitCode {
-    let Some(runtime) = runtime() else {
-        return ExitCode::FAILURE;
-    };
-    match runtime.block_on(command) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("tenet-mcp: {error}");
-            ExitCode::FAILURE
-        }
+/// Runs a command's future; its error is printed and mapped to its exit code.
+fn block_on(command: impl Future<Output = Result<(), impl ExitStatus>>) -> ExitCode {
+    match runtime() {
+        Some(runtime) => exit_code(runtime.block_on(command)),
+        None => ExitCode::from(EXIT_FAILURE),
     }
 }

@@ -49,14 +49,29 @@ impl Metrics {
     }
 }
 
-/// Installs the process-wide Prometheus recorder and starts its upkeep task (needs a
-/// Tokio runtime). Fails if a recorder is already installed.
-pub fn install() -> Result<Metrics, String> {
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
-        .and_then(|builder| builder.install_recorder())
-        .map_err(|error| format!("cannot set up the metrics recorder: {error}"))?;
-    describe();
+/// The process-wide recorder, installed by the first [`install`].
+static INSTALLED: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder (once: later calls, such as a second
+/// server in the same process, share it) and starts an upkeep task on the current
+/// Tokio runtime, which it needs. Fails if another recorder is already installed.
+pub fn install() -> Result<Metrics, metrics_exporter_prometheus::BuildError> {
+    let handle = match INSTALLED.get() {
+        Some(handle) => handle.clone(),
+        None => {
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
+                .and_then(|builder| builder.install_recorder())?;
+            describe();
+            // Gauges and counters that exist from the start, so dashboards see zeros, not gaps.
+            gauge!("tenet_mcp_tool_calls_in_flight").set(0.0);
+            gauge!("tenet_mcp_http_connections").set(0.0);
+            for transport in ["streamable_http", "sse"] {
+                gauge!("tenet_mcp_sessions", "transport" => transport).set(0.0);
+            }
+            INSTALLED.get_or_init(|| handle).clone()
+        }
+    };
     let upkeep = handle.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(UPKEEP_INTERVAL);
@@ -66,12 +81,6 @@ pub fn install() -> Result<Metrics, String> {
             upkeep.run_upkeep();
         }
     });
-    // Gauges and counters that exist from the start, so dashboards see zeros, not gaps.
-    gauge!("tenet_mcp_tool_calls_in_flight").set(0.0);
-    gauge!("tenet_mcp_http_connections").set(0.0);
-    for transport in ["streamable_http", "sse"] {
-        gauge!("tenet_mcp_sessions", "transport" => transport).set(0.0);
-    }
     Ok(Metrics { handle })
 }
 

@@ -12,7 +12,7 @@ use clap::Args;
 
 use crate::{
     catalog::{Catalog, Tool},
-    serve::ConfigError,
+    config::ConfigError,
 };
 
 /// The `default` toolset: one catalog name per line, `#` comments.

@@ -27,6 +27,7 @@ use crate::{
     },
     transport,
 };
+pub use crate::{config::ConfigError, error::ServeError};
 
 /// Arguments of `tenet-mcp serve`.
 #[derive(Debug, Args)]
@@ -242,37 +243,26 @@ impl ServeArgs {
                 )));
             }
         };
-        let default_bind: SocketAddr = server::DEFAULT_BIND
-            .parse()
-            .map_err(|_| ConfigError("bad default bind".into()))?;
+        let defaults = server::Options::default();
+        let seconds =
+            |given: Option<f64>, default: Duration| given.map_or(default, Duration::from_secs_f64);
+        let count = |given: Option<u32>, default: usize| given.map_or(default, |n| n as usize);
         Ok(Some(server::Options {
             mode,
-            bind: http.bind.unwrap_or(default_bind),
+            bind: http.bind.unwrap_or(defaults.bind),
             auth_tokens: http.auth_tokens.clone(),
             allow_unauthenticated: http.allow_unauthenticated,
             allowed_origins: http.allowed_origins.clone(),
-            max_body: http.max_body.unwrap_or(server::DEFAULT_MAX_BODY),
-            idle_timeout: Duration::from_secs_f64(
-                http.session_idle_timeout
-                    .unwrap_or(server::DEFAULT_IDLE_TIMEOUT_SECS),
+            max_body: http.max_body.unwrap_or(defaults.max_body),
+            idle_timeout: seconds(http.session_idle_timeout, defaults.idle_timeout),
+            max_sessions: count(http.max_sessions, defaults.max_sessions),
+            max_sessions_per_agent: count(
+                http.max_sessions_per_agent,
+                defaults.max_sessions_per_agent,
             ),
-            max_sessions: http
-                .max_sessions
-                .map_or(server::DEFAULT_MAX_SESSIONS, |n| n as usize),
-            max_sessions_per_agent: http
-                .max_sessions_per_agent
-                .map_or(server::DEFAULT_MAX_SESSIONS_PER_AGENT, |n| n as usize),
-            shutdown_grace: Duration::from_secs_f64(
-                http.shutdown_grace
-                    .unwrap_or(server::DEFAULT_SHUTDOWN_GRACE_SECS),
-            ),
-            header_read_timeout: Duration::from_secs_f64(
-                http.header_read_timeout
-                    .unwrap_or(server::DEFAULT_HEADER_READ_TIMEOUT_SECS),
-            ),
-            max_connections: http
-                .max_connections
-                .map_or(server::DEFAULT_MAX_CONNECTIONS, |n| n as usize),
+            shutdown_grace: seconds(http.shutdown_grace, defaults.shutdown_grace),
+            header_read_timeout: seconds(http.header_read_timeout, defaults.header_read_timeout),
+            max_connections: count(http.max_connections, defaults.max_connections),
         }))
     }
 }
@@ -297,13 +287,71 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
-/// A configuration problem, reported before serving (exit code 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+/// How a bridge reaches Tenet and what it sends: everything [`Upstream::bridge`] needs
+/// to wire catalog, Tenet client, governor and bridge together. `serve` builds one from
+/// its flags; tests build one directly to run a bridge in-process.
+#[derive(Clone)]
+pub struct Upstream {
+    /// Tenet's API URL (checked by the caller: see [`check_api_url`]).
+    pub api_url: String,
+    /// The tenant key sent to Tenet.
+    pub api_key: ApiKey,
+    /// The agent id of calls that carry no other (`--agent-id`).
+    pub agent_id: String,
+    /// Sent in every execute's `context` (`--context`).
+    pub context: Map<String, Value>,
+    /// How long to wait for an allowed call's job (`--poll-timeout`).
+    pub poll_timeout: Duration,
+    /// The timeout of each HTTP request to Tenet (`--request-timeout`).
+    pub request_timeout: Duration,
+    /// The keys of job references (see [`job_refs_for`]).
+    pub job_refs: JobRefs,
+    /// Answer allowed calls of task-aware clients with a task (`--tasks`).
+    pub tasks: bool,
+    /// Which tools are shown, to whom, and how (`--toolsets`, `--tools`, `--read-only`,
+    /// `--tool-mode`, per-token lists).
+    pub tools: ToolOptions,
+}
 
-/// Runs `serve` until the client disconnects or a signal arrives.
-pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
+impl Upstream {
+    /// `serve`'s defaults for Tenet at `api_url` with `api_key`: agent `default`, no
+    /// context, a 120 s poll timeout, 30 s requests, job references keyed by the key.
+    pub fn new(api_url: impl Into<String>, api_key: ApiKey) -> Self {
+        Self {
+            api_url: api_url.into(),
+            job_refs: JobRefs::derive(api_key.expose()),
+            api_key,
+            agent_id: "default".to_owned(),
+            context: Map::new(),
+            poll_timeout: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(30),
+            tasks: false,
+            tools: ToolOptions::default(),
+        }
+    }
+
+    /// The bridge serving `catalog` through this Tenet; an error when the tool
+    /// selection names what `catalog` lacks.
+    pub fn bridge(self, catalog: Arc<Catalog>) -> Result<Bridge, ConfigError> {
+        let mut config = ClientConfig::new(&self.api_url, self.api_key);
+        config.request_timeout = self.request_timeout;
+        let governor = Governor::new(TenetClient::new(config), self.context, self.poll_timeout)
+            .with_job_refs(self.job_refs);
+        let bridge = Bridge::with_options(catalog, governor, self.agent_id, self.tools)?;
+        Ok(if self.tasks {
+            bridge.with_tasks()
+        } else {
+            bridge
+        })
+    }
+}
+
+/// Runs `serve` until the client disconnects or `shutdown` resolves (`main` passes
+/// [`crate::shutdown_signal`]).
+pub async fn run(
+    args: ServeArgs,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
     let http = args.http_options()?;
     let job_secret = job_secret_from_env()?;
     if !args.emulator {
@@ -327,7 +375,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let (api_url, api_key, emulator) = if args.emulator {
         let running = emulator::start(emulator::EmulatorConfig::embedded(catalog.clone()))
             .await
-            .map_err(|e| ServeError::Runtime(format!("cannot start the embedded emulator: {e}")))?;
+            .map_err(ServeError::Emulator)?;
         let approver = running
             .approver_key()
             .map(|key| format!(", or with `TENET_APPROVER_KEY={} tenet-mcp reviews approve REV --emulator-url {}`", key.expose(), running.url()))
@@ -344,42 +392,43 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         })?;
         (args.api_url.as_str().to_owned(), key, None)
     };
-    let job_refs = JobRefs::derive(job_secret.as_deref().unwrap_or(api_key.expose()));
-    let mut config = ClientConfig::new(&api_url, api_key);
-    config.request_timeout = Duration::from_secs_f64(args.request_timeout);
-    let client = TenetClient::new(config);
-    let context: Map<String, Value> = args
+    let mut upstream = Upstream::new(api_url, api_key);
+    if let Some(secret) = &job_secret {
+        upstream.job_refs = JobRefs::derive(secret);
+    }
+    upstream.agent_id = args.agent_id;
+    upstream.context = args
         .context
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
-    let api_url = client.api_url().to_owned();
-    let governor = Governor::new(client, context, Duration::from_secs_f64(args.poll_timeout))
-        .with_job_refs(job_refs);
-    let options = ToolOptions {
+    upstream.poll_timeout = Duration::from_secs_f64(args.poll_timeout);
+    upstream.request_timeout = Duration::from_secs_f64(args.request_timeout);
+    upstream.tasks = args.tasks;
+    upstream.tools = ToolOptions {
         selector,
         scopes,
         mode: args.tool_mode,
     };
-    let mut bridge = Bridge::with_options(catalog.clone(), governor, args.agent_id, options)?;
-    if args.tasks {
-        bridge = bridge.with_tasks();
-    }
+    let api_url = without_userinfo(&upstream.api_url)
+        .trim_end_matches('/')
+        .to_owned();
+    let bridge = upstream.bridge(catalog.clone())?;
     reload::spawn(bridge.clone(), args.catalogs.clone(), args.watch);
     let served = match server {
         Some(server) => {
             tracing::info!(tools = catalog.tools().len(), api_url = %api_url, addr = %server.local_addr(), "serving MCP over HTTP");
-            server.serve(bridge).await
+            server.serve_until(bridge, shutdown).await
         }
         None => {
             tracing::info!(tools = catalog.tools().len(), api_url = %api_url, "serving MCP over stdio");
-            transport::stdio::serve(bridge).await
+            transport::stdio::serve(bridge, shutdown).await
         }
     };
     if let Some(running) = emulator {
         running.shutdown().await;
     }
-    served.map_err(ServeError::Runtime)
+    served
 }
 
 /// The per-token `tools` lists of an `--auth-tokens` file, each glob checked against `catalog`.
@@ -431,15 +480,4 @@ fn job_secret_from_env() -> Result<Option<String>, ConfigError> {
              or unset it to key job references from TENET_API_KEY"
         ))),
     }
-}
-
-/// Why `serve` stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    /// Bad configuration: nothing was served.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// A failure while serving.
-    #[error("{0}")]
-    Runtime(String),
 }

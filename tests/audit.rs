@@ -35,7 +35,8 @@ impl Setup {
         self.dir.path().join("audit.jsonl")
     }
 
-    /// Starts an emulator writing [`Setup::log`], its state in `dir/state` when `persistent`.
+    /// Starts an emulator writing [`Setup::log`], its state in `dir/state` when
+    /// `persistent`; an error as the command line prints it.
     async fn start(&self, persistent: bool) -> Result<Emulator, String> {
         let dir = self.dir.path();
         start(EmulatorConfig {
@@ -46,6 +47,7 @@ impl Setup {
             audit_log: Some(self.log()),
         })
         .await
+        .map_err(|error| error.to_string())
     }
 }
 

@@ -9,6 +9,24 @@ use common::downstream::{APPROVER_KEY, Downstream, KEY, TENANT_KEY, start_emulat
 use serde_json::{Value, json};
 use tenet_mcp::emulator::Emulator;
 
+/// Asserts an answer is a refusal with HTTP `status`, error `code`, and a message
+/// containing `says` (`""`: any message).
+#[track_caller]
+fn assert_refused(got: u16, answer: &Value, status: u16, code: &str, says: &str) {
+    assert_eq!(
+        (got, answer["error"].as_str()),
+        (status, Some(code)),
+        "{answer}"
+    );
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(says),
+        "{answer}"
+    );
+}
+
 struct Setup {
     dir: tempfile::TempDir,
     down: Downstream,
@@ -53,21 +71,7 @@ impl Setup {
         self.emulator = Some(emulator);
     }
 
-    async fn execute_as(
-        &self,
-        key: &str,
-        request_id: &str,
-        service: &str,
-        tool: &str,
-        arguments: Value,
-        context: Value,
-    ) -> (u16, Value) {
-        self.execute_for(
-            "default", key, request_id, service, tool, arguments, context,
-        )
-        .await
-    }
-
+    /// `POST /v1/execute` of `tool` by `agent` with `key`, under `request_id`.
     #[allow(clippy::too_many_arguments)]
     async fn execute_for(
         &self,
@@ -97,7 +101,8 @@ impl Setup {
 
     async fn execute(&self, tool: &str, arguments: Value, context: Value) -> (u16, Value) {
         let id = uuid::Uuid::new_v4().to_string();
-        self.execute_as(
+        self.execute_for(
+            "default",
             KEY,
             &id,
             tool.split('.').next().unwrap(),
@@ -290,7 +295,8 @@ async fn policy_blocks_on_production_by_rule_and_by_budget() {
 async fn keys_tools_and_bodies_are_checked() {
     let setup = Setup::new("", false).await;
     let (status, answer) = setup
-        .execute_as(
+        .execute_for(
+            "default",
             "tnt_wrong_key",
             "r1",
             "d",
@@ -299,22 +305,13 @@ async fn keys_tools_and_bodies_are_checked() {
             json!({}),
         )
         .await;
-    assert_eq!(
-        (status, answer["error"].clone()),
-        (401, json!("unauthorized"))
-    );
+    assert_refused(status, &answer, 401, "unauthorized", "");
     let (status, answer) = setup.execute("d.items.nope", json!({}), json!({})).await;
-    assert_eq!(
-        (status, answer["error"].clone()),
-        (400, json!("unknown_tool"))
-    );
+    assert_refused(status, &answer, 400, "unknown_tool", "");
     let (status, answer) = setup
         .execute("d.items.get", json!({"id": 5}), json!({}))
         .await;
-    assert_eq!(
-        (status, answer["error"].clone()),
-        (400, json!("invalid_arguments"))
-    );
+    assert_refused(status, &answer, 400, "invalid_arguments", "");
     let response = setup
         .http
         .post(format!("{}/v1/execute", setup.url))
@@ -349,7 +346,7 @@ async fn replayed_request_ids_never_decide_twice() {
         let setup = &setup;
         async move {
             setup
-                .execute_as(KEY, id, "d", tool, arguments, json!({}))
+                .execute_for("default", KEY, id, "d", tool, arguments, json!({}))
                 .await
         }
     };
@@ -360,10 +357,7 @@ async fn replayed_request_ids_never_decide_twice() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(setup.down.seen().len(), 1, "one downstream call");
     let (status, answer) = send("req-1", "d.items.create", json!({"name": "other"})).await;
-    assert_eq!(
-        (status, answer["error"].clone()),
-        (409, json!("idempotency_conflict"))
-    );
+    assert_refused(status, &answer, 409, "idempotency_conflict", "");
 
     let first = send("req-2", "d.items.delete", json!({"id": "9"})).await;
     let again = send("req-2", "d.items.delete", json!({"id": "9"})).await;
@@ -555,17 +549,12 @@ async fn path_parameters_that_would_leave_the_template_are_refused() {
         ("d.items.delete", ".."),
     ] {
         let (status, answer) = setup.execute(tool, json!({"id": id}), json!({})).await;
-        assert_eq!(
-            (status, answer["error"].clone()),
-            (400, json!("invalid_arguments")),
-            "{tool} {id:?}: {answer}"
-        );
-        assert!(
-            answer["message"]
-                .as_str()
-                .unwrap()
-                .contains("path parameter `id` must not be empty, `.` or `..`"),
-            "{answer}"
+        assert_refused(
+            status,
+            &answer,
+            400,
+            "invalid_arguments",
+            "path parameter `id` must not be empty, `.` or `..`",
         );
         assert!(answer.get("jobId").is_none() && answer.get("reviewId").is_none());
     }
@@ -743,12 +732,7 @@ async fn only_approver_keys_decide_reviews_and_they_cannot_call() {
                 &format!("/v1/reviews/{review}/approve"),
             )
             .await;
-        assert_eq!(
-            (status, answer["error"].clone()),
-            (403, json!("forbidden")),
-            "{answer}"
-        );
-        assert!(answer["message"].as_str().unwrap().contains("approver key"));
+        assert_refused(status, &answer, 403, "forbidden", "approver key");
     }
     assert!(
         setup.down.seen().is_empty(),
@@ -775,11 +759,7 @@ async fn only_approver_keys_decide_reviews_and_they_cannot_call() {
     let (status, answer) = setup
         .execute_with(APPROVER_KEY, "default", "d.items.get", json!({"id": "1"}))
         .await;
-    assert_eq!(
-        (status, answer["error"].clone()),
-        (403, json!("forbidden")),
-        "{answer}"
-    );
+    assert_refused(status, &answer, 403, "forbidden", "");
 }
 
 #[tokio::test]
@@ -788,17 +768,7 @@ async fn keys_act_as_their_own_agent_and_read_only_their_own_work() {
     let (status, answer) = setup
         .execute_with(KEY, "other", "d.items.get", json!({"id": "1"}))
         .await;
-    assert_eq!(
-        (status, answer["error"].clone()),
-        (403, json!("forbidden")),
-        "an agent key named another agent: {answer}"
-    );
-    assert!(
-        answer["message"]
-            .as_str()
-            .unwrap()
-            .contains("agent `default`")
-    );
+    assert_refused(status, &answer, 403, "forbidden", "agent `default`");
     assert!(setup.down.seen().is_empty());
 
     let (status, tenant_job) = setup
@@ -807,11 +777,7 @@ async fn keys_act_as_their_own_agent_and_read_only_their_own_work() {
     assert_eq!(status, 202, "a tenant key names agents: {tenant_job}");
     let tenant_job = tenant_job["jobId"].as_str().unwrap().to_owned();
     let (status, answer) = setup.get(&format!("/v1/jobs/{tenant_job}")).await;
-    assert_eq!(
-        (status, answer["error"].clone()),
-        (404, json!("job_not_found")),
-        "another key's job: {answer}"
-    );
+    assert_refused(status, &answer, 404, "job_not_found", "");
     let (status, _) = setup
         .send(
             reqwest::Method::GET,

@@ -1,4 +1,4 @@
-//! The standing hostile suite: the release binary under the inputs an attacker (or a
+//! The standing hostile suite: the server under the inputs an attacker (or a
 //! broken client) sends, on stdio, Streamable HTTP and legacy SSE. Every case asserts
 //! the exact status or JSON-RPC code, and that the server still serves afterwards.
 //!
@@ -11,21 +11,19 @@
 
 mod common;
 
-use std::{
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use common::{
+    harness::{Logs, Setup},
     http_server::{
-        ACCEPT_BOTH, KEY, Server, SseClient, TOKEN_A, TOKEN_B, fixture, metric, tokens_file, within,
+        ACCEPT_BOTH, KEY, Server, SseClient, TOKEN_A, TOKEN_B, metric, tokens_file, within,
     },
     scripted::{Canned, ScriptedTenet},
 };
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 use tokio::{
-    io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader},
+    io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
 
@@ -719,71 +717,15 @@ async fn a_slow_but_steady_client_is_served() {
     server.stop().await;
 }
 
-/// The binary over stdio, driven line by line.
-struct StdioServer {
-    child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    stderr: tokio::task::JoinHandle<String>,
-}
-
-impl StdioServer {
-    async fn start(tenet: &ScriptedTenet) -> Self {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
-            .args(["serve", "--catalog", &fixture()])
-            .env("TENET_API_KEY", KEY)
-            .env("TENET_API_URL", tenet.url())
-            .env("TENET_MCP_LOG", "info")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut stderr_pipe = child.stderr.take().unwrap();
-        let stderr = tokio::spawn(async move {
-            let mut text = String::new();
-            let _ = stderr_pipe.read_to_string(&mut text).await;
-            text
-        });
-        Self {
-            child,
-            stdin,
-            lines,
-            stderr,
-        }
-    }
-
-    async fn send(&mut self, line: &[u8]) {
-        self.stdin.write_all(line).await.unwrap();
-        self.stdin.write_all(b"\n").await.unwrap();
-    }
-
-    async fn next(&mut self) -> Value {
-        let line = within(
-            "a stdout line",
-            Duration::from_secs(15),
-            self.lines.next_line(),
-        )
-        .await
-        .unwrap()
-        .expect("a line");
-        serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {line}"))
-    }
-
-    async fn exchange(&mut self, line: &[u8]) -> Value {
-        self.send(line).await;
-        self.next().await
-    }
-}
-
 #[tokio::test]
 async fn stdio_answers_every_bad_line_and_keeps_serving() {
+    let (logs, _capture) = Logs::capture();
     let tenet = ScriptedTenet::start().await;
-    let mut stdio = StdioServer::start(&tenet).await;
+    let mut stdio = Setup {
+        api_key: KEY.to_owned(),
+        ..Setup::new(&tenet)
+    }
+    .start_lines();
     // Garbage before initialize is answered too.
     let garbage = stdio.exchange(b"{not json").await;
     assert_eq!(
@@ -841,16 +783,11 @@ async fn stdio_answers_every_bad_line_and_keeps_serving() {
         "{executed}"
     );
 
-    drop(stdio.stdin);
-    let status = within(
-        "exit after stdin closes",
-        Duration::from_secs(10),
-        stdio.child.wait(),
-    )
-    .await
-    .unwrap();
-    assert!(status.success());
-    let log = stdio.stderr.await.unwrap();
+    stdio
+        .close()
+        .await
+        .expect("a clean stop when the input ends");
+    let log = logs.text();
     assert!(
         log.contains("not a JSON-RPC message"),
         "bad lines are logged: {log}"

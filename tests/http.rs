@@ -337,6 +337,18 @@ async fn bearer_tokens_authenticate_and_name_the_agent() {
         )
         .await;
     assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+    let body: Value = foreign.json().await.unwrap();
+    assert_eq!(body["error"], "session_not_found", "{body}");
+    let metrics = server.metrics(Some(TOKEN_A)).await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "tenet_mcp_http_rejections_total",
+            &[r#"reason="foreign_session""#]
+        ),
+        Some(1.0),
+        "a foreign session on SSE is counted as on Streamable HTTP:\n{metrics}"
+    );
     assert!(
         server
             .metrics(Some(TOKEN_A))
@@ -495,10 +507,7 @@ async fn idle_sessions_are_reaped_but_not_during_a_call() {
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute(
         "acme.items.create",
-        vec![
-            Canned::json(202, json!({"jobId": "job_long", "decision": "ALLOW"}))
-                .delayed(Duration::from_millis(1800)),
-        ],
+        vec![Canned::allow("job_long").delayed(Duration::from_millis(1800))],
     );
     let server = Server::start(&tenet, &["--session-idle-timeout", "0.8"]).await;
 
@@ -647,10 +656,7 @@ async fn sigterm_lets_calls_in_flight_finish_then_exits_0() {
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute(
         "acme.items.create",
-        vec![
-            Canned::json(202, json!({"jobId": "job_shutdown", "decision": "ALLOW"}))
-                .delayed(Duration::from_millis(1500)),
-        ],
+        vec![Canned::allow("job_shutdown").delayed(Duration::from_millis(1500))],
     );
     let mut server = Server::start(&tenet, &["--shutdown-grace", "10"]).await;
     let client = server.client(None).await;

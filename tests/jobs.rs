@@ -6,35 +6,27 @@ mod common;
 
 use std::process::Stdio;
 
-use common::scripted::{Canned, ScriptedTenet};
-use rmcp::{
-    RoleClient, ServiceExt, model::CallToolRequestParams, service::RunningService,
-    transport::TokioChildProcess,
+use common::{
+    harness::{Harness, KEY, Setup},
+    http_server::{self, TOKEN_A, TOKEN_B},
+    scripted::{Canned, ScriptedTenet},
 };
+use rmcp::{RoleClient, ServiceExt, model::CallToolRequestParams, service::RunningService};
 use serde_json::{Value, json};
+use tenet_mcp::transport::http::Options;
 
-const KEY: &str = "tnt_test";
-
-fn fixture() -> String {
-    format!("{}/tests/fixtures/acme.json", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A bridge over stdio for `agent`, with extra environment variables.
-async fn bridge(
-    tenet: &ScriptedTenet,
-    agent: &str,
-    env: &[(&str, &str)],
-) -> RunningService<RoleClient, ()> {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"));
-    cmd.args(["serve", "--catalog", &fixture(), "--poll-timeout", "0.3"])
-        .args(["--agent-id", agent])
-        .env("TENET_API_KEY", KEY)
-        .env("TENET_API_URL", tenet.url())
-        .env_remove("TENET_MCP_JOB_SECRET")
-        .envs(env.iter().copied());
-    ().serve(TokioChildProcess::new(cmd).unwrap())
-        .await
-        .unwrap()
+/// An in-process bridge for `agent`, with `serve`'s environment variables
+/// `TENET_MCP_JOB_SECRET` and `TENET_API_KEY` set as given.
+async fn bridge(tenet: &ScriptedTenet, agent: &str, env: &[(&str, &str)]) -> Harness {
+    let mut setup = Setup::new(tenet).agent(agent).poll_timeout(0.3);
+    for (name, value) in env {
+        match *name {
+            "TENET_MCP_JOB_SECRET" => setup.job_secret = Some((*value).to_owned()),
+            "TENET_API_KEY" => setup.api_key = (*value).to_owned(),
+            other => panic!("no setting for {other}"),
+        }
+    }
+    setup.start().await
 }
 
 /// Calls `tool`; returns the structured result and `isError`.
@@ -43,39 +35,17 @@ async fn call(
     tool: &str,
     arguments: Value,
 ) -> (Value, bool) {
-    let Value::Object(arguments) = arguments else {
-        unreachable!()
-    };
-    let result = client
-        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
-        .await
-        .unwrap();
-    (
-        result.structured_content.expect("structuredContent"),
-        result.is_error == Some(true),
-    )
+    let (report, _, is_error) = common::harness::ok(client, tool, arguments).await;
+    (report, is_error)
 }
 
 /// Scripts `acme.items.create` to start `job`, still running.
 fn running_job(tenet: &ScriptedTenet, job: &str) {
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": job, "decision": "ALLOW"}),
-        )],
-    );
-    tenet.on_job(
-        job,
-        vec![Canned::json(
-            200,
-            json!({"jobId": job, "status": "running"}),
-        )],
-    );
+    tenet.start_job("acme.items.create", job);
 }
 
 fn complete(tenet: &ScriptedTenet, job: &str) {
-    tenet.on_job(job, vec![Canned::json(200, json!({"jobId": job, "status": "completed", "execution": {"status": 201, "headers": {}, "body": {"id": 7}, "durationMs": 3}}))]);
+    tenet.on_job(job, vec![Canned::completed(job, 201, json!({"id": 7}))]);
 }
 
 #[tokio::test]
@@ -88,7 +58,7 @@ async fn a_job_ref_works_only_for_its_agent_and_survives_restarts() {
     let job_ref = pending["job_ref"].as_str().expect("a job_ref").to_owned();
     let (job_id, tag) = job_ref.rsplit_once('.').unwrap();
     assert_eq!((job_id, tag.len()), ("job_a", 32), "{job_ref}");
-    alice.cancel().await.unwrap();
+    alice.stop().await;
     complete(&tenet, "job_a");
     let polls = tenet.polls_of("job_a");
 
@@ -110,7 +80,7 @@ async fn a_job_ref_works_only_for_its_agent_and_survives_restarts() {
         );
         assert_eq!(refused["execution"], Value::Null);
     }
-    bob.cancel().await.unwrap();
+    bob.stop().await;
     // A server keyed by another secret does not accept it either.
     let elsewhere = bridge(
         &tenet,
@@ -121,7 +91,7 @@ async fn a_job_ref_works_only_for_its_agent_and_survives_restarts() {
     let (refused, is_error) =
         call(&elsewhere, "tenet_job_status", json!({"job_ref": job_ref})).await;
     assert!(is_error && refused["status"] == "error", "{refused}");
-    elsewhere.cancel().await.unwrap();
+    elsewhere.stop().await;
     assert_eq!(
         tenet.polls_of("job_a"),
         polls,
@@ -138,7 +108,7 @@ async fn a_job_ref_works_only_for_its_agent_and_survives_restarts() {
         (done["job_id"].clone(), done["job_ref"].clone()),
         (json!("job_a"), json!(job_ref))
     );
-    again.cancel().await.unwrap();
+    again.stop().await;
 }
 
 #[tokio::test]
@@ -149,13 +119,13 @@ async fn a_shared_job_secret_binds_refs_across_replicas_with_different_keys() {
     let first = bridge(&tenet, "alice", &secret).await;
     let (pending, _) = call(&first, "acme_items_create", json!({"name": "x"})).await;
     let job_ref = pending["job_ref"].as_str().expect("a job_ref").to_owned();
-    first.cancel().await.unwrap();
+    first.stop().await;
     complete(&tenet, "job_s");
     let other_key = [secret[0], ("TENET_API_KEY", "tnt_other_replica_key")];
     let second = bridge(&tenet, "alice", &other_key).await;
     let (done, _) = call(&second, "tenet_job_status", json!({"job_ref": job_ref})).await;
     assert_eq!(done["status"], "executed", "{done}");
-    second.cancel().await.unwrap();
+    second.stop().await;
 }
 
 #[tokio::test]
@@ -194,13 +164,7 @@ async fn bare_or_unsafe_job_ids_are_refused_without_asking_tenet() {
 
     // A job id from Tenet that would leave the jobs path is never polled.
     for job in ["..", ".", "", "a/b", "job 1", "j?x=1"] {
-        tenet.on_execute(
-            "acme.items.create",
-            vec![Canned::json(
-                202,
-                json!({"jobId": job, "decision": "ALLOW"}),
-            )],
-        );
+        tenet.on_execute("acme.items.create", vec![Canned::allow(job)]);
         let (failed, is_error) = call(&client, "acme_items_create", json!({"name": "x"})).await;
         assert!(is_error, "{job}: {failed}");
         assert_eq!(
@@ -219,26 +183,20 @@ async fn bare_or_unsafe_job_ids_are_refused_without_asking_tenet() {
         "{:?}",
         tenet.requests()
     );
-    client.cancel().await.unwrap();
+    client.stop().await;
 }
 
 #[tokio::test]
 async fn job_ids_keep_their_unreserved_characters_in_the_url() {
     let tenet = ScriptedTenet::start().await;
     let job = "job_1-a.b~c";
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": job, "decision": "ALLOW"}),
-        )],
-    );
+    tenet.on_execute("acme.items.create", vec![Canned::allow(job)]);
     complete(&tenet, job);
     let client = bridge(&tenet, "default", &[]).await;
     let (done, _) = call(&client, "acme_items_create", json!({"name": "x"})).await;
     assert_eq!(done["status"], "executed", "{done}");
     assert_eq!(tenet.job_paths(), ["/v1/jobs/job_1-a.b~c"]);
-    client.cancel().await.unwrap();
+    client.stop().await;
 }
 
 /// Runs `serve` with `args` and `env` and stdin closed; returns its exit code and stderr.
@@ -363,57 +321,17 @@ async fn an_approved_escalation_is_followed_with_a_ref_its_operator_mints() {
     let alices = operator_refs.mint("alice", "job_approved").unwrap();
     let (done, _) = call(&client, "tenet_job_status", json!({"job_ref": alices})).await;
     assert_eq!(done["status"], "executed", "{done}");
-    client.cancel().await.unwrap();
+    client.stop().await;
 }
 
-const TOKEN_A: &str = "token-for-agent-a-0123456789";
-const TOKEN_B: &str = "token-for-agent-b-9876543210";
-
-/// `serve --transport http` with TOKEN_A for agent-a and TOKEN_B for agent-b; its base URL.
-async fn http_server(
-    tenet: &ScriptedTenet,
-    extra: &[&str],
-) -> (tokio::process::Child, String, tempfile::NamedTempFile) {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let tokens = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
-    std::fs::write(
-        tokens.path(),
-        format!("[[tokens]]\ntoken = \"{TOKEN_A}\"\nagent_id = \"agent-a\"\n\n[[tokens]]\ntoken = \"{TOKEN_B}\"\nagent_id = \"agent-b\"\n"),
-    )
-    .unwrap();
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
-        .args(["serve", "--catalog", &fixture(), "--poll-timeout", "0.3"])
-        .args([
-            "--transport",
-            "http",
-            "--bind",
-            "127.0.0.1:0",
-            "--auth-tokens",
-        ])
-        .arg(tokens.path())
-        .args(extra)
-        .env("TENET_API_KEY", KEY)
-        .env("TENET_API_URL", tenet.url())
-        .env_remove("TENET_MCP_JOB_SECRET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the server says where it listens");
-        if let Some(url) = line.strip_prefix("tenet-mcp: listening on ") {
-            break url.trim().to_owned();
-        }
+/// An in-process HTTP server giving TOKEN_A to agent-a and TOKEN_B to agent-b.
+async fn http_server(setup: Setup) -> (common::harness::HttpHarness, tempfile::NamedTempFile) {
+    let tokens = http_server::tokens_file();
+    let options = Options {
+        auth_tokens: Some(tokens.path().to_owned()),
+        ..Options::default()
     };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (server, base, tokens)
+    (setup.poll_timeout(0.3).serve_http(options).await, tokens)
 }
 
 /// A Streamable HTTP client transport for `token`.
@@ -434,9 +352,10 @@ fn http_transport(
 async fn over_http_each_token_follows_only_its_own_jobs() {
     let tenet = ScriptedTenet::start().await;
     running_job(&tenet, "job_h");
-    let (mut server, base, _tokens) = http_server(&tenet, &[]).await;
-    let a = ().serve(http_transport(&base, TOKEN_A)).await.unwrap();
-    let b = ().serve(http_transport(&base, TOKEN_B)).await.unwrap();
+    let (server, _tokens) = http_server(Setup::new(&tenet)).await;
+    let base = &server.base;
+    let a = ().serve(http_transport(base, TOKEN_A)).await.unwrap();
+    let b = ().serve(http_transport(base, TOKEN_B)).await.unwrap();
     let (pending, _) = call(&a, "acme_items_create", json!({"name": "x"})).await;
     let job_ref = pending["job_ref"].as_str().expect("a job_ref").to_owned();
     complete(&tenet, "job_h");
@@ -448,7 +367,7 @@ async fn over_http_each_token_follows_only_its_own_jobs() {
     assert_eq!(done["status"], "executed", "{done}");
     a.cancel().await.unwrap();
     b.cancel().await.unwrap();
-    server.start_kill().unwrap();
+    server.shut_down().await.unwrap();
 }
 
 /// MCP tasks, which carry a job's result, are visible to and cancellable by their agent only.
@@ -460,13 +379,18 @@ async fn over_http_each_token_sees_only_its_own_tasks() {
     };
     let tenet = ScriptedTenet::start().await;
     running_job(&tenet, "job_t");
-    let (mut server, base, _tokens) = http_server(&tenet, &["--tasks"]).await;
+    let (server, _tokens) = http_server(Setup {
+        tasks: true,
+        ..Setup::new(&tenet)
+    })
+    .await;
+    let base = &server.base;
     let tasks_client = |token: &str| {
         ClientConfig::new(
             ClientCapabilities::builder().enable_tasks().build(),
             Implementation::new("task-client", "1"),
         )
-        .serve(http_transport(&base, token))
+        .serve(http_transport(base, token))
     };
     let a = tasks_client(TOKEN_A).await.unwrap();
     let b = tasks_client(TOKEN_B).await.unwrap();
@@ -521,5 +445,5 @@ async fn over_http_each_token_sees_only_its_own_tasks() {
     assert_eq!(result["structuredContent"]["status"], "executed");
     a.cancel().await.unwrap();
     b.cancel().await.unwrap();
-    server.start_kill().unwrap();
+    server.shut_down().await.unwrap();
 }

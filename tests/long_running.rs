@@ -1,4 +1,4 @@
-//! Long-running calls over stdio with rmcp's client: progress notifications,
+//! Long-running calls through an in-process bridge with rmcp's client: progress notifications,
 //! cancellation, `tenet_job_status`, catalog reload with `list_changed`, pagination.
 
 mod common;
@@ -8,15 +8,14 @@ use std::{
     time::Duration,
 };
 
-use common::scripted::{Canned, ScriptedTenet};
+use common::{
+    harness::{Harness, KEY, Setup, fixture, params},
+    scripted::{Canned, ScriptedTenet},
+};
 use rmcp::{
-    ClientHandler, RoleClient, ServiceExt,
-    model::{
-        CallToolRequest, CallToolRequestParams, ClientRequest, PaginatedRequestParams,
-        ProgressNotificationParam,
-    },
+    ClientHandler, RoleClient,
+    model::{CallToolRequest, ClientRequest, PaginatedRequestParams, ProgressNotificationParam},
     service::{MaybeSendFuture, NotificationContext, PeerRequestOptions, RunningService},
-    transport::TokioChildProcess,
 };
 use serde_json::{Value, json};
 use tenet_mcp::governor::JobRefs;
@@ -48,33 +47,10 @@ impl ClientHandler for Recorder {
     }
 }
 
-async fn start(
-    tenet: &ScriptedTenet,
-    args: &[&str],
-) -> (RunningService<RoleClient, Recorder>, Recorder) {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"));
-    cmd.arg("serve")
-        .args(args)
-        .env("TENET_API_KEY", "tnt_test")
-        .env("TENET_API_URL", tenet.url());
+/// Starts an in-process bridge as `setup` says, with a [`Recorder`] client.
+async fn start(setup: Setup) -> (Harness<Recorder>, Recorder) {
     let recorder = Recorder::default();
-    let client = recorder
-        .clone()
-        .serve(TokioChildProcess::new(cmd).unwrap())
-        .await
-        .unwrap();
-    (client, recorder)
-}
-
-fn fixture() -> String {
-    format!("{}/tests/fixtures/acme.json", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn params(tool: &str, arguments: Value) -> CallToolRequestParams {
-    let Value::Object(arguments) = arguments else {
-        unreachable!()
-    };
-    CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments)
+    (setup.start_with(recorder.clone()).await, recorder)
 }
 
 async fn call(
@@ -89,24 +65,12 @@ async fn call(
 #[tokio::test]
 async fn progress_is_reported_while_the_job_runs() {
     let tenet = ScriptedTenet::start().await;
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": "job_p", "decision": "ALLOW"}),
-        )],
-    );
-    let mut answers = vec![Canned::json(
-        200,
-        json!({"jobId": "job_p", "status": "pending"}),
-    )];
-    answers.extend(std::iter::repeat_n(
-        Canned::json(200, json!({"jobId": "job_p", "status": "running"})),
-        12,
-    ));
-    answers.push(Canned::json(200, json!({"jobId": "job_p", "status": "completed", "execution": {"status": 200, "headers": {}, "body": {}, "durationMs": 1}})));
+    tenet.on_execute("acme.items.create", vec![Canned::allow("job_p")]);
+    let mut answers = vec![Canned::job("job_p", "pending")];
+    answers.extend(std::iter::repeat_n(Canned::job("job_p", "running"), 12));
+    answers.push(Canned::completed("job_p", 200, json!({})));
     tenet.on_job("job_p", answers);
-    let (client, recorder) = start(&tenet, &["--catalog", &fixture()]).await;
+    let (client, recorder) = start(Setup::new(&tenet)).await;
     let report = call(&client, "acme_items_create", json!({"name": "x"})).await;
     assert_eq!(report["status"], "executed");
     let progress = recorder.progress.lock().unwrap().clone();
@@ -134,26 +98,23 @@ async fn progress_is_reported_while_the_job_runs() {
         "{} notifications for {polls} polls",
         progress.len()
     );
-    client.cancel().await.unwrap();
+    client.stop().await;
 }
 
 #[tokio::test]
 async fn running_jobs_answered_with_202_still_report_progress() {
     // Tenet may answer a running job's poll with 202; its body still says where the job is.
     let tenet = ScriptedTenet::start().await;
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": "job_202", "decision": "ALLOW"}),
-        )],
+    tenet.on_execute("acme.items.create", vec![Canned::allow("job_202")]);
+    tenet.on_job(
+        "job_202",
+        vec![
+            Canned::json(202, json!({"status": "running"})),
+            Canned::json(202, json!({"jobId": "job_202", "status": "running"})),
+            Canned::completed("job_202", 200, json!({"ok": 1})),
+        ],
     );
-    tenet.on_job("job_202", vec![
-        Canned::json(202, json!({"status": "running"})),
-        Canned::json(202, json!({"jobId": "job_202", "status": "running"})),
-        Canned::json(200, json!({"jobId": "job_202", "status": "completed", "execution": {"status": 200, "headers": {}, "body": {"ok": 1}, "durationMs": 1}})),
-    ]);
-    let (client, recorder) = start(&tenet, &["--catalog", &fixture()]).await;
+    let (client, recorder) = start(Setup::new(&tenet)).await;
     let report = call(&client, "acme_items_create", json!({"name": "x"})).await;
     assert_eq!(report["status"], "executed", "{report}");
     let messages: Vec<_> = recorder
@@ -168,7 +129,7 @@ async fn running_jobs_answered_with_202_still_report_progress() {
         "{messages:?}"
     );
     assert_eq!(tenet.polls_of("job_202"), 3);
-    client.cancel().await.unwrap();
+    client.stop().await;
 }
 
 /// A bridge whose call of `acme_items_create` is polling job `job` (still running),
@@ -177,25 +138,12 @@ async fn call_being_polled(
     tenet: &ScriptedTenet,
     job: &str,
 ) -> (
-    RunningService<RoleClient, Recorder>,
+    Harness<Recorder>,
     Recorder,
     rmcp::service::RequestHandle<RoleClient>,
 ) {
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": job, "decision": "ALLOW"}),
-        )],
-    );
-    tenet.on_job(
-        job,
-        vec![Canned::json(
-            200,
-            json!({"jobId": job, "status": "running"}),
-        )],
-    );
-    let (client, recorder) = start(tenet, &["--catalog", &fixture(), "--poll-timeout", "30"]).await;
+    tenet.start_job("acme.items.create", job);
+    let (client, recorder) = start(Setup::new(tenet).poll_timeout(30.0)).await;
     let request = ClientRequest::CallToolRequest(CallToolRequest::new(params(
         "acme_items_create",
         json!({"name": "x"}),
@@ -226,7 +174,7 @@ async fn assert_polling_stopped(tenet: &ScriptedTenet, job: &str, why: &str) {
 async fn a_client_that_disconnects_stops_the_polling() {
     let tenet = ScriptedTenet::start().await;
     let (client, _, _pending) = call_being_polled(&tenet, "job_d").await;
-    client.cancel().await.unwrap();
+    client.disconnect().await;
     assert_polling_stopped(&tenet, "job_d", "the client went away").await;
 }
 
@@ -249,27 +197,15 @@ async fn a_cancelled_call_stops_polling() {
     // The server still serves.
     let report = call(&client, "acme_items_get", json!({"id": "1"})).await;
     assert_eq!(report["status"], "executed");
-    client.cancel().await.unwrap();
+    client.stop().await;
 }
 
 #[tokio::test]
 async fn job_status_finishes_a_call_that_timed_out() {
     let tenet = ScriptedTenet::start().await;
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": "job_late", "decision": "ALLOW"}),
-        )],
-    );
-    tenet.on_job(
-        "job_late",
-        vec![Canned::json(
-            200,
-            json!({"jobId": "job_late", "status": "running"}),
-        )],
-    );
-    let (client, _) = start(&tenet, &["--catalog", &fixture(), "--poll-timeout", "0.5"]).await;
+    tenet.on_execute("acme.items.create", vec![Canned::allow("job_late")]);
+    tenet.on_job("job_late", vec![Canned::job("job_late", "running")]);
+    let (client, _) = start(Setup::new(&tenet).poll_timeout(0.5)).await;
     let tools = client.list_all_tools().await.unwrap();
     let status_tool = tools
         .iter()
@@ -293,7 +229,10 @@ async fn job_status_finishes_a_call_that_timed_out() {
     let job_ref = report["job_ref"].as_str().expect("a job_ref").to_owned();
     assert!(job_ref.starts_with("job_late."), "{job_ref}");
 
-    tenet.on_job("job_late", vec![Canned::json(200, json!({"jobId": "job_late", "status": "completed", "execution": {"status": 201, "headers": {}, "body": {"id": 9}, "durationMs": 900}}))]);
+    tenet.on_job(
+        "job_late",
+        vec![Canned::completed("job_late", 201, json!({"id": 9}))],
+    );
     let result = client
         .call_tool(params("tenet_job_status", json!({"job_ref": job_ref})))
         .await
@@ -315,9 +254,7 @@ async fn job_status_finishes_a_call_that_timed_out() {
     );
     // A reference the server issued (minted here as an operator would, from the same key)
     // to a job Tenet does not know.
-    let nope = JobRefs::derive("tnt_test")
-        .mint("default", "job_nope")
-        .unwrap();
+    let nope = JobRefs::derive(KEY).mint("default", "job_nope").unwrap();
     let unknown = call(&client, "tenet_job_status", json!({"job_ref": nope})).await;
     assert_eq!(unknown["status"], "error");
     assert_eq!(tenet.polls_of("job_nope"), 1);
@@ -326,7 +263,7 @@ async fn job_status_finishes_a_call_that_timed_out() {
         .await
         .unwrap();
     assert_eq!(missing.is_error, Some(true));
-    client.cancel().await.unwrap();
+    client.stop().await;
 }
 
 #[tokio::test]
@@ -334,10 +271,10 @@ async fn watched_catalog_reloads_and_broken_reloads_keep_the_old_tools() {
     let tenet = ScriptedTenet::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(fixture(), dir.path().join("acme.json")).unwrap();
-    let (client, recorder) = start(
-        &tenet,
-        &["--catalog", dir.path().to_str().unwrap(), "--watch"],
-    )
+    let (client, recorder) = start(Setup {
+        watch: true,
+        ..Setup::new(&tenet).catalog(dir.path())
+    })
     .await;
     assert_eq!(client.list_all_tools().await.unwrap().len(), 6);
 
@@ -346,13 +283,7 @@ async fn watched_catalog_reloads_and_broken_reloads_keep_the_old_tools() {
     tokio::time::timeout(Duration::from_secs(10), recorder.list_changed.notified())
         .await
         .expect("list_changed after adding a file");
-    let names: Vec<_> = client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
+    let names = client.tool_names().await;
     assert!(names.contains(&"extra_ping".to_owned()), "{names:?}");
     assert_eq!(
         call(&client, "extra_ping", json!({})).await["status"],
@@ -366,13 +297,7 @@ async fn watched_catalog_reloads_and_broken_reloads_keep_the_old_tools() {
     )
     .await;
     assert!(changed.is_err(), "a broken catalog must not be announced");
-    let names: Vec<_> = client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
+    let names = client.tool_names().await;
     assert!(
         names.contains(&"extra_ping".to_owned()) && names.contains(&"acme_items_get".to_owned()),
         "{names:?}"
@@ -381,7 +306,7 @@ async fn watched_catalog_reloads_and_broken_reloads_keep_the_old_tools() {
         call(&client, "acme_items_get", json!({"id": "1"})).await["status"],
         "executed"
     );
-    client.cancel().await.unwrap();
+    client.stop().await;
 }
 
 #[tokio::test]
@@ -396,7 +321,7 @@ async fn tools_list_pages_large_catalogs() {
         json!({"service": "big", "tools": tools}).to_string(),
     )
     .unwrap();
-    let (client, _) = start(&tenet, &["--catalog", dir.path().to_str().unwrap()]).await;
+    let (client, _) = start(Setup::new(&tenet).catalog(dir.path())).await;
 
     let first = client.list_tools(None).await.unwrap();
     assert_eq!(first.tools.len(), 500);
@@ -421,7 +346,7 @@ async fn tools_list_pages_large_catalogs() {
         ))
         .await;
     assert!(bad.is_err(), "an invalid cursor is an error");
-    client.cancel().await.unwrap();
+    client.stop().await;
 }
 
 /// A client that declares the MCP Tasks extension gets an allowed call's job as a task.
@@ -432,18 +357,15 @@ async fn allowed_jobs_become_tasks_for_clients_that_ask() {
         TaskPayload,
     };
     let tenet = ScriptedTenet::start().await;
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": "job_task", "decision": "ALLOW"}),
-        )],
+    tenet.on_execute("acme.items.create", vec![Canned::allow("job_task")]);
+    tenet.on_job(
+        "job_task",
+        vec![
+            Canned::job("job_task", "running"),
+            Canned::job("job_task", "running"),
+            Canned::completed("job_task", 201, json!({"made": true})),
+        ],
     );
-    tenet.on_job("job_task", vec![
-        Canned::json(200, json!({"jobId": "job_task", "status": "running"})),
-        Canned::json(200, json!({"jobId": "job_task", "status": "running"})),
-        Canned::json(200, json!({"jobId": "job_task", "status": "completed", "execution": {"status": 201, "headers": {}, "body": {"made": true}, "durationMs": 5}})),
-    ]);
     tenet.on_execute(
         "acme.items.delete",
         vec![Canned::json(
@@ -451,18 +373,16 @@ async fn allowed_jobs_become_tasks_for_clients_that_ask() {
             json!({"decision": "ESCALATE", "reviewId": "rev_t"}),
         )],
     );
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"));
-    cmd.args(["serve", "--tasks", "--catalog", &fixture()])
-        .env("TENET_API_KEY", "tnt_test")
-        .env("TENET_API_URL", tenet.url());
     let config = ClientConfig::new(
         ClientCapabilities::builder().enable_tasks().build(),
         Implementation::new("task-client", "1"),
     );
-    let client = config
-        .serve(TokioChildProcess::new(cmd).unwrap())
-        .await
-        .unwrap();
+    let client = Setup {
+        tasks: true,
+        ..Setup::new(&tenet)
+    }
+    .start_with(config)
+    .await;
 
     let response = client
         .call_tool_once(params("acme_items_create", json!({"name": "x"})))
@@ -495,7 +415,7 @@ async fn allowed_jobs_become_tasks_for_clients_that_ask() {
     let job_ref = result["structuredContent"]["job_ref"]
         .as_str()
         .expect("a job_ref");
-    let refs = JobRefs::derive("tnt_test");
+    let refs = JobRefs::derive(KEY);
     assert_eq!(refs.verify("default", job_ref), Ok("job_task"));
     assert!(refs.verify("another-agent", job_ref).is_err());
     assert_eq!(tenet.executes_of("acme.items.create").len(), 1);
@@ -509,5 +429,5 @@ async fn allowed_jobs_become_tasks_for_clients_that_ask() {
         panic!("expected a complete result, got {response:?}")
     };
     assert_eq!(result.structured_content.unwrap()["status"], "escalated");
-    client.cancel().await.unwrap();
+    client.stop().await;
 }

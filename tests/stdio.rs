@@ -1,108 +1,59 @@
-//! The real binary over stdio, driven by rmcp's client, against a scripted Tenet:
-//! every row of the Tenet contract, retries, poll timeout, bad key, bad input.
+//! The bridge driven by rmcp's client against a scripted Tenet: every row of the Tenet
+//! contract, retries, poll timeout, bad key, bad input (in-process, over the stdio
+//! transport's line framing); and the binary itself for exit codes, argv and stdout purity.
 
 mod common;
 
 use std::{
     process::Stdio,
-    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use common::scripted::{Canned, ScriptedTenet};
-use rmcp::{
-    RoleClient, ServiceExt,
-    model::{CallToolRequestParams, CallToolResult, ErrorCode},
-    service::{RunningService, ServiceError},
-    transport::TokioChildProcess,
+use common::{
+    harness::{Harness, Logs, Setup, fixture},
+    scripted::{Canned, ScriptedTenet},
 };
+use rmcp::{model::ErrorCode, service::ServiceError};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
 const KEY: &str = "tnt_test_secret_key_123";
 
-fn fixture() -> String {
-    format!("{}/tests/fixtures/acme.json", env!("CARGO_MANIFEST_DIR"))
+/// An in-process bridge (`--poll-timeout 3 --request-timeout 2`, key [`KEY`]) and
+/// what it logged, at debug level.
+struct Bridge {
+    harness: Harness,
+    logs: Logs,
+    _capture: tracing::subscriber::DefaultGuard,
 }
 
-/// A running bridge process and what it wrote to stderr.
-struct Bridge {
-    client: RunningService<RoleClient, ()>,
-    stderr: Arc<Mutex<String>>,
+impl std::ops::Deref for Bridge {
+    type Target = Harness;
+
+    fn deref(&self) -> &Harness {
+        &self.harness
+    }
 }
 
 impl Bridge {
-    async fn start(tenet: &ScriptedTenet, extra: &[&str]) -> Self {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"));
-        cmd.args([
-            "serve",
-            "--catalog",
-            &fixture(),
-            "--poll-timeout",
-            "3",
-            "--request-timeout",
-            "2",
-            "--log-level",
-            "debug",
-        ])
-        .args(extra)
-        .env("TENET_API_KEY", KEY)
-        .env("TENET_API_URL", tenet.url())
-        .env_remove("TENET_AGENT_ID");
-        let (transport, stderr) = TokioChildProcess::builder(cmd)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut stderr = stderr.unwrap();
-        let sink = log.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let client = ().serve(transport).await.expect("the bridge answers initialize");
+    /// Starts it as `adjust` changes this file's settings.
+    async fn start(tenet: &ScriptedTenet, adjust: impl FnOnce(Setup) -> Setup) -> Self {
+        let (logs, capture) = Logs::capture();
+        let setup = Setup {
+            api_key: KEY.to_owned(),
+            ..Setup::new(tenet).poll_timeout(3.0).request_timeout(2.0)
+        };
         Self {
-            client,
-            stderr: log,
+            harness: adjust(setup).start().await,
+            logs,
+            _capture: capture,
         }
     }
 
-    async fn call(&self, tool: &str, arguments: Value) -> Result<CallToolResult, ServiceError> {
-        let Value::Object(arguments) = arguments else {
-            panic!("arguments must be an object")
-        };
-        self.client
-            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
-            .await
-    }
-
-    async fn ok(&self, tool: &str, arguments: Value) -> (Value, String, bool) {
-        let result = self.call(tool, arguments).await.expect("a tool result");
-        let text = result
-            .content
-            .iter()
-            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-            .collect::<Vec<_>>()
-            .join("\n");
-        (
-            result.structured_content.expect("structuredContent"),
-            text,
-            result.is_error.unwrap_or(false),
-        )
-    }
-
-    /// Stops the bridge and returns its stderr, checked for the API key.
+    /// Stops the bridge and returns its logs, checked for the API key.
     async fn stop(self) -> String {
-        self.client.cancel().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let log = self.stderr.lock().unwrap().clone();
+        self.harness.stop().await;
+        let log = self.logs.text();
         assert!(
             !log.contains(KEY),
             "the API key leaked into the logs:\n{log}"
@@ -114,7 +65,7 @@ impl Bridge {
 #[tokio::test]
 async fn lists_catalog_tools_with_schemas_and_annotations() {
     let tenet = ScriptedTenet::start().await;
-    let bridge = Bridge::start(&tenet, &[]).await;
+    let bridge = Bridge::start(&tenet, |s| s).await;
     let tools = bridge.client.list_all_tools().await.unwrap();
     let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
     assert_eq!(
@@ -195,14 +146,14 @@ async fn allowed_call_is_executed_after_polling_the_job() {
     tenet.on_execute("acme.items.get", vec![Canned::json(202, json!({"jobId": "job_1", "status": "pending", "decision": "ALLOW", "decisionId": "dec_1"}))]);
     let running = json!({"jobId": "job_1", "status": "running"});
     tenet.on_job("job_1", vec![
-        Canned::json(200, json!({"jobId": "job_1", "status": "pending"})),
+        Canned::job("job_1", "pending"),
         Canned::json(200, running),
         Canned::json(200, json!({"jobId": "job_1", "status": "completed", "execution": {"status": 200, "headers": {"x-a": "1"}, "body": {"id": "42", "name": "widget"}, "durationMs": 12}})),
     ]);
-    let bridge = Bridge::start(
-        &tenet,
-        &["--context", "env=staging", "--agent-id", "agent-7"],
-    )
+    let bridge = Bridge::start(&tenet, |s| Setup {
+        context: vec![("env".into(), "staging".into())],
+        ..s.agent("agent-7")
+    })
     .await;
     let (report, text, is_error) = bridge.ok("acme_items_get", json!({"id": "42"})).await;
     assert!(!is_error);
@@ -250,14 +201,18 @@ async fn allowed_call_is_executed_after_polling_the_job() {
         .find(|r| r.kind == "job")
         .unwrap();
     assert_eq!(poll.headers["authorization"], format!("Bearer {KEY}"));
-    bridge.stop().await;
+    let log = bridge.stop().await;
+    assert!(
+        log.contains("tool call governed"),
+        "the call is logged (so the key check sees the logs): {log}"
+    );
 }
 
 /// Each contract row: the scripted answer, then what the report must say.
 #[tokio::test]
 async fn every_decision_shape_becomes_the_right_report() {
     let tenet = ScriptedTenet::start().await;
-    let bridge = Bridge::start(&tenet, &[]).await;
+    let bridge = Bridge::start(&tenet, |s| s).await;
     let cases: Vec<(Canned, Value, bool, &str)> = vec![
         (
             Canned::json(
@@ -361,14 +316,8 @@ async fn every_decision_shape_becomes_the_right_report() {
 #[tokio::test]
 async fn failed_jobs_report_their_error() {
     let tenet = ScriptedTenet::start().await;
-    let bridge = Bridge::start(&tenet, &[]).await;
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": "job_f", "decision": "ALLOW"}),
-        )],
-    );
+    let bridge = Bridge::start(&tenet, |s| s).await;
+    tenet.on_execute("acme.items.create", vec![Canned::allow("job_f")]);
     tenet.on_job(
         "job_f",
         vec![Canned::json(
@@ -386,13 +335,7 @@ async fn failed_jobs_report_their_error() {
         (json!("failed"), json!("downstream_timeout"), true)
     );
 
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": "job_g", "decision": "ALLOW"}),
-        )],
-    );
+    tenet.on_execute("acme.items.create", vec![Canned::allow("job_g")]);
     tenet.on_job(
         "job_g",
         vec![Canned::json(
@@ -408,21 +351,9 @@ async fn failed_jobs_report_their_error() {
 #[tokio::test]
 async fn poll_deadline_answers_pending_with_the_job_id() {
     let tenet = ScriptedTenet::start().await;
-    tenet.on_execute(
-        "acme.items.create",
-        vec![Canned::json(
-            202,
-            json!({"jobId": "job_slow", "decision": "ALLOW"}),
-        )],
-    );
-    tenet.on_job(
-        "job_slow",
-        vec![Canned::json(
-            200,
-            json!({"jobId": "job_slow", "status": "running"}),
-        )],
-    );
-    let bridge = Bridge::start(&tenet, &["--poll-timeout", "0.6"]).await;
+    tenet.on_execute("acme.items.create", vec![Canned::allow("job_slow")]);
+    tenet.on_job("job_slow", vec![Canned::job("job_slow", "running")]);
+    let bridge = Bridge::start(&tenet, |s| s.poll_timeout(0.6)).await;
     let started = Instant::now();
     let (report, text, is_error) = bridge.ok("acme_items_create", json!({"name": "x"})).await;
     assert!(
@@ -449,10 +380,10 @@ async fn transient_failures_are_retried_with_the_same_request_id() {
         vec![
             Canned::text(503, "busy"),
             Canned::json(429, json!({"error": "rate_limited"})).header("retry-after", "1"),
-            Canned::json(202, json!({"jobId": "job_r", "decision": "ALLOW"})),
+            Canned::allow("job_r"),
         ],
     );
-    let bridge = Bridge::start(&tenet, &[]).await;
+    let bridge = Bridge::start(&tenet, |s| s).await;
     let started = Instant::now();
     let (report, _, _) = bridge
         .ok("acme_payments_create", json!({"amount": 5, "to": "acct_1"}))
@@ -515,12 +446,11 @@ async fn timeouts_are_retried_then_reported() {
     tenet.on_execute(
         "acme.items.create",
         vec![
-            Canned::json(202, json!({"jobId": "job_t", "decision": "ALLOW"}))
-                .delayed(Duration::from_secs(3)),
-            Canned::json(202, json!({"jobId": "job_t", "decision": "ALLOW"})),
+            Canned::allow("job_t").delayed(Duration::from_secs(3)),
+            Canned::allow("job_t"),
         ],
     );
-    let bridge = Bridge::start(&tenet, &["--request-timeout", "0.5"]).await;
+    let bridge = Bridge::start(&tenet, |s| s.request_timeout(0.5)).await;
     let (report, _, _) = bridge.ok("acme_items_create", json!({"name": "x"})).await;
     assert_eq!(report["status"], "executed");
     let executes = tenet.executes_of("acme.items.create");
@@ -536,8 +466,11 @@ async fn unreachable_tenet_is_an_error_result() {
         .unwrap()
         .local_addr()
         .unwrap();
-    // The --api-url flag wins over TENET_API_URL.
-    let bridge = Bridge::start(&tenet, &["--api-url", &format!("http://{closed}")]).await;
+    let bridge = Bridge::start(&tenet, |s| Setup {
+        api_url: format!("http://{closed}"),
+        ..s
+    })
+    .await;
     let (report, text, is_error) = bridge.ok("acme_items_get", json!({"id": "1"})).await;
     assert!(is_error);
     assert_eq!(report["status"], "error");
@@ -552,7 +485,7 @@ async fn unreachable_tenet_is_an_error_result() {
 #[tokio::test]
 async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
     let tenet = ScriptedTenet::start().await;
-    let bridge = Bridge::start(&tenet, &[]).await;
+    let bridge = Bridge::start(&tenet, |s| s).await;
 
     let (report, text, is_error) = bridge
         .ok("acme_items_create", json!({"count": 0, "extra": true}))
@@ -600,6 +533,19 @@ async fn bad_input_gets_clear_errors_and_the_server_keeps_serving() {
         1
     );
     bridge.stop().await;
+}
+
+#[tokio::test]
+async fn a_shutdown_stops_the_server_while_its_client_is_still_connected() {
+    let tenet = ScriptedTenet::start().await;
+    let bridge = Bridge::start(&tenet, |s| s).await;
+    let (report, _, _) = bridge.ok("acme_items_get", json!({"id": "1"})).await;
+    assert_eq!(report["status"], "executed");
+    bridge
+        .harness
+        .shut_down()
+        .await
+        .expect("a shutdown (a signal in `serve`) ends serving cleanly");
 }
 
 #[tokio::test]
@@ -656,7 +602,11 @@ async fn invalid_catalog_refuses_to_start_naming_file_and_tool() {
         .arg(&bad)
         .output()
         .unwrap();
-    assert_eq!(check.status.code(), Some(1));
+    assert_eq!(
+        check.status.code(),
+        Some(2),
+        "an invalid catalog is a configuration error, as for serve"
+    );
 }
 
 /// Writes initialize, initialized, tools/list and one call as raw lines; checks that the
@@ -697,12 +647,17 @@ async fn raw_exchange(
 }
 
 /// The bridge binary serving the fixture catalog against `tenet`, for raw exchanges.
+/// `TENET_API_URL` names a closed port: the `--api-url` flag must win for calls to execute.
 fn raw_bridge(tenet: &ScriptedTenet) -> tokio::process::Command {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"));
     command
-        .args(["serve", "--catalog", &fixture()])
+        .args(["serve", "--catalog", &fixture(), "--api-url", &tenet.url()])
         .env("TENET_API_KEY", KEY)
-        .env("TENET_API_URL", tenet.url())
+        .env("TENET_API_URL", format!("http://{closed}"))
         .kill_on_drop(true);
     command
 }

@@ -32,7 +32,7 @@ use serde::{
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use super::store::Store;
+use super::store::{Store, StoreError};
 
 /// The `prev_hash` of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -117,6 +117,40 @@ impl fmt::Debug for AuditLog {
     }
 }
 
+/// Why the audit log cannot be opened or appended to.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The state database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file or folder could not be used.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done, e.g. `open the audit log`.
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The log does not continue the chain the state holds; the text says what to do.
+    #[error("{0}")]
+    Refused(String),
+    /// The digest key could not be used.
+    #[error("cannot key the audit digests: {0}")]
+    Key(#[from] hmac::digest::InvalidLength),
+    /// A record was written but its head not saved.
+    #[error(
+        "audit record {head} was written but the state does not hold it as the head ({source}); the next start accepts the log only while it is at most one record past the stored head"
+    )]
+    Unanchored {
+        /// The head written.
+        head: Head,
+        /// Why it was not saved.
+        source: StoreError,
+    },
+}
+
 impl AuditLog {
     /// Opens (or creates) the log at `path`, continuing its chain from the head kept in
     /// `store`; a broken chain, or a log that does not end at that head, is refused.
@@ -125,10 +159,13 @@ impl AuditLog {
         path: &Path,
         store: &Store,
         state_dir: Option<&Path>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, AuditError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|source| AuditError::Io {
+                action: "create",
+                path: dir.to_owned(),
+                source,
+            })?;
         }
         // The stored head first: a record appended in between then shows as one past it.
         let stored = store.audit_head()?;
@@ -150,10 +187,10 @@ impl AuditLog {
                     } else {
                         "move it aside"
                     };
-                    return Err(format!(
+                    return Err(AuditError::Refused(format!(
                         "the audit log {} is broken at line {line} ({reason}): {what}{aside}",
                         path.display()
-                    ));
+                    )));
                 }
             }
         } else {
@@ -177,17 +214,24 @@ impl AuditLog {
                 );
                 found
             }
-            Some(stored) => return Err(mismatch(path, state_dir, &stored, &found)),
+            Some(stored) => {
+                return Err(AuditError::Refused(mismatch(
+                    path, state_dir, &stored, &found,
+                )));
+            }
         };
         store.save_audit_head(&head)?;
         let secret = store.audit_secret()?;
-        let digests = Hmac::<Sha256>::new_from_slice(&secret)
-            .map_err(|e| format!("cannot key the audit digests: {e}"))?;
+        let digests = Hmac::<Sha256>::new_from_slice(&secret)?;
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?;
+            .map_err(|source| AuditError::Io {
+                action: "open the audit log",
+                path: path.to_owned(),
+                source,
+            })?;
         if state_dir.is_none() {
             tracing::warn!(
                 "the audit log {} is not anchored: without --state nothing keeps its head between runs, so records deleted from its end (or all of them) cannot be detected at start; keep the head elsewhere and check it with `tenet-mcp audit verify --expect-head`",
@@ -211,7 +255,7 @@ impl AuditLog {
     }
 
     /// Appends one record, syncs it to disk, then saves the new head in `store`.
-    pub(crate) fn append(&self, event: Event, store: &Store) -> Result<(), String> {
+    pub(crate) fn append(&self, event: Event, store: &Store) -> Result<(), AuditError> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let (file, head) = &mut *state;
         let mut digest = self.digests.clone();
@@ -234,14 +278,21 @@ impl AuditLog {
         let line = format!("{}\n", canonical(&record));
         file.write_all(line.as_bytes())
             .and_then(|()| file.sync_data())
-            .map_err(|e| format!("cannot write the audit log: {e}"))?;
+            .map_err(|source| AuditError::Io {
+                action: "write the audit log",
+                path: self.path.clone(),
+                source,
+            })?;
         *head = Head {
             seq: head.seq + 1,
             hash,
         };
-        store.save_audit_head(head).map_err(|e| {
-            format!("audit record {head} was written but the state does not hold it as the head ({e}); the next start accepts the log only while it is at most one record past the stored head")
-        })
+        store
+            .save_audit_head(head)
+            .map_err(|source| AuditError::Unanchored {
+                head: head.clone(),
+                source,
+            })
     }
 }
 
@@ -605,7 +656,9 @@ mod tests {
             "{reason}"
         );
 
-        let refused = AuditLog::open(&path, &store, Some(dir.path())).unwrap_err();
+        let refused = AuditLog::open(&path, &store, Some(dir.path()))
+            .unwrap_err()
+            .to_string();
         assert!(
             refused.contains("broken at line 5")
                 && refused.contains("remove its incomplete last line")
@@ -661,7 +714,11 @@ mod tests {
         let (dir, path, store) = log_with(3);
         let original = lines(&path);
         let head = head_of(&path);
-        let refused = |path: &Path| AuditLog::open(path, &store, Some(dir.path())).unwrap_err();
+        let refused = |path: &Path| {
+            AuditLog::open(path, &store, Some(dir.path()))
+                .unwrap_err()
+                .to_string()
+        };
 
         write(&path, &original[..2]);
         let message = refused(&path);

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use super::{EmulatorConfig, audit, policy::Policy, start};
+use super::{EmulatorConfig, EmulatorError, audit, policy::Policy, start};
 use crate::catalog::Catalog;
 
 /// Arguments of `tenet-mcp emulator`.
@@ -30,8 +30,8 @@ pub struct EmulatorArgs {
 }
 
 /// Runs the emulator until Ctrl-C or SIGTERM.
-pub async fn run_emulator(args: EmulatorArgs) -> Result<(), String> {
-    let catalog = Arc::new(Catalog::load_or_embedded(&args.catalogs).map_err(|e| e.to_string())?);
+pub async fn run_emulator(args: EmulatorArgs) -> Result<(), EmulatorError> {
+    let catalog = Arc::new(Catalog::load_or_embedded(&args.catalogs)?);
     let policy = match &args.policy {
         Some(path) => Policy::load(path)?,
         None => Policy::builtin(),
@@ -102,23 +102,40 @@ pub enum ReviewAction {
     },
 }
 
+/// Why `reviews` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewsError {
+    /// The approver key's variable is not set.
+    #[error(
+        "{0} is not set: export the approver key the emulator printed when it started (reviews need an approver key; the key agents call with cannot decide them)"
+    )]
+    NoKey(String),
+    /// The emulator did not answer.
+    #[error(
+        "cannot reach the emulator at {base}: start it with `tenet-mcp emulator` or pass --emulator-url ({source})"
+    )]
+    Unreachable {
+        /// The emulator's URL.
+        base: String,
+        /// What failed.
+        source: reqwest::Error,
+    },
+    /// The emulator answered with an error.
+    #[error("the emulator refused: {0}")]
+    Refused(String),
+}
+
 /// Runs `reviews`; the approver key comes from TENET_APPROVER_KEY (or `--key-env`).
-pub async fn run_reviews(args: ReviewsArgs) -> Result<(), String> {
+pub async fn run_reviews(args: ReviewsArgs) -> Result<(), ReviewsError> {
     let key = std::env::var(&args.key_env)
         .ok()
         .filter(|k| !k.trim().is_empty())
-        .ok_or_else(|| {
-            format!(
-                "{} is not set: export the approver key the emulator printed when it started (reviews need an approver key; the key agents call with cannot decide them)",
-                args.key_env
-            )
-        })?;
+        .ok_or_else(|| ReviewsError::NoKey(args.key_env.clone()))?;
     let base = args.emulator_url.trim_end_matches('/');
     let http = reqwest::Client::new();
-    let unreachable = |e: reqwest::Error| {
-        format!(
-            "cannot reach the emulator at {base}: start it with `tenet-mcp emulator` or pass --emulator-url ({e})"
-        )
+    let unreachable = |source: reqwest::Error| ReviewsError::Unreachable {
+        base: base.to_owned(),
+        source,
     };
     let request = match &args.action {
         ReviewAction::List => http.get(format!("{base}/v1/reviews")),
@@ -133,9 +150,11 @@ pub async fn run_reviews(args: ReviewsArgs) -> Result<(), String> {
     let status = response.status();
     let body: Value = response.json().await.map_err(unreachable)?;
     if !status.is_success() {
-        return Err(format!(
-            "the emulator refused: {}",
-            body["message"].as_str().unwrap_or("unknown error")
+        return Err(ReviewsError::Refused(
+            body["message"]
+                .as_str()
+                .unwrap_or("unknown error")
+                .to_owned(),
         ));
     }
     match args.action {

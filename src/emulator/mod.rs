@@ -41,12 +41,13 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use self::{
-    audit::{AuditLog, Event},
-    policy::{Policy, Role},
-    store::{Reader, Review, Store},
+    audit::{AuditError, AuditLog, Event},
+    policy::{Policy, PolicyError, Role},
+    store::{Reader, Review, Store, StoreError},
 };
 use crate::{
     catalog::Catalog,
+    error::Rejection,
     tenet::{
         ApiKey,
         decision::Outcome,
@@ -176,8 +177,39 @@ struct Shared {
 
 type App = Arc<Shared>;
 
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    /// Its catalog is invalid.
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    /// Its policy file is invalid.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// Its state database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Its audit log cannot be continued.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// The policy names no key that may call.
+    #[error("the policy's [[keys]] lists only approver keys: add an agent or tenant key")]
+    NoCallerKey,
+    /// The HTTP client for downstream APIs could not be built.
+    #[error("{0}")]
+    Downstream(String),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// What the system said.
+        source: std::io::Error,
+    },
+}
+
 /// Starts an emulator; it serves in the background until [`Emulator::shutdown`].
-pub async fn start(config: EmulatorConfig) -> Result<Emulator, String> {
+pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
     let EmulatorConfig {
         bind,
         catalog,
@@ -221,7 +253,7 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, String> {
     let first = |role: Role| keys.iter().find(|k| k.role == role).map(|k| k.key.clone());
     let api_key = first(Role::Tenant)
         .or_else(|| first(Role::Agent))
-        .ok_or("the policy's [[keys]] lists only approver keys: add an agent or tenant key")?;
+        .ok_or(EmulatorError::NoCallerKey)?;
     let approver_key = first(Role::Approver);
     if approver_key.is_none() {
         tracing::warn!(
@@ -229,11 +261,10 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, String> {
         );
     }
     let seed = policy.faults.seed.unwrap_or_else(|| rand::rng().random());
-    let http = downstream::client()?;
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let http = downstream::client().map_err(EmulatorError::Downstream)?;
+    let listen = |source| EmulatorError::Listen { addr: bind, source };
+    let listener = tokio::net::TcpListener::bind(bind).await.map_err(listen)?;
+    let addr = listener.local_addr().map_err(listen)?;
     let app: App = Arc::new(Shared {
         catalog,
         policy,
@@ -278,14 +309,6 @@ pub async fn start(config: EmulatorConfig) -> Result<Emulator, String> {
     })
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        axum::Json(json!({"error": code, "message": message.into()})),
-    )
-        .into_response()
-}
-
 fn json_response(status: u16, body: &str) -> Response {
     let mut response = (
         StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
@@ -300,7 +323,7 @@ fn json_response(status: u16, body: &str) -> Response {
 }
 
 fn forbidden(message: impl Into<String>) -> Response {
-    error(StatusCode::FORBIDDEN, "forbidden", message)
+    Rejection::new(StatusCode::FORBIDDEN, "forbidden", message).into_response()
 }
 
 /// The key of the request's bearer token, or a 401 answer.
@@ -316,30 +339,33 @@ fn authenticate<'a>(app: &'a Shared, headers: &HeaderMap) -> Result<&'a Key, Res
             a.len() == b.len() && bool::from(a.ct_eq(b))
         })
         .ok_or_else(|| {
-            error(
+            Rejection::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "missing or unknown API key: send Authorization: Bearer <key>",
             )
+            .into_response()
         })
 }
 
 /// The answer to a body that could not be read: 413 over [`MAX_REQUEST_BODY`], else 400.
 fn body_refused(rejection: &BytesRejection) -> Response {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        error(
+        Rejection::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
             format!(
                 "the request body is over {MAX_REQUEST_BODY} bytes (1 MiB): send a smaller one"
             ),
         )
+        .into_response()
     } else {
-        error(
+        Rejection::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "the request body could not be read: send it again",
         )
+        .into_response()
     }
 }
 
@@ -412,11 +438,12 @@ async fn execute(
         );
     }
     if fail {
-        return error(
+        return Rejection::new(
             StatusCode::from_u16(faults.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
             "injected_fault",
             "fault injection",
-        );
+        )
+        .into_response();
     }
     let body = match body {
         Ok(body) => body,
@@ -425,24 +452,25 @@ async fn execute(
     let request: ExecuteRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
         Err(e) => {
-            return error(
+            return Rejection::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 format!(
                     "the body is not an execute request ({}): send a JSON object with requestId, service, toolCall {{toolName, arguments}}, agent {{agentId}} and context",
                     without_type_names(&e.to_string())
                 ),
-            );
+            ).into_response();
         }
     };
     if let Some(key) = headers.get("idempotency-key").and_then(|v| v.to_str().ok())
         && key != request.request_id
     {
-        return error(
+        return Rejection::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             "the Idempotency-Key header differs from requestId",
-        );
+        )
+        .into_response();
     }
     if caller.role == Role::Agent && request.agent.agent_id != caller.agent {
         return forbidden(format!(
@@ -460,14 +488,18 @@ async fn execute(
             return json_response(status, &body);
         }
         Ok(Some(_)) => {
-            return error(
+            return Rejection::new(
                 StatusCode::CONFLICT,
                 "idempotency_conflict",
                 "this requestId was used with a different body",
-            );
+            )
+            .into_response();
         }
         Ok(None) => {}
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
+        Err(e) => {
+            return Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+                .into_response();
+        }
     }
     let (status, answer) = match decide(&app, &request, &caller.id) {
         Ok(answer) => answer,
@@ -478,7 +510,8 @@ async fn execute(
         .store
         .save_execute_answer(&replay_key, &fingerprint, status, &body)
     {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e);
+        return Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            .into_response();
     }
     json_response(status, &body)
 }
@@ -488,7 +521,9 @@ async fn execute(
 // Refusals are whole responses, built on the cold path only.
 #[allow(clippy::result_large_err)]
 fn decide(app: &App, request: &ExecuteRequest, owner: &str) -> Result<(u16, Value), Response> {
-    let internal = |e: String| error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e);
+    let internal = |e: StoreError| {
+        Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()).into_response()
+    };
     let name = &request.tool_call.tool_name;
     let Some(tool) = app
         .catalog
@@ -577,7 +612,11 @@ fn decide(app: &App, request: &ExecuteRequest, owner: &str) -> Result<(u16, Valu
 
 /// Creates a pending job for an allowed call, owned by the key `owner`, and runs it
 /// in the background.
-fn start_job(app: &App, request: ExecuteRequest, owner: Option<&str>) -> Result<String, String> {
+fn start_job(
+    app: &App,
+    request: ExecuteRequest,
+    owner: Option<&str>,
+) -> Result<String, StoreError> {
     let job_id = new_id("job");
     app.store.add_job(
         &JobBody {
@@ -675,12 +714,14 @@ async fn job(State(app): State<App>, Path(id): Path<String>, headers: HeaderMap)
     // Another key's job is answered as missing: its existence is not revealed.
     match app.store.job(&id, caller.reader()) {
         Ok(Some(job)) => (StatusCode::OK, axum::Json(job)).into_response(),
-        Ok(None) => error(
+        Ok(None) => Rejection::new(
             StatusCode::NOT_FOUND,
             "job_not_found",
             format!("no job {id}"),
-        ),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
+        )
+        .into_response(),
+        Err(e) => Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            .into_response(),
     }
 }
 
@@ -699,7 +740,8 @@ async fn list_reviews(State(app): State<App>, headers: HeaderMap) -> Response {
 fn reviews_json(app: &Shared, reader: Reader<'_>) -> Response {
     match app.store.reviews(reader) {
         Ok(reviews) => axum::Json(json!({"reviews": reviews})).into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
+        Err(e) => Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            .into_response(),
     }
 }
 
@@ -727,31 +769,37 @@ async fn settle_review(app: &App, id: &str, verdict: &str, decided_by: &str) -> 
         "approve" => true,
         "deny" => false,
         other => {
-            return error(
+            return Rejection::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
                 format!("unknown action `{other}`: use approve or deny"),
-            );
+            )
+            .into_response();
         }
     };
     let _deciding = app.deciding.lock().await;
     let (mut review, owner) = match app.store.review(id) {
         Ok(Some(found)) => found,
         Ok(None) => {
-            return error(
+            return Rejection::new(
                 StatusCode::NOT_FOUND,
                 "review_not_found",
                 format!("no review {id}"),
-            );
+            )
+            .into_response();
         }
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
+        Err(e) => {
+            return Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+                .into_response();
+        }
     };
     if review.status != "pending" {
-        return error(
+        return Rejection::new(
             StatusCode::CONFLICT,
             "already_decided",
             format!("review {id} is already {}", review.status),
-        );
+        )
+        .into_response();
     }
     review.status = if approve { "approved" } else { "denied" }.into();
     review.decided = Some(httpdate::fmt_http_date(SystemTime::now()));
@@ -770,11 +818,19 @@ async fn settle_review(app: &App, id: &str, verdict: &str, decided_by: &str) -> 
         };
         match start_job(app, request, owner.as_deref()) {
             Ok(job_id) => review.job_id = Some(job_id),
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e),
+            Err(e) => {
+                return Rejection::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    e.to_string(),
+                )
+                .into_response();
+            }
         }
     }
     if let Err(e) = app.store.save_review(&review) {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", e);
+        return Rejection::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+            .into_response();
     }
     let mut ids = serde_json::Map::new();
     ids.insert("review_id".into(), json!(review.id));

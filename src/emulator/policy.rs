@@ -240,6 +240,27 @@ struct PolicyFile {
     downstream_timeout_secs: Option<u64>,
 }
 
+/// Why a policy file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("cannot read the policy {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The file is not a valid policy.
+    #[error("{}: {problem}", path.display())]
+    Invalid {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, and where.
+        problem: String,
+    },
+}
+
 /// The default downstream timeout.
 pub const DEFAULT_DOWNSTREAM_TIMEOUT_SECS: u64 = 30;
 
@@ -253,31 +274,41 @@ impl Policy {
     }
 
     /// Reads a TOML (`.toml`) or JSON policy file.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the policy {}: {e}", path.display()))?;
-        let file: PolicyFile = if path.extension().is_some_and(|ext| ext == "json") {
-            serde_json::from_str(&text)
-                .map_err(|e| format!("{}: not a valid policy: {e}", path.display()))?
-        } else {
-            toml::from_str(&text)
-                .map_err(|e| format!("{}: not a valid policy: {e}", path.display()))?
+    pub fn load(path: &Path) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let syntax = |problem: String| PolicyError::Invalid {
+            path: path.to_owned(),
+            problem: format!("not a valid policy: {problem}"),
         };
-        Self::from_file(file).map_err(|e| format!("{}: {e}", path.display()))
+        let file: PolicyFile = if path.extension().is_some_and(|ext| ext == "json") {
+            serde_json::from_str(&text).map_err(|e| syntax(e.to_string()))?
+        } else {
+            toml::from_str(&text).map_err(|e| syntax(e.to_string()))?
+        };
+        Self::from_file(file, path)
     }
 
-    fn from_file(file: PolicyFile) -> Result<Self, String> {
+    /// The policy `file` (read from `path`) describes, or what is wrong with it.
+    fn from_file(file: PolicyFile, path: &Path) -> Result<Self, PolicyError> {
+        let invalid = |problem: String| {
+            Err(PolicyError::Invalid {
+                path: path.to_owned(),
+                problem,
+            })
+        };
         let mut rules = Vec::new();
         for (i, rule) in file.rules.into_iter().enumerate() {
             if rule.tool.is_none() && rule.service.is_none() {
-                return Err(format!("rule {} names neither `tool` nor `service`", i + 1));
+                return invalid(format!("rule {} names neither `tool` nor `service`", i + 1));
             }
             let tool = match &rule.tool {
-                Some(pattern) => Some(
-                    Glob::new(pattern)
-                        .map_err(|e| format!("rule {}: bad glob `{pattern}`: {e}", i + 1))?
-                        .compile_matcher(),
-                ),
+                Some(pattern) => Some(match Glob::new(pattern) {
+                    Ok(glob) => glob.compile_matcher(),
+                    Err(e) => return invalid(format!("rule {}: bad glob `{pattern}`: {e}", i + 1)),
+                }),
                 None => None,
             };
             let subject = rule
@@ -299,17 +330,17 @@ impl Policy {
         }
         for (i, key) in file.keys.iter().enumerate() {
             if key.key.trim().len() < 8 {
-                return Err("every [[keys]] key must have at least 8 characters".into());
+                return invalid("every [[keys]] key must have at least 8 characters".into());
             }
             if file.keys[..i].iter().any(|other| other.key == key.key) {
-                return Err(format!(
+                return invalid(format!(
                     "[[keys]] entry {} repeats an earlier key: give every key one role",
                     i + 1
                 ));
             }
         }
         if !file.keys.is_empty() && file.keys.iter().all(|k| k.role == Role::Approver) {
-            return Err(
+            return invalid(
                 "[[keys]] lists only approver keys: add an agent or tenant key to call with".into(),
             );
         }
@@ -319,11 +350,11 @@ impl Policy {
             ("drop_rate", faults.drop_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
-                return Err(format!("faults.{name} must be between 0 and 1"));
+                return invalid(format!("faults.{name} must be between 0 and 1"));
             }
         }
         if !(500..=599).contains(&faults.error_status) {
-            return Err("faults.error_status must be a 5xx status".into());
+            return invalid("faults.error_status must be a 5xx status".into());
         }
         Ok(Self {
             keys: file.keys,
@@ -416,7 +447,7 @@ mod tests {
     }
 
     fn policy(toml_text: &str) -> Policy {
-        Policy::from_file(toml::from_str(toml_text).unwrap()).unwrap()
+        Policy::from_file(toml::from_str(toml_text).unwrap(), Path::new("test.toml")).unwrap()
     }
 
     #[test]
@@ -473,7 +504,11 @@ mod tests {
 
     #[test]
     fn bad_policies_are_explained() {
-        let bad = |text: &str| Policy::from_file(toml::from_str(text).unwrap()).unwrap_err();
+        let bad = |text: &str| {
+            Policy::from_file(toml::from_str(text).unwrap(), Path::new("test.toml"))
+                .unwrap_err()
+                .to_string()
+        };
         assert!(bad("[[rules]]\naction = \"block\"").contains("neither"));
         assert!(bad("[faults]\nerror_rate = 2.0").contains("error_rate"));
         assert!(bad("[[keys]]\nkey = \"x\"").contains("8 characters"));

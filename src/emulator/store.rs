@@ -81,13 +81,43 @@ pub struct Store {
     db: Mutex<Connection>,
 }
 
-fn sql(error: rusqlite::Error) -> String {
-    format!("the emulator's state database failed: {error}")
+/// Why the state database could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The state folder could not be created.
+    #[error("cannot create the state folder {}: {source}", path.display())]
+    CreateDir {
+        /// The folder.
+        path: std::path::PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// SQLite refused a statement.
+    #[error("the emulator's state database failed: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// A record could not be encoded for storing.
+    #[error("cannot encode a record for the state database: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The stored audit head has a negative sequence number.
+    #[error("the audit head in the state database is damaged (sequence {0})")]
+    DamagedHead(i64),
+    /// The audit sequence number does not fit the database.
+    #[error("the audit sequence {0} is too large to store")]
+    SequenceTooLarge(u64),
+    /// The stored audit secret is not 32 bytes.
+    #[error(
+        "the audit secret in the state database is damaged ({0} bytes, not 32): move the state folder aside to start afresh"
+    )]
+    DamagedSecret(usize),
+}
+
+fn sql(error: rusqlite::Error) -> StoreError {
+    StoreError::Sql(error)
 }
 
 /// Gives `jobs` and `reviews` their `owner` column (the creating key's id), also in
 /// state folders written before keys owned rows.
-fn add_owner_columns(db: &Connection) -> Result<(), String> {
+fn add_owner_columns(db: &Connection) -> Result<(), StoreError> {
     for table in ["jobs", "reviews"] {
         if db
             .prepare(&format!("SELECT owner FROM {table} LIMIT 0"))
@@ -102,11 +132,12 @@ fn add_owner_columns(db: &Connection) -> Result<(), String> {
 
 impl Store {
     /// Opens the database under `dir`, or in memory.
-    pub fn open(dir: Option<&Path>) -> Result<Self, String> {
+    pub fn open(dir: Option<&Path>) -> Result<Self, StoreError> {
         let db = match dir {
             Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    format!("cannot create the state folder {}: {e}", dir.display())
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                    path: dir.to_owned(),
+                    source,
                 })?;
                 Connection::open(dir.join("emulator.sqlite3")).map_err(sql)?
             }
@@ -131,7 +162,7 @@ impl Store {
     }
 
     /// The stored answer to an execute: (body fingerprint, HTTP status, body).
-    pub fn execute_answer(&self, key: &str) -> Result<Option<(String, u16, String)>, String> {
+    pub fn execute_answer(&self, key: &str) -> Result<Option<(String, u16, String)>, StoreError> {
         self.db()
             .query_row(
                 "SELECT fingerprint, status, body FROM executes WHERE key = ?1",
@@ -149,7 +180,7 @@ impl Store {
         fingerprint: &str,
         status: u16,
         body: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), StoreError> {
         self.db()
             .execute(
                 "INSERT OR REPLACE INTO executes VALUES (?1, ?2, ?3, ?4)",
@@ -160,7 +191,7 @@ impl Store {
     }
 
     /// A job, if `reader` may see it.
-    pub fn job(&self, id: &str, reader: Reader<'_>) -> Result<Option<JobBody>, String> {
+    pub fn job(&self, id: &str, reader: Reader<'_>) -> Result<Option<JobBody>, StoreError> {
         let (owner, legacy) = reader.params();
         let body: Option<String> = self
             .db()
@@ -176,8 +207,8 @@ impl Store {
 
     /// Creates a job owned by the key `owner` (none: the job of a review from before
     /// owners were recorded).
-    pub fn add_job(&self, job: &JobBody, owner: Option<&str>) -> Result<(), String> {
-        let body = serde_json::to_string(job).map_err(|e| e.to_string())?;
+    pub fn add_job(&self, job: &JobBody, owner: Option<&str>) -> Result<(), StoreError> {
+        let body = serde_json::to_string(job)?;
         self.db()
             .execute(
                 "INSERT INTO jobs (id, body, owner) VALUES (?1, ?2, ?3)",
@@ -188,8 +219,8 @@ impl Store {
     }
 
     /// Updates a job.
-    pub fn save_job(&self, job: &JobBody) -> Result<(), String> {
-        let body = serde_json::to_string(job).map_err(|e| e.to_string())?;
+    pub fn save_job(&self, job: &JobBody) -> Result<(), StoreError> {
+        let body = serde_json::to_string(job)?;
         self.db()
             .execute(
                 "UPDATE jobs SET body = ?2 WHERE id = ?1",
@@ -200,7 +231,7 @@ impl Store {
     }
 
     /// Marks jobs a previous process left unfinished as failed; returns how many.
-    pub fn fail_unfinished_jobs(&self, error: &str) -> Result<usize, String> {
+    pub fn fail_unfinished_jobs(&self, error: &str) -> Result<usize, StoreError> {
         let rows: Vec<String> = {
             let db = self.db();
             let mut statement = db.prepare("SELECT body FROM jobs").map_err(sql)?;
@@ -227,7 +258,7 @@ impl Store {
 
     /// A review and the key that created it (none for rows from before owners were
     /// recorded).
-    pub fn review(&self, id: &str) -> Result<Option<(Review, Option<String>)>, String> {
+    pub fn review(&self, id: &str) -> Result<Option<(Review, Option<String>)>, StoreError> {
         let row: Option<(String, Option<String>)> = self
             .db()
             .query_row(
@@ -241,7 +272,7 @@ impl Store {
     }
 
     /// The reviews `reader` may see, oldest first.
-    pub fn reviews(&self, reader: Reader<'_>) -> Result<Vec<Review>, String> {
+    pub fn reviews(&self, reader: Reader<'_>) -> Result<Vec<Review>, StoreError> {
         let (owner, legacy) = reader.params();
         let db = self.db();
         let mut statement = db
@@ -261,8 +292,8 @@ impl Store {
     }
 
     /// Creates a review owned by the key `owner`.
-    pub fn add_review(&self, review: &Review, owner: &str) -> Result<(), String> {
-        let body = serde_json::to_string(review).map_err(|e| e.to_string())?;
+    pub fn add_review(&self, review: &Review, owner: &str) -> Result<(), StoreError> {
+        let body = serde_json::to_string(review)?;
         self.db()
             .execute(
                 "INSERT INTO reviews (id, seq, body, owner) VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM reviews), ?2, ?3)",
@@ -273,8 +304,8 @@ impl Store {
     }
 
     /// Updates a review.
-    pub fn save_review(&self, review: &Review) -> Result<(), String> {
-        let body = serde_json::to_string(review).map_err(|e| e.to_string())?;
+    pub fn save_review(&self, review: &Review) -> Result<(), StoreError> {
+        let body = serde_json::to_string(review)?;
         self.db()
             .execute(
                 "UPDATE reviews SET body = ?2 WHERE id = ?1",
@@ -285,7 +316,7 @@ impl Store {
     }
 
     /// What `agent` has spent on `day`.
-    pub fn spent(&self, agent: &str, day: &str) -> Result<f64, String> {
+    pub fn spent(&self, agent: &str, day: &str) -> Result<f64, StoreError> {
         Ok(self
             .db()
             .query_row(
@@ -299,7 +330,7 @@ impl Store {
     }
 
     /// Adds to what `agent` has spent on `day`.
-    pub fn add_spend(&self, agent: &str, day: &str, usd: f64) -> Result<(), String> {
+    pub fn add_spend(&self, agent: &str, day: &str, usd: f64) -> Result<(), StoreError> {
         self.db()
             .execute("INSERT INTO spend VALUES (?1, ?2, ?3) ON CONFLICT (agent, day) DO UPDATE SET usd = usd + ?3", params![agent, day, usd])
             .map(drop)
@@ -307,7 +338,7 @@ impl Store {
     }
 
     /// The audit log's head as last appended, if one was ever stored.
-    pub fn audit_head(&self) -> Result<Option<Head>, String> {
+    pub fn audit_head(&self) -> Result<Option<Head>, StoreError> {
         let row: Option<(i64, String)> = self
             .db()
             .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |row| {
@@ -318,17 +349,14 @@ impl Store {
         row.map(|(seq, hash)| {
             u64::try_from(seq)
                 .map(|seq| Head { seq, hash })
-                .map_err(|_| {
-                    format!("the audit head in the state database is damaged (sequence {seq})")
-                })
+                .map_err(|_| StoreError::DamagedHead(seq))
         })
         .transpose()
     }
 
     /// Stores the audit log's head.
-    pub fn save_audit_head(&self, head: &Head) -> Result<(), String> {
-        let seq = i64::try_from(head.seq)
-            .map_err(|_| format!("the audit sequence {} is too large to store", head.seq))?;
+    pub fn save_audit_head(&self, head: &Head) -> Result<(), StoreError> {
+        let seq = i64::try_from(head.seq).map_err(|_| StoreError::SequenceTooLarge(head.seq))?;
         self.db()
             .execute(
                 "INSERT INTO audit_head VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET seq = ?1, hash = ?2",
@@ -339,7 +367,7 @@ impl Store {
     }
 
     /// The key of the audit log's argument digests: 32 random bytes made once per state.
-    pub fn audit_secret(&self) -> Result<[u8; 32], String> {
+    pub fn audit_secret(&self) -> Result<[u8; 32], StoreError> {
         let mut fresh = [0u8; 32];
         rand::Rng::fill(&mut rand::rng(), &mut fresh[..]);
         let db = self.db();
@@ -353,12 +381,8 @@ impl Store {
                 row.get(0)
             })
             .map_err(sql)?;
-        key.try_into().map_err(|key: Vec<u8>| {
-            format!(
-                "the audit secret in the state database is damaged ({} bytes, not 32): move the state folder aside to start afresh",
-                key.len()
-            )
-        })
+        key.try_into()
+            .map_err(|key: Vec<u8>| StoreError::DamagedSecret(key.len()))
     }
 }
 

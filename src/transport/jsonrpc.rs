@@ -79,9 +79,7 @@ pub fn parse_message(bytes: &[u8]) -> Result<ClientJsonRpcMessage, BadMessage> {
         _ => Value::Null,
     };
     if value.get("method").and_then(Value::as_str) == Some("tools/call") && !id.is_null() {
-        check_tool_call(value.get("params")).map_err(|problem| {
-            BadMessage::new(-32602, id.clone(), format!("Invalid params: {problem}"))
-        })?;
+        check_tool_call(value.get("params"), &id)?;
     }
     let message: ClientJsonRpcMessage = serde_json::from_value(value).map_err(|error| {
         BadMessage::new(
@@ -108,14 +106,22 @@ pub fn parse_message(bytes: &[u8]) -> Result<ClientJsonRpcMessage, BadMessage> {
     Ok(message)
 }
 
-/// What is wrong with the params of a `tools/call`, if anything.
-fn check_tool_call(params: Option<&Value>) -> Result<(), String> {
+/// The params of a `tools/call` with request `id`: an error (-32602) saying what is
+/// wrong with them, if anything.
+fn check_tool_call(params: Option<&Value>, id: &Value) -> Result<(), BadMessage> {
     const SHAPE: &str = r#"send {"name": "<tool>", "arguments": {...}}"#;
+    let bad = |problem: String| {
+        Err(BadMessage::new(
+            -32602,
+            id.clone(),
+            format!("Invalid params: {problem}"),
+        ))
+    };
     let params = match params {
-        None | Some(Value::Null) => return Err(format!("tools/call has no params; {SHAPE}")),
+        None | Some(Value::Null) => return bad(format!("tools/call has no params; {SHAPE}")),
         Some(Value::Object(params)) => params,
         Some(other) => {
-            return Err(format!(
+            return bad(format!(
                 "the params of tools/call are {}, not an object; {SHAPE}",
                 kind(other)
             ));
@@ -123,9 +129,9 @@ fn check_tool_call(params: Option<&Value>) -> Result<(), String> {
     };
     match params.get("name") {
         Some(Value::String(name)) if !name.is_empty() => {}
-        None => return Err(format!("tools/call names no tool (params.name); {SHAPE}")),
+        None => return bad(format!("tools/call names no tool (params.name); {SHAPE}")),
         Some(other) => {
-            return Err(format!(
+            return bad(format!(
                 "params.name of tools/call is {}, not a tool name; {SHAPE}",
                 kind(other)
             ));
@@ -133,7 +139,7 @@ fn check_tool_call(params: Option<&Value>) -> Result<(), String> {
     }
     match params.get("arguments") {
         None | Some(Value::Null | Value::Object(_)) => Ok(()),
-        Some(other) => Err(format!(
+        Some(other) => bad(format!(
             "params.arguments of tools/call is {}, not an object of the tool's arguments; {SHAPE}",
             kind(other)
         )),

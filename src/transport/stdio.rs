@@ -16,7 +16,7 @@ use tokio::{
     sync::mpsc,
 };
 
-use crate::{bridge::Bridge, transport::jsonrpc::parse_message};
+use crate::{bridge::Bridge, error::ServeError, transport::jsonrpc::parse_message};
 
 /// The longest line (one JSON-RPC message) read from stdin, in bytes: the same as the
 /// HTTP transports' default `--max-body` (1 MiB). A longer line is skipped and
@@ -26,27 +26,35 @@ pub const MAX_LINE_BYTES: usize = crate::transport::http::DEFAULT_MAX_BODY;
 /// Messages buffered per direction before the other side waits.
 const CHANNEL_CAPACITY: usize = 64;
 
-/// Serves `bridge` on stdin/stdout until the client closes the stream or a signal arrives.
-pub async fn serve(bridge: Bridge) -> Result<(), String> {
+/// Serves `bridge` on stdin/stdout until the client closes the stream or `shutdown`
+/// resolves.
+pub async fn serve(bridge: Bridge, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
     let (reader, writer) = streams();
-    serve_streams(bridge, reader, writer).await
+    serve_on(bridge, reader, writer, shutdown).await
 }
 
-/// Serves `bridge` on a pair of byte streams carrying newline-delimited JSON-RPC.
-async fn serve_streams(bridge: Bridge, reader: Reader, writer: Writer) -> Result<(), String> {
-    let (transport, written) = LineTransport::spawn(reader, writer);
+/// Serves `bridge` on a pair of byte streams carrying newline-delimited JSON-RPC
+/// until the client closes `reader` or `shutdown` resolves. Everything answered is
+/// written to `writer` before it returns after a disconnect.
+pub async fn serve_on(
+    bridge: Bridge,
+    reader: impl AsyncRead + Send + Unpin + 'static,
+    writer: impl AsyncWrite + Send + Unpin + 'static,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServeError> {
+    let (transport, written) = LineTransport::spawn(Box::new(reader), Box::new(writer));
     let running = bridge
         .serve(transport)
         .await
-        .map_err(|error| format!("the MCP client's initialization failed: {error}"))?;
+        .map_err(|error| ServeError::Initialize(Box::new(error)))?;
     let stop = running.cancellation_token();
     tokio::select! {
         quit = running.waiting() => {
             tracing::info!(reason = ?quit, "MCP client disconnected");
-            // Everything answered reaches stdout before the process exits.
+            // Everything answered reaches the client before this returns.
             let _ = written.await;
         }
-        () = crate::shutdown_signal() => {
+        () = shutdown => {
             tracing::info!("signal received; stopping");
             stop.cancel();
         }

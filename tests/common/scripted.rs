@@ -54,6 +54,21 @@ impl Canned {
             delay: Duration::ZERO,
         }
     }
+    /// An execute's answer: allowed, running as `job`.
+    pub fn allow(job: &str) -> Self {
+        Self::json(202, json!({"jobId": job, "decision": "ALLOW"}))
+    }
+    /// A poll's answer: `job` is in `status` (`pending`, `running`, ...).
+    pub fn job(job: &str, status: &str) -> Self {
+        Self::json(200, json!({"jobId": job, "status": status}))
+    }
+    /// A poll's answer: `job` completed, its downstream call answering `status` with `body`.
+    pub fn completed(job: &str, status: u16, body: Value) -> Self {
+        Self::json(
+            200,
+            json!({"jobId": job, "status": "completed", "execution": {"status": status, "headers": {}, "body": body, "durationMs": 3}}),
+        )
+    }
     /// The same answer with a header.
     pub fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_owned(), value.to_owned()));
@@ -213,6 +228,12 @@ impl ScriptedTenet {
             .unwrap()
             .execute
             .insert(tool.to_owned(), answers.into());
+    }
+
+    /// Scripts executes of `tool` to start `job`, and polls of `job` to find it running.
+    pub fn start_job(&self, tool: &str, job: &str) {
+        self.on_execute(tool, vec![Canned::allow(job)]);
+        self.on_job(job, vec![Canned::job(job, "running")]);
     }
 
     /// Scripts the answers to polls of `job_id`.

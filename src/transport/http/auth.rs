@@ -26,9 +26,9 @@ use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use crate::{
     bridge::AgentIdentity,
-    metrics,
+    config::ConfigError,
+    error::Rejection,
     selection::{AgentScopes, Rules},
-    serve::ConfigError,
     web::{addresses_loopback, bearer},
 };
 
@@ -386,15 +386,6 @@ pub struct Policy {
     pub max_body: usize,
 }
 
-/// A JSON error response `{"error": code, "message": message}`.
-pub fn refuse(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    (
-        status,
-        axum::Json(json!({"error": code, "message": message.into()})),
-    )
-        .into_response()
-}
-
 /// A JSON-RPC error response with HTTP `status`.
 pub fn jsonrpc_error(
     status: StatusCode,
@@ -415,21 +406,21 @@ pub fn jsonrpc_error(
 pub async fn guard(State(policy): State<Arc<Policy>>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     if policy.loopback_hosts_only && !addresses_loopback(&parts.uri, &parts.headers) {
-        metrics::http_rejection("forbidden_host");
         let hosts = crate::web::addressed_hosts(&parts.uri, &parts.headers).join(", ");
         tracing::warn!(host = %hosts.chars().take(200).collect::<String>(), "refused a request for a non-loopback Host (possible DNS rebinding)");
-        return refuse(
+        return Rejection::new(
             StatusCode::FORBIDDEN,
             "forbidden_host",
             "this server is bound to loopback and serves only Host localhost, 127.0.0.1 or [::1]; to serve other names, use --auth-tokens",
-        );
+        )
+        .counted()
+        .into_response();
     }
     if let Some(origin) = parts.headers.get(header::ORIGIN)
         && !origin
             .to_str()
             .is_ok_and(|origin| policy.origins.allows(origin))
     {
-        metrics::http_rejection("forbidden_origin");
         let shown = origin
             .to_str()
             .unwrap_or("(not text)")
@@ -437,13 +428,15 @@ pub async fn guard(State(policy): State<Arc<Policy>>, request: Request, next: Ne
             .take(200)
             .collect::<String>();
         tracing::warn!(origin = %shown, "refused a request from a browser origin that is not allowed");
-        return refuse(
+        return Rejection::new(
             StatusCode::FORBIDDEN,
             "forbidden_origin",
             format!(
                 "Origin {shown} is not allowed; the server's operator can allow it with --allowed-origin"
             ),
-        );
+        )
+        .counted()
+        .into_response();
     }
     if let Some(tokens) = &policy.tokens {
         match bearer(&parts.headers).map(|token| tokens.agent_for(token)) {
@@ -451,23 +444,20 @@ pub async fn guard(State(policy): State<Arc<Policy>>, request: Request, next: Ne
                 parts.extensions.insert(AgentIdentity(agent.to_owned()));
             }
             presented => {
-                metrics::http_rejection("unauthorized");
                 let challenge = if presented.is_some() {
                     r#"Bearer realm="tenet-mcp", error="invalid_token""#
                 } else {
                     r#"Bearer realm="tenet-mcp""#
                 };
                 tracing::info!(token_presented = presented.is_some(), path = %parts.uri.path(), "refused an unauthenticated request");
-                let mut response = refuse(
+                return Rejection::new(
                     StatusCode::UNAUTHORIZED,
                     "unauthorized",
                     "send `Authorization: Bearer <token>` with a token from this server's --auth-tokens file",
-                );
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(challenge),
-                );
-                return response;
+                )
+                .counted()
+                .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge))
+                .into_response();
             }
         }
     }
@@ -488,12 +478,13 @@ pub async fn guard(State(policy): State<Arc<Policy>>, request: Request, next: Ne
 }
 
 fn too_large(max: usize) -> Response {
-    metrics::http_rejection("body_too_large");
-    refuse(
+    Rejection::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "body_too_large",
         format!("the request body exceeds this server's limit of {max} bytes (--max-body)"),
     )
+    .counted()
+    .into_response()
 }
 
 /// Reads a body of at most `max` bytes.
@@ -509,11 +500,12 @@ async fn read_body(headers: &HeaderMap, body: AxumBody, max: usize) -> Result<By
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|error| {
-            refuse(
+            Rejection::new(
                 StatusCode::BAD_REQUEST,
                 "bad_body",
                 format!("the request body could not be read: {error}"),
             )
+            .into_response()
         })?;
         if collected.len() + chunk.len() > max {
             return Err(too_large(max));

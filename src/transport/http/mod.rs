@@ -2,8 +2,8 @@
 //! transport at `/sse` + `/message`, with `/healthz` and `/metrics`, on one port.
 //!
 //! [`Server::bind`] checks the configuration and binds the port before anything
-//! is served (every problem is a [`ConfigError`]); [`Server::serve`] then serves until
-//! SIGTERM or Ctrl-C, and shuts down gracefully: it stops accepting connections,
+//! is served (every problem is a [`ConfigError`]); [`Server::serve_until`] then serves until
+//! its shutdown future resolves (SIGTERM or Ctrl-C in `serve`), and shuts down gracefully: it stops accepting connections,
 //! lets the calls in flight finish (up to `--shutdown-grace`), closes the sessions
 //! and returns.
 //!
@@ -35,14 +35,19 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use self::{
-    auth::{Origins, Policy, Tokens, refuse},
+    auth::{Origins, Policy, Tokens},
     sessions::Registry,
     sse::SseSessions,
     streamable::Sessions,
 };
-use crate::{bridge::Bridge, metrics::Metrics, serve::ConfigError};
+use crate::{
+    bridge::Bridge,
+    config::ConfigError,
+    error::{Rejection, ServeError},
+    metrics::Metrics,
+};
 
-/// The default `--bind`.
+/// The default `--bind`, as [`Options::default`] has it.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8765";
 /// The default `--max-body`, in bytes (1 MiB).
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
@@ -101,6 +106,26 @@ pub struct Options {
     pub header_read_timeout: Duration,
     /// The most open connections.
     pub max_connections: usize,
+}
+
+impl Default for Options {
+    /// `serve --transport http`'s defaults: both transports on [`DEFAULT_BIND`], no tokens.
+    fn default() -> Self {
+        Self {
+            mode: Mode::Http,
+            bind: SocketAddr::from(([127, 0, 0, 1], 8765)),
+            auth_tokens: None,
+            allow_unauthenticated: false,
+            allowed_origins: Vec::new(),
+            max_body: DEFAULT_MAX_BODY,
+            idle_timeout: Duration::from_secs_f64(DEFAULT_IDLE_TIMEOUT_SECS),
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_sessions_per_agent: DEFAULT_MAX_SESSIONS_PER_AGENT,
+            shutdown_grace: Duration::from_secs_f64(DEFAULT_SHUTDOWN_GRACE_SECS),
+            header_read_timeout: Duration::from_secs_f64(DEFAULT_HEADER_READ_TIMEOUT_SECS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
 }
 
 /// Checked settings and the bound port: ready to serve.
@@ -184,8 +209,13 @@ impl Server {
         self.addr
     }
 
-    /// Serves `bridge` until SIGTERM or Ctrl-C, then shuts down gracefully.
-    pub async fn serve(self, bridge: Bridge) -> Result<(), String> {
+    /// Serves `bridge` until `shutdown` resolves (`serve` passes SIGTERM or Ctrl-C),
+    /// then shuts down gracefully; a signal during the grace period ends it at once.
+    pub async fn serve_until(
+        self,
+        bridge: Bridge,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ServeError> {
         let metrics = crate::metrics::install()?;
         let Server {
             options,
@@ -258,13 +288,10 @@ impl Server {
         ));
 
         tokio::select! {
-            () = crate::shutdown_signal() => {}
+            () = shutdown => {}
             finished = &mut server => {
                 // The accept loop stops by itself only if its task failed.
-                return match finished {
-                    Ok(()) => Ok(()),
-                    Err(error) => Err(format!("the HTTP server task failed: {error}")),
-                };
+                return finished.map_err(ServeError::from);
             }
         }
         let signalled = tokio::time::Instant::now();
@@ -353,9 +380,19 @@ async fn render_metrics(State(status): State<Status>) -> Response {
 }
 
 async fn not_found() -> Response {
-    refuse(
+    Rejection::new(
         StatusCode::NOT_FOUND,
         "not_found",
         "this server serves /mcp (Streamable HTTP), /sse and /message (legacy SSE), /healthz and /metrics",
-    )
+    ).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_bind_is_the_documented_one() {
+        assert_eq!(Options::default().bind.to_string(), DEFAULT_BIND);
+    }
 }

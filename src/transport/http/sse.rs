@@ -35,12 +35,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, PollSender};
 
 use super::{
-    auth::{Body, refuse},
+    auth::Body,
     sessions::{Access, Kind, Metered, Registry, SessionId},
-    streamable::{SSE_KEEP_ALIVE, session_not_found, session_refused},
+    streamable::{SSE_KEEP_ALIVE, foreign_session, session_not_found, session_refused},
 };
 use crate::{
     bridge::{AgentIdentity, Bridge},
+    error::Rejection,
     transport::jsonrpc::parse_message,
 };
 
@@ -82,7 +83,9 @@ pub async fn open(
     let registry = sessions.registry.clone();
     let (id, stop) = match registry.open(Kind::Sse, owner.clone()) {
         Ok(opened) => opened,
-        Err(refusal) => return session_refused(refusal, &registry, owner.as_deref()),
+        Err(refusal) => {
+            return session_refused(refusal, &registry, owner.as_deref()).into_response();
+        }
     };
     let (inbox, incoming) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
     let (outgoing, outbox) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
@@ -190,18 +193,20 @@ pub async fn post(
     body: Option<Extension<Body>>,
 ) -> Response {
     let Some(id) = query.session_id.filter(|id| !id.is_empty()) else {
-        return refuse(
+        return Rejection::new(
             StatusCode::BAD_REQUEST,
             "session_id_required",
             "POST to the URL of the `endpoint` event of your GET /sse stream (it carries ?sessionId=...)",
-        );
+        ).into_response();
     };
     let agent = identity.map(|Extension(AgentIdentity(agent))| agent);
-    if sessions.registry.access(&id, agent.as_deref()) != Access::Granted {
-        return session_not_found();
+    match sessions.registry.access(&id, agent.as_deref()) {
+        Access::Granted => {}
+        Access::Foreign => return foreign_session(agent.as_deref()).into_response(),
+        Access::Unknown => return session_not_found().into_response(),
     }
     let Some(inbox) = sessions.inboxes().get(id.as_str()).cloned() else {
-        return session_not_found();
+        return session_not_found().into_response();
     };
     let body = body.map(|Extension(body)| body).unwrap_or_default();
     let mut message = match parse_message(&body.0) {
@@ -226,7 +231,7 @@ pub async fn post(
         }
     }
     if inbox.send(message).await.is_err() {
-        return session_not_found();
+        return session_not_found().into_response();
     }
     (StatusCode::ACCEPTED, "Accepted").into_response()
 }

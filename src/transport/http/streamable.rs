@@ -42,12 +42,12 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    auth::{Body, jsonrpc_error, refuse},
+    auth::{Body, jsonrpc_error},
     sessions::{Access, Kind, Metered, Refusal, Registry, Unattached},
 };
 use crate::{
     bridge::{AgentIdentity, Bridge},
-    metrics,
+    error::Rejection,
     transport::jsonrpc::{BadMessage, parse_message},
 };
 
@@ -213,12 +213,7 @@ pub async fn check(State(state): State<CheckState>, request: Request, next: Next
     if let Some(session) = &session
         && state.registry.access(session, agent.as_deref()) == Access::Foreign
     {
-        metrics::http_rejection("foreign_session");
-        tracing::warn!(
-            agent = agent.as_deref().unwrap_or(""),
-            "refused a request for another agent's session"
-        );
-        return session_not_found();
+        return foreign_session(agent.as_deref()).into_response();
     }
     if request.method() != Method::POST {
         return next.run(request).await;
@@ -244,7 +239,9 @@ pub async fn check(State(state): State<CheckState>, request: Request, next: Next
     // global cap and the agent's quota) while it is answered.
     let slot = match state.registry.reserve(agent.as_deref()) {
         Ok(slot) => slot,
-        Err(refusal) => return session_refused(refusal, &state.registry, agent.as_deref()),
+        Err(refusal) => {
+            return session_refused(refusal, &state.registry, agent.as_deref()).into_response();
+        }
     };
     if !stateless {
         let response = next.run(request).await;
@@ -362,26 +359,39 @@ impl IntoResponse for BadMessage {
     }
 }
 
-/// 404 for a session that does not exist (or is not the caller's).
-pub fn session_not_found() -> Response {
-    refuse(
+/// 404 for a session that does not exist.
+pub(crate) fn session_not_found() -> Rejection {
+    Rejection::new(
         StatusCode::NOT_FOUND,
         "session_not_found",
         "no such session (it was closed, reaped after being idle, or never existed); start a new one",
     )
 }
 
+/// 404 for another agent's session, as for one that does not exist; logged and
+/// counted as `foreign_session`.
+pub(crate) fn foreign_session(agent: Option<&str>) -> Rejection {
+    tracing::warn!(
+        agent = agent.unwrap_or(""),
+        "refused a request for another agent's session"
+    );
+    session_not_found().counted_as("foreign_session")
+}
+
 /// 503 when no new session may be opened; 429 when the agent has its quota of them.
-pub fn session_refused(refusal: Refusal, registry: &Registry, agent: Option<&str>) -> Response {
+pub(crate) fn session_refused(
+    refusal: Refusal,
+    registry: &Registry,
+    agent: Option<&str>,
+) -> Rejection {
     let max_sessions = registry.max_sessions();
-    let mut response = match refusal {
+    let rejection = match refusal {
         Refusal::AgentFull => {
-            metrics::http_rejection("agent_session_limit");
             tracing::info!(
                 agent = agent.unwrap_or(""),
                 "refused a session past --max-sessions-per-agent"
             );
-            refuse(
+            Rejection::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "agent_session_limit",
                 format!(
@@ -391,27 +401,20 @@ pub fn session_refused(refusal: Refusal, registry: &Registry, agent: Option<&str
                 ),
             )
         }
-        Refusal::Full => {
-            metrics::http_rejection("session_limit");
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "session_limit",
-                format!(
-                    "this server already has its maximum of {max_sessions} live sessions (--max-sessions); try again later"
-                ),
-            )
-        }
-        Refusal::Draining => {
-            metrics::http_rejection("shutting_down");
-            refuse(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "this server is shutting down; reconnect in a moment",
-            )
-        }
+        Refusal::Full => Rejection::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "session_limit",
+            format!(
+                "this server already has its maximum of {max_sessions} live sessions (--max-sessions); try again later"
+            ),
+        ),
+        Refusal::Draining => Rejection::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "this server is shutting down; reconnect in a moment",
+        ),
     };
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-    response.into_response()
+    rejection
+        .counted()
+        .with_header(header::RETRY_AFTER, HeaderValue::from_static("5"))
 }
