@@ -112,7 +112,9 @@ pub struct HttpArgs {
     /// Clients must send `Authorization: Bearer <token>` with a token from FILE,
     /// each naming the agent id its calls carry to Tenet. TOML: `[[tokens]]` entries with
     /// `token = "..."` and `agent_id = "..."` (or JSON {"tokens": [...]}, or a plain
-    /// token = agent id table). Tokens: at least 16 printable characters, unique.
+    /// token = agent id table). Tokens: at least 16 printable characters, unique. An
+    /// entry's optional `tools = ["github.issues.*", "!github.repos.delete"]` limits what
+    /// that token's agent sees and may call.
     #[arg(long, value_name = "FILE")]
     pub auth_tokens: Option<PathBuf>,
     /// Serve a non-loopback --bind without tokens (e.g. behind a proxy that
