@@ -6,7 +6,7 @@
 //! A loaded [`Catalog`] is immutable; the bridge and the emulator share it by `Arc`.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     fmt,
     path::{Path, PathBuf},
     sync::Arc,
@@ -85,6 +85,84 @@ impl HttpMethod {
     }
 }
 
+/// Where an argument travels in the real request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Location {
+    /// A `{param}` of the path template.
+    Path,
+    /// The query string.
+    Query,
+    /// A request header.
+    Header,
+    /// A field of the request body.
+    Body,
+}
+
+impl Location {
+    /// The location's name in catalog files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Path => "path",
+            Self::Query => "query",
+            Self::Header => "header",
+            Self::Body => "body",
+        }
+    }
+}
+
+/// How the request body is encoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyEncoding {
+    /// `application/json`.
+    #[default]
+    Json,
+    /// `application/x-www-form-urlencoded`, objects and arrays in bracket notation
+    /// (`metadata[plan]=pro`, `expand[]=x`), as Stripe takes it.
+    Form,
+}
+
+/// Where one argument goes: its location, and its name on the wire when that differs
+/// from the argument's name (two locations using one name).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    /// The location.
+    #[serde(rename = "in")]
+    pub location: Location,
+    /// The name on the wire; the argument's own name when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `deepObject` for a query array sent as `name[]=a&name[]=b` (the default repeats
+    /// `name=a&name=b`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<QueryStyle>,
+}
+
+/// How a query argument holding an array is spelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub enum QueryStyle {
+    /// Brackets: `name[]=a&name[]=b`, `name[key]=v`.
+    #[serde(rename = "deepObject")]
+    DeepObject,
+}
+
+/// Header names an argument may not set: the request's framing, its target and its
+/// credential belong to the emulator.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "connection",
+    "content-length",
+    "content-type",
+    "cookie",
+    "host",
+    "proxy-authorization",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
+
 impl fmt::Display for HttpMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -116,6 +194,11 @@ pub struct Tool {
     pub cost_usd: f64,
     /// The JSON Schema of the arguments (an object schema).
     pub input_schema: Arc<Map<String, Value>>,
+    /// Where each argument goes, when the catalog says (imported catalogs do); an
+    /// argument not listed goes where [`Tool::placement`] says by default.
+    pub arguments: Arc<BTreeMap<String, Placement>>,
+    /// The encoding of the request body.
+    pub body: BodyEncoding,
     validator: Arc<jsonschema::Validator>,
 }
 
@@ -133,6 +216,31 @@ impl Tool {
     /// Irreversible: every DELETE, and any tool flagged `destructive`.
     pub fn is_irreversible(&self) -> bool {
         self.method == HttpMethod::Delete || self.destructive
+    }
+
+    /// Where an argument goes and its name on the wire: as the catalog's `arguments`
+    /// say, else a path placeholder in the path, the rest in the query for
+    /// GET/HEAD/DELETE and in the body otherwise.
+    pub fn placement<'a>(&'a self, argument: &'a str) -> (Location, &'a str) {
+        if let Some(placement) = self.arguments.get(argument) {
+            return (
+                placement.location,
+                placement.name.as_deref().unwrap_or(argument),
+            );
+        }
+        let location = if self.path_params().contains(&argument) {
+            Location::Path
+        } else if self.method.sends_query() {
+            Location::Query
+        } else {
+            Location::Body
+        };
+        (location, argument)
+    }
+
+    /// Whether the catalog places arguments itself (the `arguments` field).
+    pub fn declares_arguments(&self) -> bool {
+        !self.arguments.is_empty()
     }
 
     /// Names of the `{param}` placeholders of the path, in order.
@@ -252,6 +360,10 @@ struct ToolEntry {
     #[serde(default)]
     cost_usd: f64,
     input_schema: Value,
+    #[serde(default)]
+    arguments: BTreeMap<String, Placement>,
+    #[serde(default)]
+    body: BodyEncoding,
 }
 
 impl Catalog {
@@ -392,6 +504,7 @@ impl Catalog {
                     .unwrap_or_else(|| Err("not compiled".into()));
                 let validator =
                     check_input_schema(&entry.input_schema, compiled, &params, &mut report);
+                check_arguments(&entry.input_schema, &entry.arguments, &params, &mut report);
                 if mcp_name == JOB_STATUS_TOOL {
                     report(format!(
                         "the MCP name `{JOB_STATUS_TOOL}` is reserved for the built-in job status tool"
@@ -431,6 +544,8 @@ impl Catalog {
                     destructive: entry.destructive,
                     cost_usd: entry.cost_usd,
                     input_schema: Arc::new(schema),
+                    arguments: Arc::new(entry.arguments),
+                    body: entry.body,
                     validator: Arc::new(validator),
                 });
             }
@@ -540,6 +655,74 @@ fn check_input_schema(
         Err(error) => {
             report(format!("input_schema is not a valid JSON Schema: {error}"));
             None
+        }
+    }
+}
+
+/// Checks a tool's `arguments`: each names a property of the input schema; path
+/// arguments are placeholders of the path under their own name and every placeholder
+/// is placed in the path; header names are valid and not reserved.
+fn check_arguments(
+    schema: &Value,
+    arguments: &BTreeMap<String, Placement>,
+    params: &[&str],
+    report: &mut impl FnMut(String),
+) {
+    let properties = schema.get("properties").and_then(Value::as_object);
+    let mut wires: HashMap<(Location, String), &str> = HashMap::new();
+    for (argument, placement) in arguments {
+        let wire = placement.name.as_deref().unwrap_or(argument);
+        let key = match placement.location {
+            Location::Header => wire.to_ascii_lowercase(),
+            _ => wire.to_owned(),
+        };
+        if let Some(other) = wires.insert((placement.location, key), argument) {
+            report(format!(
+                "arguments: `{other}` and `{argument}` both go to the {} as `{wire}`; give one another `name`",
+                placement.location.as_str()
+            ));
+        }
+        if !properties.is_some_and(|p| p.contains_key(argument)) {
+            report(format!(
+                "arguments: `{argument}` is not a property of input_schema"
+            ));
+        }
+        if wire.is_empty() {
+            report(format!("arguments: `{argument}` has an empty `name`"));
+        }
+        match placement.location {
+            Location::Path if wire != argument || !params.contains(&argument.as_str()) => {
+                report(format!(
+                    "arguments: `{argument}` is placed in the path but the path has no `{{{argument}}}` of that name"
+                ));
+            }
+            Location::Header => {
+                let lower = wire.to_ascii_lowercase();
+                if reqwest::header::HeaderName::from_bytes(wire.as_bytes()).is_err() {
+                    report(format!(
+                        "arguments: `{argument}`: `{wire}` is not a valid header name"
+                    ));
+                } else if RESERVED_HEADERS.contains(&lower.as_str()) {
+                    report(format!(
+                        "arguments: `{argument}`: the header `{wire}` is set by the emulator, not by an argument"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if placement.style.is_some() && placement.location != Location::Query {
+            report(format!(
+                "arguments: `{argument}`: `style` applies to query arguments only"
+            ));
+        }
+    }
+    for param in params {
+        if let Some(placement) = arguments.get(*param)
+            && placement.location != Location::Path
+        {
+            report(format!(
+                "arguments: `{param}` is a placeholder of the path; place it `in: path`"
+            ));
         }
     }
 }
