@@ -351,6 +351,8 @@ struct ServiceFile {
 struct ToolEntry {
     name: String,
     #[serde(default)]
+    mcp_name: Option<String>,
+    #[serde(default)]
     title: Option<String>,
     description: String,
     method: String,
@@ -482,7 +484,16 @@ impl Catalog {
                 if !(entry.cost_usd.is_finite() && entry.cost_usd >= 0.0) {
                     report(format!("cost_usd {} must be a number >= 0", entry.cost_usd));
                 }
-                let mcp_name = mcp_name(&entry.name);
+                let mcp_name = match entry.mcp_name.as_deref() {
+                    Some(given) if given.is_empty() || given != self::mcp_name(given) => {
+                        report(format!(
+                            "mcp_name `{given}` must be a non-empty name of letters, digits, `_` or `-`"
+                        ));
+                        given.to_owned()
+                    }
+                    Some(given) => given.to_owned(),
+                    None => self::mcp_name(&entry.name),
+                };
                 if mcp_name.len() > MAX_MCP_NAME_LEN {
                     report(format!(
                         "its MCP name `{mcp_name}` is longer than {MAX_MCP_NAME_LEN} characters"

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod emulator;
 pub mod governor;
 pub mod metrics;
+pub mod openapi;
 pub mod reload;
 pub mod report;
 pub mod serve;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tenet_mcp::{
-    cli::{CatalogCommand, Cli, Command, EXIT_CONFIG, catalog_check, job_ref},
+    cli::{CatalogCommand, Cli, Command, EXIT_CONFIG, catalog_check, catalog_import, job_ref},
     emulator,
     serve::{self, ServeError},
 };
@@ -33,6 +33,9 @@ fn main() -> ExitCode {
         Command::Catalog {
             command: CatalogCommand::Check(args),
         } => catalog_check(&args),
+        Command::Catalog {
+            command: CatalogCommand::Import(args),
+        } => catalog_import(&args),
         Command::Audit(args) => emulator::cli::run_audit(&args),
         Command::JobRef(args) => job_ref(&args),
         Command::Emulator(args) => block_on(emulator::cli::run_emulator(args)),
