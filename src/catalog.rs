@@ -989,6 +989,70 @@ mod tests {
     }
 
     #[test]
+    fn argument_placements_are_checked_and_default_as_before() {
+        let schema = json!({"type": "object", "properties": {"id": {"type": "string"}, "q": {"type": "string"}, "v": {"type": "string"}, "b": {"type": "string"}}, "required": ["id"]});
+        let placed = |arguments: Value| {
+            let mut entry = tool("s.items.update", "PATCH", "/items/{id}", schema.clone());
+            entry["arguments"] = arguments;
+            entry["body"] = json!("form");
+            json!({"service": "s", "tools": [entry]})
+        };
+        let catalog = load(&[placed(json!({
+            "id": {"in": "path"}, "q": {"in": "query", "style": "deepObject"},
+            "v": {"in": "header", "name": "X-Version"}, "b": {"in": "body", "name": "v"}
+        }))])
+        .unwrap();
+        let t = catalog.by_name("s.items.update").unwrap();
+        assert_eq!(t.body, BodyEncoding::Form);
+        assert_eq!(t.placement("v"), (Location::Header, "X-Version"));
+        assert_eq!(t.placement("b"), (Location::Body, "v"));
+        assert_eq!(t.placement("other"), (Location::Body, "other"));
+
+        let legacy = load(&[json!({"service": "s", "tools": [
+            tool("s.items.get", "GET", "/items/{id}", schema.clone()),
+            tool("s.items.put", "PUT", "/items/{id}", schema.clone())
+        ]})])
+        .unwrap();
+        let get = legacy.by_name("s.items.get").unwrap();
+        assert!(!get.declares_arguments());
+        assert_eq!(get.body, BodyEncoding::Json);
+        assert_eq!(get.placement("id"), (Location::Path, "id"));
+        assert_eq!(get.placement("q"), (Location::Query, "q"));
+        assert_eq!(legacy.by_name("s.items.put").unwrap().placement("q"), (Location::Body, "q"));
+
+        let found = problems(load(&[placed(json!({
+            "id": {"in": "query"}, "q": {"in": "path"}, "v": {"in": "header", "name": "Authorization"},
+            "b": {"in": "header", "name": "bad name"}, "nope": {"in": "body"}
+        }))]));
+        for needle in [
+            "`id` is a placeholder of the path; place it `in: path`",
+            "`q` is placed in the path but the path has no `{q}`",
+            "the header `Authorization` is set by the emulator",
+            "`bad name` is not a valid header name",
+            "`nope` is not a property of input_schema",
+        ] {
+            assert!(found.iter().any(|p| p.contains(needle)), "no {needle:?} in {found:#?}");
+        }
+        let found = problems(load(&[placed(json!({"q": {"in": "body", "name": "v", "style": "deepObject"}, "b": {"in": "body", "name": "v"}}))]));
+        assert!(found.iter().any(|p| p.contains("`b` and `q` both go to the body as `v`")), "{found:#?}");
+        assert!(found.iter().any(|p| p.contains("`style` applies to query arguments only")), "{found:#?}");
+        let found = problems(load(&[json!({"service": "s", "tools": [{"name": "s.x", "description": "d", "method": "GET", "path": "/", "input_schema": {"type": "object"}, "body": "xml"}]})]));
+        assert!(found[0].contains("not a valid catalog file"), "{found:#?}");
+    }
+
+    #[test]
+    fn an_explicit_mcp_name_replaces_the_derived_one_and_is_checked() {
+        let mut named = tool("s.a.very.long.name", "GET", "/", json!({"type": "object"}));
+        named["mcp_name"] = json!("s_short_1234");
+        let catalog = load(&[json!({"service": "s", "tools": [named]})]).unwrap();
+        assert_eq!(catalog.by_mcp_name("s_short_1234").unwrap().name, "s.a.very.long.name");
+        let mut bad = tool("s.b", "GET", "/", json!({"type": "object"}));
+        bad["mcp_name"] = json!("s.b");
+        let found = problems(load(&[json!({"service": "s", "tools": [bad]})]));
+        assert!(found[0].contains("mcp_name `s.b` must be a non-empty name"), "{found:#?}");
+    }
+
+    #[test]
     fn load_reads_folders_and_names_missing_paths() {
         let dir = tempfile::tempdir().unwrap();
         let file = json!({"service": "s", "tools": [tool("s.get", "GET", "/", json!({"type": "object"}))]});

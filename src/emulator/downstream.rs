@@ -417,6 +417,76 @@ mod tests {
         assert_eq!(rest, args(json!({"state": "open"})));
     }
 
+    fn placed() -> Catalog {
+        let tools = json!([
+            {"name": "p.forms.create", "description": "d", "method": "POST", "path": "/forms/{id}", "body": "form",
+             "arguments": {"id": {"in": "path"}, "items": {"in": "body"}, "meta": {"in": "body"}, "flag": {"in": "body"}, "note": {"in": "body"}, "created": {"in": "query", "style": "deepObject"}, "tags": {"in": "query"}, "key": {"in": "header", "name": "X-Key"}},
+             "input_schema": {"type": "object", "properties": {"id": {}, "items": {}, "meta": {}, "flag": {}, "note": {}, "created": {}, "tags": {}, "key": {}}, "required": ["id"]}},
+            {"name": "p.auth.set", "description": "d", "method": "GET", "path": "/a",
+             "arguments": {"token": {"in": "header", "name": "X-Api-Key"}},
+             "input_schema": {"type": "object", "properties": {"token": {}}}}
+        ]);
+        Catalog::from_sources(vec![Source {
+            origin: "p".into(),
+            text: json!({"service": "p", "base_url": BASE, "tools": tools}).to_string(),
+        }])
+        .unwrap()
+    }
+
+    #[test]
+    fn form_bodies_nest_with_brackets_and_queries_follow_their_style() {
+        let catalog = placed();
+        let t = catalog.by_name("p.forms.create").unwrap();
+        let built = build(
+            t,
+            &args(json!({
+                "id": "f 1", "items": [{"price": "p_1", "quantity": 2}], "meta": {"plan": "pro", "a&b": "c=d"},
+                "flag": true, "note": null, "created": {"gt": 5}, "tags": ["a", "b c"], "key": "k-1"
+            })),
+            "Authorization",
+        )
+        .unwrap();
+        assert_eq!(
+            built.url.as_str(),
+            "http://127.0.0.1:8080/api/v3/forms/f%201?created%5Bgt%5D=5&tags=a&tags=b+c"
+        );
+        assert_eq!(built.headers.len(), 1);
+        assert_eq!((built.headers[0].0.as_str(), built.headers[0].1.to_str().unwrap()), ("x-key", "k-1"));
+        let (content_type, body) = built.body.unwrap();
+        assert_eq!(content_type, "application/x-www-form-urlencoded");
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "flag=true&items[0][price]=p_1&items[0][quantity]=2&meta[a%26b]=c%3Dd&meta[plan]=pro&note="
+        );
+    }
+
+    #[test]
+    fn catalogs_without_placements_build_requests_as_before() {
+        let catalog = catalog();
+        let get = catalog.by_name("gh.files.get").unwrap();
+        let built = build(get, &args(json!({"name": "n", "limit": 5, "none": null})), "X-Key").unwrap();
+        assert_eq!(built.url.query(), Some("limit=5&none=null"));
+        assert!(built.headers.is_empty() && built.body.is_none());
+        let post = Catalog::from_sources(vec![Source {
+            origin: "t".into(),
+            text: json!({"service": "gh", "base_url": BASE, "tools": [{"name": "gh.x.create", "description": "d", "method": "POST", "path": "/x", "input_schema": {"type": "object"}}]}).to_string(),
+        }])
+        .unwrap();
+        let built = build(post.by_name("gh.x.create").unwrap(), &Map::new(), "X-Key").unwrap();
+        assert_eq!(built.body, Some(("application/json", b"{}".to_vec())));
+        assert_eq!(built.url.query(), None);
+    }
+
+    #[test]
+    fn header_arguments_never_replace_the_credential_or_break_the_request() {
+        let catalog = placed();
+        let t = catalog.by_name("p.auth.set").unwrap();
+        let refused = build(t, &args(json!({"token": "x"})), "x-api-key").unwrap_err();
+        assert!(refused.contains("credential header X-Api-Key"), "{refused}");
+        let refused = build(t, &args(json!({"token": "a\r\nInjected: 1"})), "Authorization").unwrap_err();
+        assert!(refused.contains("characters a header cannot carry"), "{refused}");
+    }
+
     #[test]
     fn repeated_headers_are_kept_as_an_array() {
         let mut headers = HeaderMap::new();
