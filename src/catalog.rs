@@ -1018,7 +1018,10 @@ mod tests {
         assert_eq!(get.body, BodyEncoding::Json);
         assert_eq!(get.placement("id"), (Location::Path, "id"));
         assert_eq!(get.placement("q"), (Location::Query, "q"));
-        assert_eq!(legacy.by_name("s.items.put").unwrap().placement("q"), (Location::Body, "q"));
+        assert_eq!(
+            legacy.by_name("s.items.put").unwrap().placement("q"),
+            (Location::Body, "q")
+        );
 
         let found = problems(load(&[placed(json!({
             "id": {"in": "query"}, "q": {"in": "path"}, "v": {"in": "header", "name": "Authorization"},
@@ -1031,12 +1034,29 @@ mod tests {
             "`bad name` is not a valid header name",
             "`nope` is not a property of input_schema",
         ] {
-            assert!(found.iter().any(|p| p.contains(needle)), "no {needle:?} in {found:#?}");
+            assert!(
+                found.iter().any(|p| p.contains(needle)),
+                "no {needle:?} in {found:#?}"
+            );
         }
-        let found = problems(load(&[placed(json!({"q": {"in": "body", "name": "v", "style": "deepObject"}, "b": {"in": "body", "name": "v"}}))]));
-        assert!(found.iter().any(|p| p.contains("`b` and `q` both go to the body as `v`")), "{found:#?}");
-        assert!(found.iter().any(|p| p.contains("`style` applies to query arguments only")), "{found:#?}");
-        let found = problems(load(&[json!({"service": "s", "tools": [{"name": "s.x", "description": "d", "method": "GET", "path": "/", "input_schema": {"type": "object"}, "body": "xml"}]})]));
+        let found = problems(load(&[placed(
+            json!({"q": {"in": "body", "name": "v", "style": "deepObject"}, "b": {"in": "body", "name": "v"}}),
+        )]));
+        assert!(
+            found
+                .iter()
+                .any(|p| p.contains("`b` and `q` both go to the body as `v`")),
+            "{found:#?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|p| p.contains("`style` applies to query arguments only")),
+            "{found:#?}"
+        );
+        let found = problems(load(&[
+            json!({"service": "s", "tools": [{"name": "s.x", "description": "d", "method": "GET", "path": "/", "input_schema": {"type": "object"}, "body": "xml"}]}),
+        ]));
         assert!(found[0].contains("not a valid catalog file"), "{found:#?}");
     }
 
@@ -1045,11 +1065,17 @@ mod tests {
         let mut named = tool("s.a.very.long.name", "GET", "/", json!({"type": "object"}));
         named["mcp_name"] = json!("s_short_1234");
         let catalog = load(&[json!({"service": "s", "tools": [named]})]).unwrap();
-        assert_eq!(catalog.by_mcp_name("s_short_1234").unwrap().name, "s.a.very.long.name");
+        assert_eq!(
+            catalog.by_mcp_name("s_short_1234").unwrap().name,
+            "s.a.very.long.name"
+        );
         let mut bad = tool("s.b", "GET", "/", json!({"type": "object"}));
         bad["mcp_name"] = json!("s.b");
         let found = problems(load(&[json!({"service": "s", "tools": [bad]})]));
-        assert!(found[0].contains("mcp_name `s.b` must be a non-empty name"), "{found:#?}");
+        assert!(
+            found[0].contains("mcp_name `s.b` must be a non-empty name"),
+            "{found:#?}"
+        );
     }
 
     #[test]

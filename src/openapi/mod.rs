@@ -17,7 +17,9 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use sha2::Digest;
 
-use crate::catalog::{BodyEncoding, Catalog, Location, Placement, QueryStyle, Source, mcp_name, MAX_MCP_NAME_LEN};
+use crate::catalog::{
+    BodyEncoding, Catalog, Location, MAX_MCP_NAME_LEN, Placement, QueryStyle, Source, mcp_name,
+};
 pub use naming::Naming;
 pub use spec::MAX_SPEC_BYTES;
 
@@ -61,7 +63,11 @@ pub struct Imported {
 /// description, a bad flag, a glob that matches nothing, a catalog that fails its check).
 pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
     let service = options.service.trim();
-    if service.is_empty() || !service.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if service.is_empty()
+        || !service
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         return Err(format!(
             "--service `{service}` must be a non-empty name of letters, digits, `_` or `-`"
         ));
@@ -82,7 +88,12 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
     let exclude = globs("--exclude", &options.exclude)?;
     let destructive = globs("--destructive", &options.destructive)?;
 
-    let paths = spec.root.get("paths").and_then(Value::as_object).cloned().unwrap_or_default();
+    let paths = spec
+        .root
+        .get("paths")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let operations: Vec<(&str, &str)> = paths
         .iter()
         .flat_map(|(path, item)| {
@@ -100,7 +111,10 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
     let mut matched: HashSet<String> = HashSet::new();
     for (path, method) in &operations {
         let label = format!("{} {path}", method.to_ascii_uppercase());
-        let (Some(item), Some(operation)) = (paths.get(*path), paths.get(*path).and_then(|i| i.get(*method))) else {
+        let (Some(item), Some(operation)) = (
+            paths.get(*path),
+            paths.get(*path).and_then(|i| i.get(*method)),
+        ) else {
             continue;
         };
         let operation_id = operation.get("operationId").and_then(Value::as_str);
@@ -113,7 +127,11 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
         };
         let mut name = format!("{service}.{local}");
         let mut wanted = |patterns: &[(String, GlobMatcher)], name: &str| {
-            let hit = patterns.iter().filter(|(_, g)| g.is_match(name)).map(|(p, _)| p.clone()).collect::<Vec<_>>();
+            let hit = patterns
+                .iter()
+                .filter(|(_, g)| g.is_match(name))
+                .map(|(p, _)| p.clone())
+                .collect::<Vec<_>>();
             let any = !hit.is_empty();
             matched.extend(hit);
             any
@@ -122,7 +140,7 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
             continue;
         }
         let is_destructive = *method == "delete" || wanted(&destructive, &name);
-        let built = match build_tool(&spec, item, operation, method, options, &mut notes) {
+        let built = match build_tool(&spec, item, operation, options, &mut notes) {
             Ok(built) => built,
             Err(why) => {
                 skipped.push((label, why));
@@ -135,13 +153,19 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
                 n += 1;
             }
             let renamed = format!("{name}{n}");
-            notes.push(format!("{label}: the name {name} is already {first}'s; named {renamed}"));
+            notes.push(format!(
+                "{label}: the name {name} is already {first}'s; named {renamed}"
+            ));
             name = renamed;
         }
         let short = tool_mcp_name(&name);
         taken.insert(short.clone(), label.clone());
         let explicit_mcp_name = (short != mcp_name(&name)).then_some(short);
-        let summary = operation.get("summary").and_then(Value::as_str).map(schema::sentence).filter(|s| !s.is_empty());
+        let summary = operation
+            .get("summary")
+            .and_then(Value::as_str)
+            .map(schema::sentence)
+            .filter(|s| !s.is_empty());
         let description = operation
             .get("description")
             .and_then(Value::as_str)
@@ -162,16 +186,31 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
             input_schema: built.schema,
         });
     }
-    for (flag, patterns) in [("--include", &include), ("--exclude", &exclude), ("--destructive", &destructive)] {
+    for (flag, patterns) in [
+        ("--include", &include),
+        ("--exclude", &exclude),
+        ("--destructive", &destructive),
+    ] {
         for (pattern, _) in patterns {
             if !matched.contains(pattern) {
-                return Err(format!("{flag} `{pattern}` matches no operation's name: check it against the names `catalog import` derives (without flags it imports every operation)"));
+                return Err(format!(
+                    "{flag} `{pattern}` matches no operation's name: check it against the names `catalog import` derives (without flags it imports every operation)"
+                ));
             }
         }
     }
     tools.sort_by(|a, b| a.name.cmp(&b.name));
-    let description = spec.root.pointer("/info/title").and_then(Value::as_str).map(schema::sentence);
-    let file = ServiceOut { service: service.to_owned(), description, base_url, tools };
+    let description = spec
+        .root
+        .pointer("/info/title")
+        .and_then(Value::as_str)
+        .map(schema::sentence);
+    let file = ServiceOut {
+        service: service.to_owned(),
+        description,
+        base_url,
+        tools,
+    };
     let count = file.tools.len();
     let mut text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
     text.push('\n');
@@ -179,7 +218,12 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
         .map_err(|error| format!("the imported catalog does not pass its check (a bug in the importer or an unusual description): {error}"))?;
     notes.sort();
     notes.dedup();
-    Ok(Imported { text, tools: count, skipped, notes })
+    Ok(Imported {
+        text,
+        tools: count,
+        skipped,
+        notes,
+    })
 }
 
 /// The catalog file written.
@@ -266,7 +310,6 @@ fn build_tool(
     spec: &spec::Spec,
     item: &Value,
     operation: &Value,
-    method: &str,
     options: &ImportOptions,
     notes: &mut Vec<String>,
 ) -> Result<Built, String> {
@@ -288,7 +331,11 @@ fn build_tool(
     }
     let mut candidates = Vec::new();
     for (name, location, parameter) in parameters {
-        if options.omit_params.iter().any(|o| o.eq_ignore_ascii_case(&name)) {
+        if options
+            .omit_params
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(&name))
+        {
             continue;
         }
         let required = parameter.get("required") == Some(&Value::Bool(true)) || location == "path";
@@ -296,37 +343,63 @@ fn build_tool(
             "path" => Location::Path,
             "query" => Location::Query,
             "header" => Location::Header,
-            "cookie" if required => return Err(format!("its required cookie parameter `{name}` cannot be sent")),
+            "cookie" if required => {
+                return Err(format!(
+                    "its required cookie parameter `{name}` cannot be sent"
+                ));
+            }
             "cookie" => {
-                notes.push(format!("the optional cookie parameter `{name}` is left out"));
+                notes.push(format!(
+                    "the optional cookie parameter `{name}` is left out"
+                ));
                 continue;
             }
-            other => return Err(format!("parameter `{name}` is in `{other}`, not path, query, header or cookie")),
+            other => {
+                return Err(format!(
+                    "parameter `{name}` is in `{other}`, not path, query, header or cookie"
+                ));
+            }
         };
         let mut argument = match parameter.get("schema") {
             Some(schema) => converter.convert(schema)?,
             None => json!({}),
         };
-        if let (Some(text), Some(object)) = (parameter.get("description").and_then(Value::as_str), argument.as_object_mut()) {
+        if let (Some(text), Some(object)) = (
+            parameter.get("description").and_then(Value::as_str),
+            argument.as_object_mut(),
+        ) {
             let text = schema::sentence(text);
             if !text.is_empty() {
                 object.insert("description".into(), Value::String(text));
             }
         }
-        let style = (location == Location::Query && parameter.get("style").and_then(Value::as_str) == Some("deepObject"))
-            .then_some(QueryStyle::DeepObject);
-        candidates.push(Candidate { location, wire: name, schema: argument, required, style });
+        let style = (location == Location::Query
+            && parameter.get("style").and_then(Value::as_str) == Some("deepObject"))
+        .then_some(QueryStyle::DeepObject);
+        candidates.push(Candidate {
+            location,
+            wire: name,
+            schema: argument,
+            required,
+            style,
+        });
     }
     let mut body = BodyEncoding::Json;
     let mut extra: Option<Value> = None;
     if let Some(request_body) = operation.get("requestBody") {
         let request_body = spec.resolve(request_body)?;
-        let content = request_body.get("content").and_then(Value::as_object).cloned().unwrap_or_default();
+        let content = request_body
+            .get("content")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         let json_type = content.keys().find(|t| {
             let t = t.split(';').next().unwrap_or_default().trim();
             t == "application/json" || t.ends_with("+json")
         });
-        let form_type = content.keys().find(|t| t.starts_with("application/x-www-form-urlencoded"));
+        let form_type = content
+            .keys()
+            .find(|t| t.starts_with("application/x-www-form-urlencoded"));
         let (media, encoding) = match (json_type, form_type) {
             (Some(t), _) => (t, BodyEncoding::Json),
             (None, Some(t)) => (t, BodyEncoding::Form),
@@ -334,7 +407,11 @@ fn build_tool(
                 let types: Vec<&str> = content.keys().map(String::as_str).collect();
                 return Err(format!(
                     "its request body is {}, and tools send JSON or form bodies only",
-                    if types.is_empty() { "of no media type".to_owned() } else { types.join(", ") }
+                    if types.is_empty() {
+                        "of no media type".to_owned()
+                    } else {
+                        types.join(", ")
+                    }
                 ));
             }
         };
@@ -344,16 +421,28 @@ fn build_tool(
             Some(schema) => converter.convert(schema)?,
             None => json!({"type": "object"}),
         };
-        let (properties, required, additional) = object_fields(&converted).ok_or_else(|| {
+        let Fields {
+            properties,
+            required,
+            additional,
+        } = object_fields(&converted).ok_or_else(|| {
             format!(
                 "its request body is {}, not an object of fields",
-                converted.get("type").map_or_else(|| "not an object".to_owned(), |t| format!("of type {t}"))
+                converted
+                    .get("type")
+                    .map_or_else(|| "not an object".to_owned(), |t| format!("of type {t}"))
             )
         })?;
         extra = additional;
         for (name, schema) in properties {
             let required = body_required && required.contains(&name);
-            candidates.push(Candidate { location: Location::Body, wire: name, schema, required, style: None });
+            candidates.push(Candidate {
+                location: Location::Body,
+                wire: name,
+                schema,
+                required,
+                style: None,
+            });
         }
     }
     notes.append(&mut converter.notes);
@@ -385,29 +474,48 @@ fn build_tool(
         );
         properties.insert(name, candidate.schema);
     }
-    let _ = method;
     let mut schema = json!({"type": "object", "properties": properties, "required": required});
     if let Some(object) = schema.as_object_mut() {
-        object.insert("additionalProperties".into(), extra.unwrap_or(Value::Bool(false)));
+        object.insert(
+            "additionalProperties".into(),
+            extra.unwrap_or(Value::Bool(false)),
+        );
     }
-    Ok(Built { arguments, body, schema })
+    Ok(Built {
+        arguments,
+        body,
+        schema,
+    })
+}
+
+/// The fields of an object schema.
+struct Fields {
+    properties: Map<String, Value>,
+    required: Vec<String>,
+    /// Its `additionalProperties` when it allows more.
+    additional: Option<Value>,
 }
 
 /// The fields of an object schema: properties, required names, and its
 /// `additionalProperties` when it allows more. `anyOf`/`allOf` of objects merge their
 /// properties (a field is required only when every `anyOf` variant requires it).
-fn object_fields(schema: &Value) -> Option<(Map<String, Value>, Vec<String>, Option<Value>)> {
+fn object_fields(schema: &Value) -> Option<Fields> {
     fields_of(schema, false)
 }
 
 /// [`object_fields`]; a `variant` (of `anyOf`/`allOf`) without a `type` counts as an
 /// object: it only adds constraints (`required`) to the object around it.
-fn fields_of(schema: &Value, variant: bool) -> Option<(Map<String, Value>, Vec<String>, Option<Value>)> {
+fn fields_of(schema: &Value, variant: bool) -> Option<Fields> {
     let object = schema.as_object()?;
     let required_of = |s: &Value| -> Vec<String> {
         s.get("required")
             .and_then(Value::as_array)
-            .map(|r| r.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let is_object = match object.get("type") {
@@ -416,13 +524,24 @@ fn fields_of(schema: &Value, variant: bool) -> Option<(Map<String, Value>, Vec<S
         Some(_) => false,
         None => variant || object.contains_key("properties"),
     };
-    let mut properties = object.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut properties = object
+        .get("properties")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let mut required = required_of(schema);
-    let additional = object.get("additionalProperties").filter(|a| **a != Value::Bool(false)).cloned();
+    let additional = object
+        .get("additionalProperties")
+        .filter(|a| **a != Value::Bool(false))
+        .cloned();
     let mut merged_any = false;
     if let Some(Value::Array(variants)) = object.get("allOf") {
         for variant in variants {
-            let (p, r, _) = fields_of(variant, true)?;
+            let Fields {
+                properties: p,
+                required: r,
+                ..
+            } = fields_of(variant, true)?;
             properties.extend(p);
             required.extend(r);
             merged_any = true;
@@ -431,7 +550,11 @@ fn fields_of(schema: &Value, variant: bool) -> Option<(Map<String, Value>, Vec<S
     if let Some(Value::Array(variants)) = object.get("anyOf") {
         let mut common: Option<Vec<String>> = None;
         for variant in variants {
-            let (p, r, _) = fields_of(variant, true)?;
+            let Fields {
+                properties: p,
+                required: r,
+                ..
+            } = fields_of(variant, true)?;
             for (name, schema) in p {
                 properties.entry(name).or_insert(schema);
             }
@@ -447,5 +570,9 @@ fn fields_of(schema: &Value, variant: bool) -> Option<(Map<String, Value>, Vec<S
         return None;
     }
     required.dedup();
-    Some((properties, required, additional))
+    Some(Fields {
+        properties,
+        required,
+        additional,
+    })
 }

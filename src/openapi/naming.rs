@@ -60,9 +60,7 @@ pub(crate) fn name(
     index: &PathIndex<'_>,
 ) -> Result<String, String> {
     let upper = method.to_ascii_uppercase();
-    if let Some((_, _, name)) = OVERRIDES
-        .iter()
-        .find(|(m, p, _)| *m == upper && *p == path)
+    if let Some((_, _, name)) = OVERRIDES.iter().find(|(m, p, _)| *m == upper && *p == path)
         && naming == Naming::Rest
     {
         return Ok((*name).to_owned());
@@ -134,8 +132,8 @@ fn rest_name(method: &str, path: &str, index: &PathIndex<'_>) -> Result<String, 
         let collection = index.has_items(path)
             || methods.is_some_and(|m| m.contains("get") && m.contains("post"));
         let parent_path = path.rsplit_once('/').map_or("", |(parent, _)| parent);
-        let action_like = parent.last().is_some_and(|s| is_param(s))
-            || index.paths.contains_key(parent_path);
+        let action_like =
+            parent.last().is_some_and(|s| is_param(s)) || index.paths.contains_key(parent_path);
         let single_method = methods.is_none_or(|m| m.len() == 1);
         let under_item = parent.last().is_some_and(|s| is_param(s));
         if collection {
@@ -243,9 +241,20 @@ mod tests {
         assert_eq!(octokit("repos/list-for-org").unwrap(), "repos.listForOrg");
         assert_eq!(octokit("meta/root").unwrap(), "meta.root");
         assert!(octokit("repos//x").unwrap_err().contains("empty part"));
-        assert!(name(Naming::Octokit, "get", "/x", None, &index).unwrap_err().contains("no operationId"));
+        assert!(
+            name(Naming::Octokit, "get", "/x", None, &index)
+                .unwrap_err()
+                .contains("no operationId")
+        );
         assert_eq!(
-            name(Naming::OperationId, "get", "/x", Some("chat_post Message"), &index).unwrap(),
+            name(
+                Naming::OperationId,
+                "get",
+                "/x",
+                Some("chat_post Message"),
+                &index
+            )
+            .unwrap(),
             "chat_post_Message"
         );
     }

@@ -79,9 +79,12 @@ impl<'a> Converter<'a> {
         }
         if let Some(reference) = object.get("$ref").and_then(Value::as_str) {
             if self.expanding.iter().any(|r| r == reference) {
-                self.notes
-                    .push(format!("the recursive schema {reference} is cut where it repeats"));
-                return Ok(json!({"description": format!("Recursive: {}, as above.", last_segment(reference))}));
+                self.notes.push(format!(
+                    "the recursive schema {reference} is cut where it repeats"
+                ));
+                return Ok(
+                    json!({"description": format!("Recursive: {}, as above.", last_segment(reference))}),
+                );
             }
             let target = self.spec.lookup(reference)?;
             self.expanding.push(reference.to_owned());
@@ -112,11 +115,15 @@ impl<'a> Converter<'a> {
             if jsonschema::validator_for(&json!({"pattern": pattern})).is_ok() {
                 out.insert("pattern".into(), Value::String(pattern.to_owned()));
             } else {
-                self.notes
-                    .push(format!("the pattern `{pattern}` is not a regex the validator reads; left out"));
+                self.notes.push(format!(
+                    "the pattern `{pattern}` is not a regex the validator reads; left out"
+                ));
             }
         }
-        for (key, bound) in [("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")] {
+        for (key, bound) in [
+            ("exclusiveMinimum", "minimum"),
+            ("exclusiveMaximum", "maximum"),
+        ] {
             match object.get(key) {
                 Some(Value::Bool(true)) => {
                     if let Some(limit) = out.remove(bound) {
@@ -199,12 +206,23 @@ pub fn sentence(text: &str) -> String {
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let paragraph_end = text
         .find("\n\n")
-        .map(|at| text[..at].split_whitespace().collect::<Vec<_>>().join(" ").len())
+        .map(|at| {
+            text[..at]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .len()
+        })
         .unwrap_or(flat.len());
     let mut end = paragraph_end;
     let bytes = flat.as_bytes();
     for (at, _) in flat.match_indices(". ") {
-        if at < end && at > 0 && !bytes[at - 1].is_ascii_uppercase() && !flat[..at].ends_with("e.g") && !flat[..at].ends_with("i.e") {
+        if at < end
+            && at > 0
+            && !bytes[at - 1].is_ascii_uppercase()
+            && !flat[..at].ends_with("e.g")
+            && !flat[..at].ends_with("i.e")
+        {
             end = at + 1;
             break;
         }
@@ -248,8 +266,11 @@ mod tests {
     use super::*;
 
     fn spec(version: &str, components: Value) -> Spec {
-        Spec::parse(&json!({"openapi": version, "paths": {}, "components": {"schemas": components}}).to_string())
-            .unwrap()
+        Spec::parse(
+            &json!({"openapi": version, "paths": {}, "components": {"schemas": components}})
+                .to_string(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -258,7 +279,10 @@ mod tests {
             sentence("Lists the [repositories](https://x.test/docs) of a user.  More text\nhere."),
             "Lists the repositories of a user."
         );
-        assert_eq!(sentence("First paragraph\nwraps\n\nSecond."), "First paragraph wraps");
+        assert_eq!(
+            sentence("First paragraph\nwraps\n\nSecond."),
+            "First paragraph wraps"
+        );
         assert_eq!(sentence("Use e.g. this. Then that."), "Use e.g. this.");
         let long = "word ".repeat(100);
         let cut = sentence(&long);
@@ -295,7 +319,12 @@ mod tests {
                 "child": {"description": "Recursive: node, as above."}
             }})
         );
-        assert!(converter.notes.iter().any(|n| n.contains("recursive schema #/components/schemas/node")));
+        assert!(
+            converter
+                .notes
+                .iter()
+                .any(|n| n.contains("recursive schema #/components/schemas/node"))
+        );
         let missing = converter.convert(&json!({"$ref": "#/components/schemas/none"}));
         assert!(missing.unwrap_err().contains("points at nothing"));
     }

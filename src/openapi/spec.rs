@@ -48,7 +48,9 @@ impl Spec {
     /// The value a local reference (`#/components/...`) points at.
     pub fn lookup(&self, reference: &str) -> Result<&Value, String> {
         let pointer = reference.strip_prefix('#').ok_or_else(|| {
-            format!("`$ref: {reference}` points outside this file, which the importer does not follow")
+            format!(
+                "`$ref: {reference}` points outside this file, which the importer does not follow"
+            )
         })?;
         self.root
             .pointer(pointer)
@@ -87,7 +89,11 @@ fn yaml_to_json(yaml: serde_norway::Value) -> Value {
             .as_i64()
             .map(Value::from)
             .or_else(|| n.as_u64().map(Value::from))
-            .or_else(|| n.as_f64().and_then(serde_json::Number::from_f64).map(Value::Number))
+            .or_else(|| {
+                n.as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Value::Number)
+            })
             .unwrap_or(Value::Null),
         Y::String(s) => Value::String(s),
         Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
@@ -117,13 +123,17 @@ mod tests {
         let spec = Spec::parse(yaml).unwrap();
         assert!(!spec.is_30);
         assert_eq!(
-            spec.root.pointer("/paths/~1a/get/responses/200/description"),
+            spec.root
+                .pointer("/paths/~1a/get/responses/200/description"),
             Some(&json!("ok"))
         );
         let json = r#"{"openapi": "3.0.3", "paths": {}}"#;
         assert!(Spec::parse(json).unwrap().is_30);
         let swagger = Spec::parse("swagger: '2.0'\npaths: {}\n").err().unwrap();
-        assert!(swagger.contains("Swagger 2.0") && swagger.contains("convert it"), "{swagger}");
+        assert!(
+            swagger.contains("Swagger 2.0") && swagger.contains("convert it"),
+            "{swagger}"
+        );
         let broken = Spec::parse("{\"openapi\": ").err().unwrap();
         assert!(broken.starts_with("not valid JSON"), "{broken}");
         let no_paths = Spec::parse("openapi: 3.0.0\n").err().unwrap();
@@ -146,8 +156,16 @@ mod tests {
         let looped = json!({"$ref": "#/components/parameters/loop"});
         assert!(spec.resolve(&looped).unwrap_err().contains("cycle"));
         let outside = json!({"$ref": "other.yaml#/x"});
-        assert!(spec.resolve(&outside).unwrap_err().contains("outside this file"));
+        assert!(
+            spec.resolve(&outside)
+                .unwrap_err()
+                .contains("outside this file")
+        );
         let missing = json!({"$ref": "#/components/parameters/zzz"});
-        assert!(spec.resolve(&missing).unwrap_err().contains("points at nothing"));
+        assert!(
+            spec.resolve(&missing)
+                .unwrap_err()
+                .contains("points at nothing")
+        );
     }
 }
