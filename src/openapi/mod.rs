@@ -166,13 +166,20 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
             .and_then(Value::as_str)
             .map(schema::sentence)
             .filter(|s| !s.is_empty());
-        let description = operation
+        let detail = operation
             .get("description")
             .and_then(Value::as_str)
             .map(schema::sentence)
-            .filter(|s| !s.is_empty())
-            .or_else(|| summary.clone())
-            .unwrap_or_else(|| format!("{label}."));
+            .filter(|s| !s.is_empty());
+        // The summary says what the tool does; the description's first sentence adds to it.
+        let description = match (&summary, detail) {
+            (Some(summary), Some(detail)) if !detail.starts_with(summary.trim_end_matches('.')) => {
+                schema::cut(&format!("{}. {detail}", summary.trim_end_matches('.')))
+            }
+            (Some(summary), _) => summary.clone(),
+            (None, Some(detail)) => detail,
+            (None, None) => format!("{label}."),
+        };
         tools.push(ToolOut {
             name,
             mcp_name: explicit_mcp_name,

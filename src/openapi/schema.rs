@@ -199,26 +199,32 @@ fn last_segment(reference: &str) -> &str {
     reference.rsplit('/').next().unwrap_or(reference)
 }
 
-/// The first sentence of a description, Markdown links reduced to their text,
-/// whitespace collapsed, at most [`MAX_DESCRIPTION_CHARS`] characters (cut with `…`).
+/// The first sentence of a description: HTML tags and Markdown links reduced to their
+/// text, leading `> [!NOTE]` call-outs skipped, whitespace collapsed, at most
+/// [`MAX_DESCRIPTION_CHARS`] characters (cut with `…`).
 pub fn sentence(text: &str) -> String {
-    let text = unlink(text);
-    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    let paragraph_end = text
-        .find("\n\n")
-        .map(|at| {
-            text[..at]
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .len()
-        })
-        .unwrap_or(flat.len());
-    let mut end = paragraph_end;
+    let text = unlink(&untag(text));
+    let paragraphs: Vec<&str> = text
+        .split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let chosen = paragraphs
+        .iter()
+        .find(|p| !p.starts_with('>'))
+        .or(paragraphs.first())
+        .copied()
+        .unwrap_or_default();
+    let flat = chosen
+        .lines()
+        .flat_map(|line| line.trim_start().trim_start_matches('>').split_whitespace())
+        .filter(|word| !(word.starts_with("[!") && word.ends_with(']')))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut end = flat.len();
     let bytes = flat.as_bytes();
     for (at, _) in flat.match_indices(". ") {
-        if at < end
-            && at > 0
+        if at > 0
             && !bytes[at - 1].is_ascii_uppercase()
             && !flat[..at].ends_with("e.g")
             && !flat[..at].ends_with("i.e")
@@ -227,12 +233,44 @@ pub fn sentence(text: &str) -> String {
             break;
         }
     }
-    let first = flat[..end].trim();
-    if first.chars().count() <= MAX_DESCRIPTION_CHARS {
-        return first.to_owned();
+    cut(flat[..end].trim())
+}
+
+/// `text` cut to at most [`MAX_DESCRIPTION_CHARS`] characters, with `…` when cut.
+pub fn cut(text: &str) -> String {
+    if text.chars().count() <= MAX_DESCRIPTION_CHARS {
+        return text.to_owned();
     }
-    let cut: String = first.chars().take(MAX_DESCRIPTION_CHARS - 1).collect();
+    let cut: String = text.chars().take(MAX_DESCRIPTION_CHARS - 1).collect();
     format!("{}…", cut.trim_end())
+}
+
+/// HTML tags (`<p>`, `</code>`, `<br/>`) removed and the common entities decoded; a `<`
+/// that does not open a tag (`a < b`) is kept.
+fn untag(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let is_tag = after
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!');
+        match after.find('>') {
+            Some(close) if is_tag && !after[..close].contains('<') => rest = &after[close + 1..],
+            _ => {
+                out.push('<');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 /// Markdown links `[text](url)` as `text`.
@@ -284,6 +322,24 @@ mod tests {
             "First paragraph wraps"
         );
         assert_eq!(sentence("Use e.g. this. Then that."), "Use e.g. this.");
+        assert_eq!(
+            sentence(
+                "<p>To charge a card, you create a <code>Charge</code> object.</p> <p>More.</p>"
+            ),
+            "To charge a card, you create a Charge object."
+        );
+        assert_eq!(
+            sentence("If a < b &amp; c > d, stop."),
+            "If a < b & c > d, stop."
+        );
+        assert_eq!(
+            sentence("> [!NOTE]\n> Rarely needed.\n\nDeletes a repository. Irreversible."),
+            "Deletes a repository."
+        );
+        assert_eq!(
+            sentence("> [!WARNING]\n> Only a warning."),
+            "Only a warning."
+        );
         let long = "word ".repeat(100);
         let cut = sentence(&long);
         assert_eq!(cut.chars().count(), MAX_DESCRIPTION_CHARS);
