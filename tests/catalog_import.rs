@@ -81,7 +81,10 @@ fn a_yaml_description_imports_with_placements_and_a_report() {
 
     let list = tool(&file, "mini.issues.listForRepo");
     assert_eq!(list["title"], "List repository issues");
-    assert_eq!(list["description"], "Lists issues in a repository.");
+    assert_eq!(
+        list["description"],
+        "List repository issues. Lists issues in a repository."
+    );
     assert_eq!(
         list["arguments"],
         json!({"X-Api-Version": {"in": "header"}, "labels": {"in": "query"}, "owner": {"in": "path"}, "repo": {"in": "path"}, "state": {"in": "query"}})
