@@ -104,7 +104,20 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
         })
         .collect();
     let index = naming::PathIndex::new(operations.iter().copied());
-    let mut skipped = Vec::new();
+    let mut skipped: Vec<(String, String)> = paths
+        .iter()
+        .flat_map(|(path, item)| {
+            ["options", "trace"]
+                .into_iter()
+                .filter(move |m| item.get(*m).is_some())
+                .map(move |m| {
+                    (
+                        format!("{} {path}", m.to_ascii_uppercase()),
+                        "a catalog tool is GET, HEAD, POST, PUT, PATCH or DELETE".to_owned(),
+                    )
+                })
+        })
+        .collect();
     let mut notes = Vec::new();
     let mut tools: Vec<ToolOut> = Vec::new();
     let mut taken: HashMap<String, String> = HashMap::new();
