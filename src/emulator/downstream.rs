@@ -556,6 +556,29 @@ mod tests {
             std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256)
         ))]
 
+        /// Any argument values, wherever the catalog places them, build a request on the
+        /// tool's own path, or are refused in words; building never panics.
+        #[test]
+        fn placed_arguments_of_any_value_build_or_are_refused(
+            values in proptest::collection::vec(crate::tenet::arbitrary::json_value(), 8)
+        ) {
+            let catalog = placed();
+            let tool = catalog.by_name("p.forms.create").unwrap();
+            let names = ["id", "items", "meta", "flag", "note", "created", "tags", "key"];
+            let arguments: Map<String, Value> =
+                names.iter().map(|n| n.to_string()).zip(values).collect();
+            match build(tool, &arguments, "Authorization") {
+                Ok(built) => {
+                    prop_assert!(built.url.path().starts_with("/api/v3/forms/"));
+                    prop_assert!(built.url.fragment().is_none());
+                    if let Some((_, body)) = built.body {
+                        prop_assert!(body.iter().all(|b| b.is_ascii_graphic()));
+                    }
+                }
+                Err(message) => prop_assert!(!message.trim().is_empty()),
+            }
+        }
+
         #[test]
         fn no_parameter_leaves_the_template(
             owner in parameter(),
