@@ -9,7 +9,7 @@ use std::{
     collections::{BTreeMap, HashMap},
     fmt,
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, OnceLock},
 };
 
 use serde::Deserialize;
@@ -199,7 +199,8 @@ pub struct Tool {
     pub arguments: Arc<BTreeMap<String, Placement>>,
     /// The encoding of the request body.
     pub body: BodyEncoding,
-    validator: Arc<jsonschema::Validator>,
+    /// Compiled at the tool's first call (the schema was checked at load).
+    validator: Arc<OnceLock<Result<jsonschema::Validator, String>>>,
 }
 
 impl fmt::Debug for Tool {
@@ -251,8 +252,18 @@ impl Tool {
     /// Checks arguments against the input schema; on failure lists every violation,
     /// each as `<location>: <what is wrong>`.
     pub fn validate_arguments(&self, arguments: &Value) -> Result<(), Vec<String>> {
-        let problems: Vec<String> = self
+        let validator = self
             .validator
+            .get_or_init(|| compile(&Value::Object((*self.input_schema).clone())));
+        let validator = match validator {
+            Ok(validator) => validator,
+            Err(error) => {
+                return Err(vec![format!(
+                    "arguments: the tool's input_schema does not compile ({error}); fix it in the catalog"
+                )]);
+            }
+        };
+        let problems: Vec<String> = validator
             .iter_errors(arguments)
             .map(|error| {
                 let at = error.instance_path().to_string();
@@ -425,7 +436,7 @@ impl Catalog {
             .filter_map(|(_, file)| file.as_ref().ok())
             .flat_map(|file| file.tools.iter().map(|entry| &entry.input_schema))
             .collect();
-        let mut compiled = compile_all(&schemas).into_iter();
+        let mut checked = check_all(&schemas).into_iter();
         for (origin, file) in files {
             let file: ServiceFile = match file {
                 Ok(file) => file,
@@ -510,11 +521,8 @@ impl Catalog {
                         Vec::new()
                     }
                 };
-                let compiled = compiled
-                    .next()
-                    .unwrap_or_else(|| Err("not compiled".into()));
-                let validator =
-                    check_input_schema(&entry.input_schema, compiled, &params, &mut report);
+                let checked = checked.next().unwrap_or_else(|| Err("not checked".into()));
+                let sound = check_input_schema(&entry.input_schema, checked, &params, &mut report);
                 check_arguments(&entry.input_schema, &entry.arguments, &params, &mut report);
                 if mcp_name == JOB_STATUS_TOOL {
                     report(format!(
@@ -532,9 +540,7 @@ impl Catalog {
                         catalog.tools[other].name
                     ));
                 }
-                let (Some(method), Some(validator), true) =
-                    (method, validator, problems.len() == before)
-                else {
+                let (Some(method), true, true) = (method, sound, problems.len() == before) else {
                     continue;
                 };
                 let Value::Object(schema) = entry.input_schema else {
@@ -557,7 +563,7 @@ impl Catalog {
                     input_schema: Arc::new(schema),
                     arguments: Arc::new(entry.arguments),
                     body: entry.body,
-                    validator: Arc::new(validator),
+                    validator: Arc::new(OnceLock::new()),
                 });
             }
         }
@@ -631,17 +637,16 @@ fn path_params(path: &str) -> Result<Vec<&str>, String> {
     Ok(params)
 }
 
-/// Checks an input schema's shape; returns its validator (compiled by [`compile_all`])
-/// when the schema is sound.
+/// Checks an input schema's shape, given its check by [`check_all`]; whether it is sound.
 fn check_input_schema(
     schema: &Value,
-    compiled: Result<jsonschema::Validator, String>,
+    checked: Result<(), String>,
     params: &[&str],
     report: &mut impl FnMut(String),
-) -> Option<jsonschema::Validator> {
+) -> bool {
     let Some(object) = schema.as_object() else {
         report("input_schema must be a JSON object".into());
-        return None;
+        return false;
     };
     if object.get("type") != Some(&Value::String("object".into())) {
         report(
@@ -661,11 +666,11 @@ fn check_input_schema(
             ));
         }
     }
-    match compiled {
-        Ok(validator) => Some(validator),
+    match checked {
+        Ok(()) => true,
         Err(error) => {
             report(format!("input_schema is not a valid JSON Schema: {error}"));
-            None
+            false
         }
     }
 }
@@ -738,26 +743,63 @@ fn check_arguments(
     }
 }
 
-/// Below this many schemas, compiling on one thread beats starting others.
-const PARALLEL_COMPILE_MIN: usize = 64;
+/// Below this many schemas, checking on one thread beats starting others.
+const PARALLEL_CHECK_MIN: usize = 64;
 
-/// Compiles every schema (which also checks it against its meta-schema), in order,
-/// spread over the machine's cores: compilation is most of a large catalog's load time.
-fn compile_all(schemas: &[&Value]) -> Vec<Result<jsonschema::Validator, String>> {
-    let compile =
-        |schema: &&Value| jsonschema::validator_for(schema).map_err(|error| error.to_string());
+/// Compiles an input schema into its validator.
+fn compile(schema: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::validator_for(schema).map_err(|error| error.to_string())
+}
+
+/// Checks one schema fully without keeping a validator: against its meta-schema, then
+/// what the meta-schema cannot see (each `pattern` is a regex the validator reads,
+/// each `$ref` resolves), so that compiling it at first call cannot fail.
+fn check(schema: &Value) -> Result<(), String> {
+    jsonschema::meta::validate(schema).map_err(|error| error.to_string())?;
+    let mut refs_or_patterns = false;
+    visit_keywords(schema, &mut |key, _| {
+        refs_or_patterns |= matches!(
+            key,
+            "$ref" | "pattern" | "patternProperties" | "$dynamicRef"
+        )
+    });
+    if refs_or_patterns {
+        compile(schema)?;
+    }
+    Ok(())
+}
+
+/// Calls `f` with every (keyword, value) of a schema document, at any depth.
+fn visit_keywords(value: &Value, f: &mut impl FnMut(&str, &Value)) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                f(key, inner);
+                visit_keywords(inner, f);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| visit_keywords(item, f)),
+        _ => {}
+    }
+}
+
+/// Checks every schema (see [`check`]), in order, spread over the machine's cores:
+/// checking is most of a large catalog's load time. Validators are compiled at each
+/// tool's first call, which keeps start-up fast with thousands of tools.
+fn check_all(schemas: &[&Value]) -> Vec<Result<(), String>> {
+    let check = |schema: &&Value| check(schema);
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(8);
-    if threads == 1 || schemas.len() < PARALLEL_COMPILE_MIN {
-        return schemas.iter().map(compile).collect();
+    if threads == 1 || schemas.len() < PARALLEL_CHECK_MIN {
+        return schemas.iter().map(check).collect();
     }
     let chunk = schemas.len().div_ceil(threads);
     std::thread::scope(|scope| {
         let workers: Vec<_> = schemas
             .chunks(chunk)
             .map(|part| {
-                let worker = scope.spawn(move || part.iter().map(compile).collect::<Vec<_>>());
+                let worker = scope.spawn(move || part.iter().map(check).collect::<Vec<_>>());
                 (part.len(), worker)
             })
             .collect();
@@ -766,7 +808,7 @@ fn compile_all(schemas: &[&Value]) -> Vec<Result<jsonschema::Validator, String>>
             .flat_map(|(len, worker)| {
                 worker.join().unwrap_or_else(|_| {
                     (0..len)
-                        .map(|_| Err("the schema compiler failed".into()))
+                        .map(|_| Err("the schema checker failed".into()))
                         .collect()
                 })
             })
@@ -865,7 +907,7 @@ mod tests {
                 .collect();
             json!({"service": service, "tools": tools})
         };
-        let count = PARALLEL_COMPILE_MIN * 3;
+        let count = PARALLEL_CHECK_MIN * 3;
         let catalog = load(&[tools("a", count, None), tools("b", 5, None)]).unwrap();
         assert_eq!(catalog.tools().len(), count + 5);
         let t = catalog.by_name("a.t100").unwrap();
@@ -901,6 +943,15 @@ mod tests {
                 catalog.services().iter().any(|s| s == service),
                 "missing {service}"
             );
+        }
+        for tool in catalog.tools() {
+            if let Err(problems) = tool.validate_arguments(&json!({})) {
+                assert!(
+                    !problems.iter().any(|p| p.contains("does not compile")),
+                    "{}: {problems:?}",
+                    tool.name
+                );
+            }
         }
         let delete = catalog
             .by_mcp_name("github_repos_delete")
@@ -957,6 +1008,8 @@ mod tests {
                 tool("a.missing_param", "GET", "/x/{id}", object.clone()),
                 tool("a.not_object", "GET", "/x", json!({"type": "string"})),
                 tool("a.bad_schema", "GET", "/x", json!({"type": "object", "properties": 3})),
+                tool("a.bad_regex", "GET", "/x", json!({"type": "object", "properties": {"s": {"type": "string", "pattern": "(unclosed"}}})),
+                tool("a.bad_ref", "GET", "/x", json!({"type": "object", "properties": {"s": {"$ref": "#/$defs/missing"}}})),
                 tool("a.unclosed", "GET", "/x/{id", object.clone()),
                 tool("a.dup", "GET", "/x", object.clone()),
                 tool("a.dup", "GET", "/y", object.clone()),
@@ -972,6 +1025,8 @@ mod tests {
             "f0.json: tool a.missing_param: path parameter `id` must be a required property",
             "f0.json: tool a.not_object: input_schema must have \"type\": \"object\"",
             "f0.json: tool a.bad_schema: input_schema is not a valid JSON Schema",
+            "f0.json: tool a.bad_regex: input_schema is not a valid JSON Schema",
+            "f0.json: tool a.bad_ref: input_schema is not a valid JSON Schema",
             "f0.json: tool a.unclosed: path `/x/{id`: has a `{` that is never closed",
             "f0.json: tool a.dup: the name is also used",
             "f0.json: tool a_dup: its MCP name `a_dup` collides with tool a.dup",
