@@ -427,10 +427,7 @@ impl Catalog {
                 message: "no catalog files were found: pass --catalog with a .json file or a folder of them".into(),
             });
         }
-        let files: Vec<(String, Result<ServiceFile, serde_json::Error>)> = sources
-            .into_iter()
-            .map(|source| (source.origin, serde_json::from_str(&source.text)))
-            .collect();
+        let files = parse_all(sources);
         let schemas: Vec<&Value> = files
             .iter()
             .filter_map(|(_, file)| file.as_ref().ok())
@@ -743,6 +740,39 @@ fn check_arguments(
     }
 }
 
+/// Below this many bytes in all, parsing on one thread beats starting others.
+const PARALLEL_PARSE_MIN: usize = 1024 * 1024;
+
+/// Parses catalog files, each on its own thread when they are large (the shipped
+/// catalog is megabytes of JSON); in order.
+fn parse_all(sources: Vec<Source>) -> Vec<(String, Result<ServiceFile, String>)> {
+    let parse = |source: Source| {
+        let parsed = serde_json::from_str(&source.text).map_err(|error| error.to_string());
+        (source.origin, parsed)
+    };
+    let total: usize = sources.iter().map(|source| source.text.len()).sum();
+    if sources.len() < 2 || total < PARALLEL_PARSE_MIN {
+        return sources.into_iter().map(parse).collect();
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = sources
+            .into_iter()
+            .map(|source| {
+                let origin = source.origin.clone();
+                (origin, scope.spawn(move || parse(source)))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|(origin, worker)| {
+                worker
+                    .join()
+                    .unwrap_or_else(|_| (origin, Err("the parser failed".into())))
+            })
+            .collect()
+    })
+}
+
 /// Below this many schemas, checking on one thread beats starting others.
 const PARALLEL_CHECK_MIN: usize = 64;
 
@@ -926,6 +956,31 @@ mod tests {
         );
         assert!(
             found[1].contains("f1.json") && found[1].contains("b.t2"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn large_files_parse_in_parallel_and_keep_their_order_and_origin() {
+        let padding = "x".repeat(PARALLEL_PARSE_MIN / 2);
+        let file = |service: &str| json!({"service": service, "description": padding, "tools": [tool(&format!("{service}.t"), "GET", "/t", json!({"type": "object"}))]});
+        let catalog = load(&[file("a"), file("b"), file("c")]).unwrap();
+        assert_eq!(catalog.services(), ["a", "b", "c"]);
+        let mut broken = file("b").to_string();
+        broken.truncate(broken.len() / 2);
+        let found = problems(Catalog::from_sources(vec![
+            Source {
+                origin: "f0.json".into(),
+                text: file("a").to_string(),
+            },
+            Source {
+                origin: "f1.json".into(),
+                text: broken,
+            },
+        ]));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("f1.json: not a valid catalog file"),
             "{found:?}"
         );
     }
