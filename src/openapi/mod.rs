@@ -88,22 +88,25 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
     let exclude = globs("--exclude", &options.exclude)?;
     let destructive = globs("--destructive", &options.destructive)?;
 
+    let no_paths = Map::new();
     let paths = spec
         .root
         .get("paths")
         .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let operations: Vec<(&str, &str)> = paths
+        .unwrap_or(&no_paths);
+    // (path, method, path item, operation), in path order.
+    let operations: Vec<(&str, &str, &Value, &Value)> = paths
         .iter()
         .flat_map(|(path, item)| {
-            METHODS
-                .iter()
-                .filter(move |m| item.get(**m).is_some_and(Value::is_object))
-                .map(move |m| (path.as_str(), *m))
+            METHODS.iter().filter_map(move |m| {
+                item.get(*m)
+                    .filter(|operation| operation.is_object())
+                    .map(|operation| (path.as_str(), *m, item, operation))
+            })
         })
         .collect();
-    let index = naming::PathIndex::new(operations.iter().copied());
+    let index =
+        naming::PathIndex::new(operations.iter().map(|(path, method, ..)| (*path, *method)));
     let mut skipped: Vec<(String, String)> = paths
         .iter()
         .flat_map(|(path, item)| {
@@ -122,14 +125,8 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
     let mut tools: Vec<ToolOut> = Vec::new();
     let mut taken: HashMap<String, String> = HashMap::new();
     let mut matched: HashSet<String> = HashSet::new();
-    for (path, method) in &operations {
+    for &(path, method, item, operation) in &operations {
         let label = format!("{} {path}", method.to_ascii_uppercase());
-        let (Some(item), Some(operation)) = (
-            paths.get(*path),
-            paths.get(*path).and_then(|i| i.get(*method)),
-        ) else {
-            continue;
-        };
         let operation_id = operation.get("operationId").and_then(Value::as_str);
         let local = match naming::name(options.naming, method, path, operation_id, &index) {
             Ok(local) => local,
@@ -152,7 +149,7 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
         if (!include.is_empty() && !wanted(&include, &name)) || wanted(&exclude, &name) {
             continue;
         }
-        let is_destructive = *method == "delete" || wanted(&destructive, &name);
+        let is_destructive = method == "delete" || wanted(&destructive, &name);
         let built = match build_tool(&spec, item, operation, options, &mut notes) {
             Ok(built) => built,
             Err(why) => {
@@ -199,7 +196,7 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
             title: summary,
             description,
             method: method.to_ascii_uppercase(),
-            path: (*path).to_owned(),
+            path: path.to_owned(),
             destructive: is_destructive,
             body: built.body,
             arguments: built.arguments,
