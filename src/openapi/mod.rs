@@ -63,11 +63,7 @@ pub struct Imported {
 /// description, a bad flag, a glob that matches nothing, a catalog that fails its check).
 pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
     let service = options.service.trim();
-    if service.is_empty()
-        || !service
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
+    if service.is_empty() || service != mcp_name(service) {
         return Err(format!(
             "--service `{service}` must be a non-empty name of letters, digits, `_` or `-`"
         ));
