@@ -423,8 +423,8 @@ mod tests {
     fn placed() -> Catalog {
         let tools = json!([
             {"name": "p.forms.create", "description": "d", "method": "POST", "path": "/forms/{id}", "body": "form",
-             "arguments": {"id": {"in": "path"}, "items": {"in": "body"}, "meta": {"in": "body"}, "flag": {"in": "body"}, "note": {"in": "body"}, "created": {"in": "query", "style": "deepObject"}, "tags": {"in": "query"}, "key": {"in": "header", "name": "X-Key"}},
-             "input_schema": {"type": "object", "properties": {"id": {}, "items": {}, "meta": {}, "flag": {}, "note": {}, "created": {}, "tags": {}, "key": {}}, "required": ["id"]}},
+             "arguments": {"id": {"in": "path"}, "items": {"in": "body"}, "meta": {"in": "body"}, "flag": {"in": "body"}, "note": {"in": "body"}, "created": {"in": "query", "style": "deepObject"}, "expand": {"in": "query", "style": "deepObject"}, "tags": {"in": "query"}, "key": {"in": "header", "name": "X-Key"}},
+             "input_schema": {"type": "object", "properties": {"id": {}, "items": {}, "meta": {}, "flag": {}, "note": {}, "created": {}, "expand": {}, "tags": {}, "key": {}}, "required": ["id"]}},
             {"name": "p.auth.set", "description": "d", "method": "GET", "path": "/a",
              "arguments": {"token": {"in": "header", "name": "X-Api-Key"}},
              "input_schema": {"type": "object", "properties": {"token": {}}}}
@@ -444,14 +444,14 @@ mod tests {
             t,
             &args(json!({
                 "id": "f 1", "items": [{"price": "p_1", "quantity": 2}], "meta": {"plan": "pro", "a&b": "c=d"},
-                "flag": true, "note": null, "created": {"gt": 5}, "tags": ["a", "b c"], "key": "k-1"
+                "flag": true, "note": null, "created": {"gt": 5}, "expand": ["customer"], "tags": ["a", "b c"], "key": "k-1"
             })),
             "Authorization",
         )
         .unwrap();
         assert_eq!(
             built.url.as_str(),
-            "http://127.0.0.1:8080/api/v3/forms/f%201?created%5Bgt%5D=5&tags=a&tags=b+c"
+            "http://127.0.0.1:8080/api/v3/forms/f%201?created%5Bgt%5D=5&expand%5B%5D=customer&tags=a&tags=b+c"
         );
         assert_eq!(built.headers.len(), 1);
         assert_eq!(
