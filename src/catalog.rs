@@ -6,10 +6,10 @@
 //! A loaded [`Catalog`] is immutable; the bridge and the emulator share it by `Arc`.
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     fmt,
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, OnceLock},
 };
 
 use serde::Deserialize;
@@ -85,6 +85,84 @@ impl HttpMethod {
     }
 }
 
+/// Where an argument travels in the real request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Location {
+    /// A `{param}` of the path template.
+    Path,
+    /// The query string.
+    Query,
+    /// A request header.
+    Header,
+    /// A field of the request body.
+    Body,
+}
+
+impl Location {
+    /// The location's name in catalog files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Path => "path",
+            Self::Query => "query",
+            Self::Header => "header",
+            Self::Body => "body",
+        }
+    }
+}
+
+/// How the request body is encoded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyEncoding {
+    /// `application/json`.
+    #[default]
+    Json,
+    /// `application/x-www-form-urlencoded`, objects and arrays in bracket notation
+    /// (`metadata[plan]=pro`, `expand[]=x`), as Stripe takes it.
+    Form,
+}
+
+/// Where one argument goes: its location, and its name on the wire when that differs
+/// from the argument's name (two locations using one name).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    /// The location.
+    #[serde(rename = "in")]
+    pub location: Location,
+    /// The name on the wire; the argument's own name when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `deepObject` for a query array sent as `name[]=a&name[]=b` (the default repeats
+    /// `name=a&name=b`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<QueryStyle>,
+}
+
+/// How a query argument holding an array is spelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub enum QueryStyle {
+    /// Brackets: `name[]=a&name[]=b`, `name[key]=v`.
+    #[serde(rename = "deepObject")]
+    DeepObject,
+}
+
+/// Header names an argument may not set: the request's framing, its target and its
+/// credential belong to the emulator.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "connection",
+    "content-length",
+    "content-type",
+    "cookie",
+    "host",
+    "proxy-authorization",
+    "te",
+    "transfer-encoding",
+    "upgrade",
+];
+
 impl fmt::Display for HttpMethod {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -116,7 +194,13 @@ pub struct Tool {
     pub cost_usd: f64,
     /// The JSON Schema of the arguments (an object schema).
     pub input_schema: Arc<Map<String, Value>>,
-    validator: Arc<jsonschema::Validator>,
+    /// Where each argument goes, when the catalog says (imported catalogs do); an
+    /// argument not listed goes where [`Tool::placement`] says by default.
+    pub arguments: Arc<BTreeMap<String, Placement>>,
+    /// The encoding of the request body.
+    pub body: BodyEncoding,
+    /// Compiled at the tool's first call (the schema was checked at load).
+    validator: Arc<OnceLock<Result<jsonschema::Validator, String>>>,
 }
 
 impl fmt::Debug for Tool {
@@ -135,6 +219,31 @@ impl Tool {
         self.method == HttpMethod::Delete || self.destructive
     }
 
+    /// Where an argument goes and its name on the wire: as the catalog's `arguments`
+    /// say, else a path placeholder in the path, the rest in the query for
+    /// GET/HEAD/DELETE and in the body otherwise.
+    pub fn placement<'a>(&'a self, argument: &'a str) -> (Location, &'a str) {
+        if let Some(placement) = self.arguments.get(argument) {
+            return (
+                placement.location,
+                placement.name.as_deref().unwrap_or(argument),
+            );
+        }
+        let location = if self.path_params().contains(&argument) {
+            Location::Path
+        } else if self.method.sends_query() {
+            Location::Query
+        } else {
+            Location::Body
+        };
+        (location, argument)
+    }
+
+    /// Whether the catalog places arguments itself (the `arguments` field).
+    pub fn declares_arguments(&self) -> bool {
+        !self.arguments.is_empty()
+    }
+
     /// Names of the `{param}` placeholders of the path, in order.
     pub fn path_params(&self) -> Vec<&str> {
         path_params(&self.path).unwrap_or_default()
@@ -143,8 +252,18 @@ impl Tool {
     /// Checks arguments against the input schema; on failure lists every violation,
     /// each as `<location>: <what is wrong>`.
     pub fn validate_arguments(&self, arguments: &Value) -> Result<(), Vec<String>> {
-        let problems: Vec<String> = self
+        let validator = self
             .validator
+            .get_or_init(|| compile(&Value::Object((*self.input_schema).clone())));
+        let validator = match validator {
+            Ok(validator) => validator,
+            Err(error) => {
+                return Err(vec![format!(
+                    "arguments: the tool's input_schema does not compile ({error}); fix it in the catalog"
+                )]);
+            }
+        };
+        let problems: Vec<String> = validator
             .iter_errors(arguments)
             .map(|error| {
                 let at = error.instance_path().to_string();
@@ -243,6 +362,8 @@ struct ServiceFile {
 struct ToolEntry {
     name: String,
     #[serde(default)]
+    mcp_name: Option<String>,
+    #[serde(default)]
     title: Option<String>,
     description: String,
     method: String,
@@ -252,6 +373,10 @@ struct ToolEntry {
     #[serde(default)]
     cost_usd: f64,
     input_schema: Value,
+    #[serde(default)]
+    arguments: BTreeMap<String, Placement>,
+    #[serde(default)]
+    body: BodyEncoding,
 }
 
 impl Catalog {
@@ -302,16 +427,13 @@ impl Catalog {
                 message: "no catalog files were found: pass --catalog with a .json file or a folder of them".into(),
             });
         }
-        let files: Vec<(String, Result<ServiceFile, serde_json::Error>)> = sources
-            .into_iter()
-            .map(|source| (source.origin, serde_json::from_str(&source.text)))
-            .collect();
+        let files = parse_all(sources);
         let schemas: Vec<&Value> = files
             .iter()
             .filter_map(|(_, file)| file.as_ref().ok())
             .flat_map(|file| file.tools.iter().map(|entry| &entry.input_schema))
             .collect();
-        let mut compiled = compile_all(&schemas).into_iter();
+        let mut checked = check_all(&schemas).into_iter();
         for (origin, file) in files {
             let file: ServiceFile = match file {
                 Ok(file) => file,
@@ -370,7 +492,16 @@ impl Catalog {
                 if !(entry.cost_usd.is_finite() && entry.cost_usd >= 0.0) {
                     report(format!("cost_usd {} must be a number >= 0", entry.cost_usd));
                 }
-                let mcp_name = mcp_name(&entry.name);
+                let mcp_name = match entry.mcp_name.as_deref() {
+                    Some(given) if given.is_empty() || given != self::mcp_name(given) => {
+                        report(format!(
+                            "mcp_name `{given}` must be a non-empty name of letters, digits, `_` or `-`"
+                        ));
+                        given.to_owned()
+                    }
+                    Some(given) => given.to_owned(),
+                    None => self::mcp_name(&entry.name),
+                };
                 if mcp_name.len() > MAX_MCP_NAME_LEN {
                     report(format!(
                         "its MCP name `{mcp_name}` is longer than {MAX_MCP_NAME_LEN} characters"
@@ -387,11 +518,9 @@ impl Catalog {
                         Vec::new()
                     }
                 };
-                let compiled = compiled
-                    .next()
-                    .unwrap_or_else(|| Err("not compiled".into()));
-                let validator =
-                    check_input_schema(&entry.input_schema, compiled, &params, &mut report);
+                let checked = checked.next().unwrap_or_else(|| Err("not checked".into()));
+                let sound = check_input_schema(&entry.input_schema, checked, &params, &mut report);
+                check_arguments(&entry.input_schema, &entry.arguments, &params, &mut report);
                 if mcp_name == JOB_STATUS_TOOL {
                     report(format!(
                         "the MCP name `{JOB_STATUS_TOOL}` is reserved for the built-in job status tool"
@@ -408,9 +537,7 @@ impl Catalog {
                         catalog.tools[other].name
                     ));
                 }
-                let (Some(method), Some(validator), true) =
-                    (method, validator, problems.len() == before)
-                else {
+                let (Some(method), true, true) = (method, sound, problems.len() == before) else {
                     continue;
                 };
                 let Value::Object(schema) = entry.input_schema else {
@@ -431,7 +558,9 @@ impl Catalog {
                     destructive: entry.destructive,
                     cost_usd: entry.cost_usd,
                     input_schema: Arc::new(schema),
-                    validator: Arc::new(validator),
+                    arguments: Arc::new(entry.arguments),
+                    body: entry.body,
+                    validator: Arc::new(OnceLock::new()),
                 });
             }
         }
@@ -505,17 +634,16 @@ fn path_params(path: &str) -> Result<Vec<&str>, String> {
     Ok(params)
 }
 
-/// Checks an input schema's shape; returns its validator (compiled by [`compile_all`])
-/// when the schema is sound.
+/// Checks an input schema's shape, given its check by [`check_all`]; whether it is sound.
 fn check_input_schema(
     schema: &Value,
-    compiled: Result<jsonschema::Validator, String>,
+    checked: Result<(), String>,
     params: &[&str],
     report: &mut impl FnMut(String),
-) -> Option<jsonschema::Validator> {
+) -> bool {
     let Some(object) = schema.as_object() else {
         report("input_schema must be a JSON object".into());
-        return None;
+        return false;
     };
     if object.get("type") != Some(&Value::String("object".into())) {
         report(
@@ -535,35 +663,173 @@ fn check_input_schema(
             ));
         }
     }
-    match compiled {
-        Ok(validator) => Some(validator),
+    match checked {
+        Ok(()) => true,
         Err(error) => {
             report(format!("input_schema is not a valid JSON Schema: {error}"));
-            None
+            false
         }
     }
 }
 
-/// Below this many schemas, compiling on one thread beats starting others.
-const PARALLEL_COMPILE_MIN: usize = 64;
+/// Checks a tool's `arguments`: each names a property of the input schema; path
+/// arguments are placeholders of the path under their own name and every placeholder
+/// is placed in the path; header names are valid and not reserved.
+fn check_arguments(
+    schema: &Value,
+    arguments: &BTreeMap<String, Placement>,
+    params: &[&str],
+    report: &mut impl FnMut(String),
+) {
+    let properties = schema.get("properties").and_then(Value::as_object);
+    let mut wires: HashMap<(Location, String), &str> = HashMap::new();
+    for (argument, placement) in arguments {
+        let wire = placement.name.as_deref().unwrap_or(argument);
+        let key = match placement.location {
+            Location::Header => wire.to_ascii_lowercase(),
+            _ => wire.to_owned(),
+        };
+        if let Some(other) = wires.insert((placement.location, key), argument) {
+            report(format!(
+                "arguments: `{other}` and `{argument}` both go to the {} as `{wire}`; give one another `name`",
+                placement.location.as_str()
+            ));
+        }
+        if !properties.is_some_and(|p| p.contains_key(argument)) {
+            report(format!(
+                "arguments: `{argument}` is not a property of input_schema"
+            ));
+        }
+        if wire.is_empty() {
+            report(format!("arguments: `{argument}` has an empty `name`"));
+        }
+        match placement.location {
+            Location::Path if wire != argument || !params.contains(&argument.as_str()) => {
+                report(format!(
+                    "arguments: `{argument}` is placed in the path but the path has no `{{{argument}}}` of that name"
+                ));
+            }
+            Location::Header => {
+                let lower = wire.to_ascii_lowercase();
+                if reqwest::header::HeaderName::from_bytes(wire.as_bytes()).is_err() {
+                    report(format!(
+                        "arguments: `{argument}`: `{wire}` is not a valid header name"
+                    ));
+                } else if RESERVED_HEADERS.contains(&lower.as_str()) {
+                    report(format!(
+                        "arguments: `{argument}`: the header `{wire}` is set by the emulator, not by an argument"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if placement.style.is_some() && placement.location != Location::Query {
+            report(format!(
+                "arguments: `{argument}`: `style` applies to query arguments only"
+            ));
+        }
+    }
+    for param in params {
+        if let Some(placement) = arguments.get(*param)
+            && placement.location != Location::Path
+        {
+            report(format!(
+                "arguments: `{param}` is a placeholder of the path; place it `in: path`"
+            ));
+        }
+    }
+}
 
-/// Compiles every schema (which also checks it against its meta-schema), in order,
-/// spread over the machine's cores: compilation is most of a large catalog's load time.
-fn compile_all(schemas: &[&Value]) -> Vec<Result<jsonschema::Validator, String>> {
-    let compile =
-        |schema: &&Value| jsonschema::validator_for(schema).map_err(|error| error.to_string());
+/// Below this many bytes in all, parsing on one thread beats starting others.
+const PARALLEL_PARSE_MIN: usize = 1024 * 1024;
+
+/// Parses catalog files, each on its own thread when they are large (the shipped
+/// catalog is megabytes of JSON); in order.
+fn parse_all(sources: Vec<Source>) -> Vec<(String, Result<ServiceFile, String>)> {
+    let parse = |source: Source| {
+        let parsed = serde_json::from_str(&source.text).map_err(|error| error.to_string());
+        (source.origin, parsed)
+    };
+    let total: usize = sources.iter().map(|source| source.text.len()).sum();
+    if sources.len() < 2 || total < PARALLEL_PARSE_MIN {
+        return sources.into_iter().map(parse).collect();
+    }
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = sources
+            .into_iter()
+            .map(|source| {
+                let origin = source.origin.clone();
+                (origin, scope.spawn(move || parse(source)))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|(origin, worker)| {
+                worker
+                    .join()
+                    .unwrap_or_else(|_| (origin, Err("the parser failed".into())))
+            })
+            .collect()
+    })
+}
+
+/// Below this many schemas, checking on one thread beats starting others.
+const PARALLEL_CHECK_MIN: usize = 64;
+
+/// Compiles an input schema into its validator.
+fn compile(schema: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::validator_for(schema).map_err(|error| error.to_string())
+}
+
+/// Checks one schema fully without keeping a validator: against its meta-schema, then
+/// what the meta-schema cannot see (each `pattern` is a regex the validator reads,
+/// each `$ref` resolves), so that compiling it at first call cannot fail.
+fn check(schema: &Value) -> Result<(), String> {
+    jsonschema::meta::validate(schema).map_err(|error| error.to_string())?;
+    let mut refs_or_patterns = false;
+    visit_keywords(schema, &mut |key, _| {
+        refs_or_patterns |= matches!(
+            key,
+            "$ref" | "pattern" | "patternProperties" | "$dynamicRef"
+        )
+    });
+    if refs_or_patterns {
+        compile(schema)?;
+    }
+    Ok(())
+}
+
+/// Calls `f` with every (keyword, value) of a schema document, at any depth.
+fn visit_keywords(value: &Value, f: &mut impl FnMut(&str, &Value)) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                f(key, inner);
+                visit_keywords(inner, f);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| visit_keywords(item, f)),
+        _ => {}
+    }
+}
+
+/// Checks every schema (see [`check`]), in order, spread over the machine's cores:
+/// checking is most of a large catalog's load time. Validators are compiled at each
+/// tool's first call, which keeps start-up fast with thousands of tools.
+fn check_all(schemas: &[&Value]) -> Vec<Result<(), String>> {
+    let check = |schema: &&Value| check(schema);
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
         .min(8);
-    if threads == 1 || schemas.len() < PARALLEL_COMPILE_MIN {
-        return schemas.iter().map(compile).collect();
+    if threads == 1 || schemas.len() < PARALLEL_CHECK_MIN {
+        return schemas.iter().map(check).collect();
     }
     let chunk = schemas.len().div_ceil(threads);
     std::thread::scope(|scope| {
         let workers: Vec<_> = schemas
             .chunks(chunk)
             .map(|part| {
-                let worker = scope.spawn(move || part.iter().map(compile).collect::<Vec<_>>());
+                let worker = scope.spawn(move || part.iter().map(check).collect::<Vec<_>>());
                 (part.len(), worker)
             })
             .collect();
@@ -572,7 +838,7 @@ fn compile_all(schemas: &[&Value]) -> Vec<Result<jsonschema::Validator, String>>
             .flat_map(|(len, worker)| {
                 worker.join().unwrap_or_else(|_| {
                     (0..len)
-                        .map(|_| Err("the schema compiler failed".into()))
+                        .map(|_| Err("the schema checker failed".into()))
                         .collect()
                 })
             })
@@ -671,7 +937,7 @@ mod tests {
                 .collect();
             json!({"service": service, "tools": tools})
         };
-        let count = PARALLEL_COMPILE_MIN * 3;
+        let count = PARALLEL_CHECK_MIN * 3;
         let catalog = load(&[tools("a", count, None), tools("b", 5, None)]).unwrap();
         assert_eq!(catalog.tools().len(), count + 5);
         let t = catalog.by_name("a.t100").unwrap();
@@ -695,6 +961,31 @@ mod tests {
     }
 
     #[test]
+    fn large_files_parse_in_parallel_and_keep_their_order_and_origin() {
+        let padding = "x".repeat(PARALLEL_PARSE_MIN / 2);
+        let file = |service: &str| json!({"service": service, "description": padding, "tools": [tool(&format!("{service}.t"), "GET", "/t", json!({"type": "object"}))]});
+        let catalog = load(&[file("a"), file("b"), file("c")]).unwrap();
+        assert_eq!(catalog.services(), ["a", "b", "c"]);
+        let mut broken = file("b").to_string();
+        broken.truncate(broken.len() / 2);
+        let found = problems(Catalog::from_sources(vec![
+            Source {
+                origin: "f0.json".into(),
+                text: file("a").to_string(),
+            },
+            Source {
+                origin: "f1.json".into(),
+                text: broken,
+            },
+        ]));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("f1.json: not a valid catalog file"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
     fn embedded_catalog_is_valid_and_large_enough() {
         let catalog = Catalog::embedded().unwrap_or_else(|e| panic!("{e}"));
         assert!(
@@ -707,6 +998,15 @@ mod tests {
                 catalog.services().iter().any(|s| s == service),
                 "missing {service}"
             );
+        }
+        for tool in catalog.tools() {
+            if let Err(problems) = tool.validate_arguments(&json!({})) {
+                assert!(
+                    !problems.iter().any(|p| p.contains("does not compile")),
+                    "{}: {problems:?}",
+                    tool.name
+                );
+            }
         }
         let delete = catalog
             .by_mcp_name("github_repos_delete")
@@ -763,6 +1063,8 @@ mod tests {
                 tool("a.missing_param", "GET", "/x/{id}", object.clone()),
                 tool("a.not_object", "GET", "/x", json!({"type": "string"})),
                 tool("a.bad_schema", "GET", "/x", json!({"type": "object", "properties": 3})),
+                tool("a.bad_regex", "GET", "/x", json!({"type": "object", "properties": {"s": {"type": "string", "pattern": "(unclosed"}}})),
+                tool("a.bad_ref", "GET", "/x", json!({"type": "object", "properties": {"s": {"$ref": "#/$defs/missing"}}})),
                 tool("a.unclosed", "GET", "/x/{id", object.clone()),
                 tool("a.dup", "GET", "/x", object.clone()),
                 tool("a.dup", "GET", "/y", object.clone()),
@@ -778,6 +1080,8 @@ mod tests {
             "f0.json: tool a.missing_param: path parameter `id` must be a required property",
             "f0.json: tool a.not_object: input_schema must have \"type\": \"object\"",
             "f0.json: tool a.bad_schema: input_schema is not a valid JSON Schema",
+            "f0.json: tool a.bad_regex: input_schema is not a valid JSON Schema",
+            "f0.json: tool a.bad_ref: input_schema is not a valid JSON Schema",
             "f0.json: tool a.unclosed: path `/x/{id`: has a `{` that is never closed",
             "f0.json: tool a.dup: the name is also used",
             "f0.json: tool a_dup: its MCP name `a_dup` collides with tool a.dup",
@@ -792,6 +1096,96 @@ mod tests {
                 "no problem containing {needle:?} in {found:#?}"
             );
         }
+    }
+
+    #[test]
+    fn argument_placements_are_checked_and_default_as_before() {
+        let schema = json!({"type": "object", "properties": {"id": {"type": "string"}, "q": {"type": "string"}, "v": {"type": "string"}, "b": {"type": "string"}}, "required": ["id"]});
+        let placed = |arguments: Value| {
+            let mut entry = tool("s.items.update", "PATCH", "/items/{id}", schema.clone());
+            entry["arguments"] = arguments;
+            entry["body"] = json!("form");
+            json!({"service": "s", "tools": [entry]})
+        };
+        let catalog = load(&[placed(json!({
+            "id": {"in": "path"}, "q": {"in": "query", "style": "deepObject"},
+            "v": {"in": "header", "name": "X-Version"}, "b": {"in": "body", "name": "v"}
+        }))])
+        .unwrap();
+        let t = catalog.by_name("s.items.update").unwrap();
+        assert_eq!(t.body, BodyEncoding::Form);
+        assert_eq!(t.placement("v"), (Location::Header, "X-Version"));
+        assert_eq!(t.placement("b"), (Location::Body, "v"));
+        assert_eq!(t.placement("other"), (Location::Body, "other"));
+
+        let legacy = load(&[json!({"service": "s", "tools": [
+            tool("s.items.get", "GET", "/items/{id}", schema.clone()),
+            tool("s.items.put", "PUT", "/items/{id}", schema.clone())
+        ]})])
+        .unwrap();
+        let get = legacy.by_name("s.items.get").unwrap();
+        assert!(!get.declares_arguments());
+        assert_eq!(get.body, BodyEncoding::Json);
+        assert_eq!(get.placement("id"), (Location::Path, "id"));
+        assert_eq!(get.placement("q"), (Location::Query, "q"));
+        assert_eq!(
+            legacy.by_name("s.items.put").unwrap().placement("q"),
+            (Location::Body, "q")
+        );
+
+        let found = problems(load(&[placed(json!({
+            "id": {"in": "query"}, "q": {"in": "path"}, "v": {"in": "header", "name": "Authorization"},
+            "b": {"in": "header", "name": "bad name"}, "nope": {"in": "body"}
+        }))]));
+        for needle in [
+            "`id` is a placeholder of the path; place it `in: path`",
+            "`q` is placed in the path but the path has no `{q}`",
+            "the header `Authorization` is set by the emulator",
+            "`bad name` is not a valid header name",
+            "`nope` is not a property of input_schema",
+        ] {
+            assert!(
+                found.iter().any(|p| p.contains(needle)),
+                "no {needle:?} in {found:#?}"
+            );
+        }
+        let found = problems(load(&[placed(
+            json!({"q": {"in": "body", "name": "v", "style": "deepObject"}, "b": {"in": "body", "name": "v"}}),
+        )]));
+        assert!(
+            found
+                .iter()
+                .any(|p| p.contains("`b` and `q` both go to the body as `v`")),
+            "{found:#?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|p| p.contains("`style` applies to query arguments only")),
+            "{found:#?}"
+        );
+        let found = problems(load(&[
+            json!({"service": "s", "tools": [{"name": "s.x", "description": "d", "method": "GET", "path": "/", "input_schema": {"type": "object"}, "body": "xml"}]}),
+        ]));
+        assert!(found[0].contains("not a valid catalog file"), "{found:#?}");
+    }
+
+    #[test]
+    fn an_explicit_mcp_name_replaces_the_derived_one_and_is_checked() {
+        let mut named = tool("s.a.very.long.name", "GET", "/", json!({"type": "object"}));
+        named["mcp_name"] = json!("s_short_1234");
+        let catalog = load(&[json!({"service": "s", "tools": [named]})]).unwrap();
+        assert_eq!(
+            catalog.by_mcp_name("s_short_1234").unwrap().name,
+            "s.a.very.long.name"
+        );
+        let mut bad = tool("s.b", "GET", "/", json!({"type": "object"}));
+        bad["mcp_name"] = json!("s.b");
+        let found = problems(load(&[json!({"service": "s", "tools": [bad]})]));
+        assert!(
+            found[0].contains("mcp_name `s.b` must be a non-empty name"),
+            "{found:#?}"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::{
         cli::{AuditArgs, EmulatorArgs, ReviewsArgs, ReviewsError},
     },
     error::ServeError,
+    openapi::{ImportOptions, MAX_SPEC_BYTES, Naming, import},
     selection::SelectionArgs,
     serve::{ServeArgs, job_refs_for},
     tenet::ApiKey,
@@ -72,6 +73,9 @@ pub enum CatalogCommand {
     Check(CheckArgs),
     /// Print the tools a server with these flags shows (catalog name, method, path).
     List(ListArgs),
+    /// Turn an OpenAPI 3.0/3.1 description (JSON or YAML) into a catalog file, one tool
+    /// per operation.
+    Import(ImportArgs),
 }
 
 /// Arguments of `catalog list`.
@@ -83,6 +87,38 @@ pub struct ListArgs {
     /// Which tools, as `serve` takes them.
     #[command(flatten)]
     pub selection: SelectionArgs,
+}
+
+/// Arguments of `catalog import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The OpenAPI description, a .json, .yaml or .yml file.
+    pub spec: PathBuf,
+    /// The service name: the catalog's `service` and the first part of every tool name.
+    #[arg(long)]
+    pub service: String,
+    /// The API's base URL; the description's first server when not given.
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// How tool names are derived.
+    #[arg(long, value_enum, default_value_t = Naming::Rest)]
+    pub naming: Naming,
+    /// Import only tools whose name matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out tools whose name matches this glob (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Flag tools whose name matches this glob destructive (repeatable; every DELETE is).
+    #[arg(long, value_name = "GLOB")]
+    pub destructive: Vec<String>,
+    /// Leave this parameter out of every tool, because the credential supplies it
+    /// (Slack's `token`); repeatable, case-insensitive.
+    #[arg(long, value_name = "NAME")]
+    pub omit_param: Vec<String>,
+    /// Write the catalog here (replaced whole, never half-written); stdout when not given.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// Arguments of `catalog check`.
@@ -184,7 +220,7 @@ pub fn catalog_list(args: &ListArgs) -> ExitCode {
         Ok(catalog) => catalog,
         Err(error) => {
             eprintln!("{error}");
-            return ExitCode::from(1);
+            return ExitCode::from(error.exit_code());
         }
     };
     let selection = args
@@ -213,6 +249,76 @@ pub fn catalog_list(args: &ListArgs) -> ExitCode {
             ExitCode::from(EXIT_CONFIG)
         }
     }
+}
+
+/// Runs `catalog import`: writes the catalog, lists every operation it could not import
+/// with the reason, and prints the counts (stderr).
+pub fn catalog_import(args: &ImportArgs) -> ExitCode {
+    let origin = args.spec.display();
+    let text = match std::fs::metadata(&args.spec) {
+        Ok(meta) if meta.len() > MAX_SPEC_BYTES => {
+            Err(format!("the file is larger than {MAX_SPEC_BYTES} bytes"))
+        }
+        Ok(_) => std::fs::read_to_string(&args.spec).map_err(|e| format!("cannot read it: {e}")),
+        Err(e) => Err(format!("cannot read it: {e}")),
+    };
+    let options = ImportOptions {
+        service: args.service.clone(),
+        base_url: args.base_url.clone(),
+        naming: args.naming,
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+        destructive: args.destructive.clone(),
+        omit_params: args.omit_param.clone(),
+    };
+    let imported = match text.and_then(|text| import(&text, &options)) {
+        Ok(imported) => imported,
+        Err(error) => {
+            eprintln!("tenet-mcp: {origin}: {error}; nothing was written");
+            return ExitCode::from(1);
+        }
+    };
+    for (operation, why) in &imported.skipped {
+        eprintln!("not imported: {operation}: {why}");
+    }
+    for note in &imported.notes {
+        eprintln!("note: {note}");
+    }
+    let written = match &args.output {
+        None => {
+            print!("{}", imported.text);
+            Ok(())
+        }
+        Some(path) => write_whole(path, &imported.text),
+    };
+    if let Err(error) = written {
+        eprintln!("tenet-mcp: {error}");
+        return ExitCode::from(1);
+    }
+    eprintln!(
+        "imported {} tool(s) for service {}; {} operation(s) not imported{}",
+        imported.tools,
+        args.service,
+        imported.skipped.len(),
+        args.output
+            .as_ref()
+            .map(|p| format!("; wrote {}", p.display()))
+            .unwrap_or_default()
+    );
+    ExitCode::SUCCESS
+}
+
+/// Writes a file whole: a temporary file beside it, renamed over it.
+fn write_whole(path: &std::path::Path, text: &str) -> Result<(), String> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    std::fs::write(&temporary, text)
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&temporary);
+            format!("cannot write {}: {e}", path.display())
+        })
 }
 
 /// Runs `job-ref`: prints the reference, keyed as the server keys it (by

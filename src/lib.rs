@@ -15,6 +15,7 @@ pub mod emulator;
 pub mod error;
 pub mod governor;
 pub mod metrics;
+pub mod openapi;
 pub mod reload;
 pub mod report;
 pub mod selection;

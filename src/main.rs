@@ -6,7 +6,7 @@ use clap::Parser;
 use tenet_mcp::{
     cli::{
         CatalogCommand, Cli, Command, EXIT_CONFIG, EXIT_FAILURE, ExitStatus, catalog_check,
-        catalog_list, exit_code, job_ref,
+        catalog_import, catalog_list, exit_code, job_ref,
     },
     emulator, serve,
 };
@@ -38,6 +38,9 @@ fn main() -> ExitCode {
         Command::Catalog {
             command: CatalogCommand::List(args),
         } => catalog_list(&args),
+        Command::Catalog {
+            command: CatalogCommand::Import(args),
+        } => catalog_import(&args),
         Command::Audit(args) => emulator::cli::run_audit(&args),
         Command::JobRef(args) => job_ref(&args),
         Command::Emulator(args) => block_on(emulator::cli::run_emulator(args)),

@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tests/interop/setup.sh
+bash catalog/generate.sh --install
 
 if ! command -v chromium >/dev/null 2>&1; then
   echo "tests/run.sh: installing Chromium (Debian package) for the approval page test" >&2

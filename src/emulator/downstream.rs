@@ -1,8 +1,9 @@
 //! The real HTTP request of an allowed call, built from the catalog and run with the
 //! service's credential injected (agents never see it).
 //!
-//! Path parameters are filled from the arguments, percent-encoded; the remaining
-//! arguments become the query string (GET/HEAD/DELETE) or the JSON body (others).
+//! Path parameters are filled from the arguments, percent-encoded. The others go where
+//! the catalog's `arguments` place them (query, header or body, JSON or form-encoded);
+//! without that field, to the query string (GET/HEAD/DELETE) or the JSON body (others).
 //! A parameter never moves the request off its template: values that would leave a
 //! segment empty, `.` or `..` are refused, and the built URL is checked against the
 //! template after parsing. Redirects are not followed (a 3xx is the execution), so the
@@ -15,7 +16,10 @@ use reqwest::{Url, header::HeaderMap};
 use serde_json::{Map, Value};
 
 use super::policy::Credential;
-use crate::{catalog::Tool, tenet::wire::Execution};
+use crate::{
+    catalog::{BodyEncoding, Location, QueryStyle, Tool},
+    tenet::wire::Execution,
+};
 
 /// The largest downstream response body kept in a job.
 pub const MAX_DOWNSTREAM_BODY: usize = 4 * 1024 * 1024;
@@ -26,6 +30,29 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+
+/// Characters left as they are in `application/x-www-form-urlencoded` (the URL
+/// Standard's form serializer; a space becomes `+`).
+const FORM: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'*')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b' ');
+
+/// Characters left as they are in a form key: the brackets of `metadata[plan]` stay
+/// literal, as Stripe's documentation and libraries send them.
+const FORM_KEY: &AsciiSet = &FORM.remove(b'[').remove(b']');
+
+/// Pairs as an `application/x-www-form-urlencoded` body.
+fn form_encode(pairs: &[(String, String)]) -> String {
+    let encode = |text: &str, set| utf8_percent_encode(text, set).to_string().replace(' ', "+");
+    pairs
+        .iter()
+        .map(|(key, value)| format!("{}={}", encode(key, FORM_KEY), encode(value, FORM)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
 
 /// The HTTP client of downstream calls: a product user agent, and no redirects, so a
 /// credential is never carried to a host the catalog did not name.
@@ -142,6 +169,131 @@ fn headers_json(headers: &HeaderMap) -> Map<String, Value> {
         .collect()
 }
 
+/// The text of a scalar argument on the wire: a string as it is, `null` as empty,
+/// anything else as JSON.
+fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Appends `value` under `key` in bracket notation, as Stripe reads forms and
+/// `deepObject` queries: `key[sub]=v` for objects, `key[]=v` for arrays of scalars,
+/// `key[0][sub]=v` for arrays of objects or arrays.
+fn push_brackets(pairs: &mut Vec<(String, String)>, key: &str, value: &Value) {
+    match value {
+        Value::Object(fields) => {
+            for (sub, inner) in fields {
+                push_brackets(pairs, &format!("{key}[{sub}]"), inner);
+            }
+        }
+        Value::Array(items) => {
+            let nested = items
+                .iter()
+                .any(|item| matches!(item, Value::Object(_) | Value::Array(_)));
+            for (index, item) in items.iter().enumerate() {
+                let key = if nested {
+                    format!("{key}[{index}]")
+                } else {
+                    format!("{key}[]")
+                };
+                push_brackets(pairs, &key, item);
+            }
+        }
+        scalar => pairs.push((key.to_owned(), scalar_text(scalar))),
+    }
+}
+
+/// The parts of a downstream request besides its method.
+#[derive(Debug)]
+pub(crate) struct Request {
+    /// The full URL, query included.
+    pub url: Url,
+    /// Headers from arguments (the credential is added when sending).
+    pub headers: Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>,
+    /// The body and its content type, when one is sent.
+    pub body: Option<(&'static str, Vec<u8>)>,
+}
+
+/// Builds the request of a call: each argument where the catalog places it, the body
+/// in the declared encoding. Refuses a header argument that would replace the
+/// credential's header or that a header cannot carry.
+pub(crate) fn build(
+    tool: &Tool,
+    arguments: &Map<String, Value>,
+    credential_header: &str,
+) -> Result<Request, String> {
+    let (mut url, rest) = resolve(tool, arguments)?;
+    let mut query = Vec::new();
+    let mut headers = Vec::new();
+    let mut body = Map::new();
+    for (argument, value) in rest {
+        let (location, wire) = tool.placement(&argument);
+        match location {
+            // Only an argument the template has no placeholder for reaches here.
+            Location::Path | Location::Query if !tool.declares_arguments() => {
+                query.push((wire.to_owned(), parameter_text(value)));
+            }
+            Location::Path | Location::Query => {
+                let deep = tool
+                    .arguments
+                    .get(&argument)
+                    .is_some_and(|p| p.style == Some(QueryStyle::DeepObject));
+                match &value {
+                    Value::Array(items) if !deep => {
+                        for item in items {
+                            query.push((wire.to_owned(), scalar_text(item)));
+                        }
+                    }
+                    Value::Array(_) | Value::Object(_) => push_brackets(&mut query, wire, &value),
+                    scalar => query.push((wire.to_owned(), scalar_text(scalar))),
+                }
+            }
+            Location::Header => {
+                if wire.eq_ignore_ascii_case(credential_header) {
+                    return Err(format!(
+                        "argument `{argument}` would set the credential header {wire}: the catalog must not place an argument there"
+                    ));
+                }
+                let name = reqwest::header::HeaderName::from_bytes(wire.as_bytes())
+                    .map_err(|_| format!("argument `{argument}`: `{wire}` is not a header name"))?;
+                let value = reqwest::header::HeaderValue::from_str(&scalar_text(&value))
+                    .map_err(|_| {
+                        format!("argument `{argument}` holds characters a header cannot carry (control characters or line breaks)")
+                    })?;
+                headers.push((name, value));
+            }
+            Location::Body => {
+                body.insert(wire.to_owned(), value);
+            }
+        }
+    }
+    if !query.is_empty() {
+        url.query_pairs_mut().extend_pairs(&query);
+    }
+    let send_body = !body.is_empty() || (!tool.declares_arguments() && !tool.method.sends_query());
+    let body = match (send_body, tool.body) {
+        (false, _) => None,
+        (true, BodyEncoding::Json) => Some((
+            "application/json",
+            serde_json::to_vec(&Value::Object(body)).map_err(|e| e.to_string())?,
+        )),
+        (true, BodyEncoding::Form) => {
+            let mut pairs = Vec::new();
+            for (key, value) in &body {
+                push_brackets(&mut pairs, key, value);
+            }
+            Some((
+                "application/x-www-form-urlencoded",
+                form_encode(&pairs).into_bytes(),
+            ))
+        }
+    };
+    Ok(Request { url, headers, body })
+}
+
 /// Runs the call; `Ok` with the downstream response, or the job's execution error.
 pub async fn run(
     http: &reqwest::Client,
@@ -150,29 +302,18 @@ pub async fn run(
     credential: &Credential,
     timeout: Duration,
 ) -> Result<Execution, String> {
-    let (mut url, rest) = resolve(tool, arguments)?;
+    let prepared = build(tool, arguments, &credential.header)?;
     let method =
         reqwest::Method::from_bytes(tool.method.as_str().as_bytes()).map_err(|e| e.to_string())?;
-    let json_body = if tool.method.sends_query() {
-        if !rest.is_empty() {
-            let mut query = url.query_pairs_mut();
-            for (key, value) in &rest {
-                match value {
-                    Value::String(s) => query.append_pair(key, s),
-                    other => query.append_pair(key, &other.to_string()),
-                };
-            }
-        }
-        None
-    } else {
-        Some(Value::Object(rest))
-    };
-    let mut request = http
-        .request(method, url)
-        .timeout(timeout)
-        .header(credential.header.as_str(), credential.value.as_str());
-    if let Some(body) = json_body {
-        request = request.json(&body);
+    let mut request = http.request(method, prepared.url).timeout(timeout);
+    for (name, value) in prepared.headers {
+        request = request.header(name, value);
+    }
+    request = request.header(credential.header.as_str(), credential.value.as_str());
+    if let Some((content_type, bytes)) = prepared.body {
+        request = request
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes);
     }
     let started = Instant::now();
     let mut response = request.send().await.map_err(|e| {
@@ -279,6 +420,95 @@ mod tests {
         assert_eq!(rest, args(json!({"state": "open"})));
     }
 
+    fn placed() -> Catalog {
+        let tools = json!([
+            {"name": "p.forms.create", "description": "d", "method": "POST", "path": "/forms/{id}", "body": "form",
+             "arguments": {"id": {"in": "path"}, "items": {"in": "body"}, "meta": {"in": "body"}, "flag": {"in": "body"}, "note": {"in": "body"}, "created": {"in": "query", "style": "deepObject"}, "expand": {"in": "query", "style": "deepObject"}, "tags": {"in": "query"}, "key": {"in": "header", "name": "X-Key"}},
+             "input_schema": {"type": "object", "properties": {"id": {}, "items": {}, "meta": {}, "flag": {}, "note": {}, "created": {}, "expand": {}, "tags": {}, "key": {}}, "required": ["id"]}},
+            {"name": "p.auth.set", "description": "d", "method": "GET", "path": "/a",
+             "arguments": {"token": {"in": "header", "name": "X-Api-Key"}},
+             "input_schema": {"type": "object", "properties": {"token": {}}}}
+        ]);
+        Catalog::from_sources(vec![Source {
+            origin: "p".into(),
+            text: json!({"service": "p", "base_url": BASE, "tools": tools}).to_string(),
+        }])
+        .unwrap()
+    }
+
+    #[test]
+    fn form_bodies_nest_with_brackets_and_queries_follow_their_style() {
+        let catalog = placed();
+        let t = catalog.by_name("p.forms.create").unwrap();
+        let built = build(
+            t,
+            &args(json!({
+                "id": "f 1", "items": [{"price": "p_1", "quantity": 2}], "meta": {"plan": "pro", "a&b": "c=d"},
+                "flag": true, "note": null, "created": {"gt": 5}, "expand": ["customer"], "tags": ["a", "b c"], "key": "k-1"
+            })),
+            "Authorization",
+        )
+        .unwrap();
+        assert_eq!(
+            built.url.as_str(),
+            "http://127.0.0.1:8080/api/v3/forms/f%201?created%5Bgt%5D=5&expand%5B%5D=customer&tags=a&tags=b+c"
+        );
+        assert_eq!(built.headers.len(), 1);
+        assert_eq!(
+            (
+                built.headers[0].0.as_str(),
+                built.headers[0].1.to_str().unwrap()
+            ),
+            ("x-key", "k-1")
+        );
+        let (content_type, body) = built.body.unwrap();
+        assert_eq!(content_type, "application/x-www-form-urlencoded");
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "flag=true&items[0][price]=p_1&items[0][quantity]=2&meta[a%26b]=c%3Dd&meta[plan]=pro&note="
+        );
+    }
+
+    #[test]
+    fn catalogs_without_placements_build_requests_as_before() {
+        let catalog = catalog();
+        let get = catalog.by_name("gh.files.get").unwrap();
+        let built = build(
+            get,
+            &args(json!({"name": "n", "limit": 5, "none": null})),
+            "X-Key",
+        )
+        .unwrap();
+        assert_eq!(built.url.query(), Some("limit=5&none=null"));
+        assert!(built.headers.is_empty() && built.body.is_none());
+        let post = Catalog::from_sources(vec![Source {
+            origin: "t".into(),
+            text: json!({"service": "gh", "base_url": BASE, "tools": [{"name": "gh.x.create", "description": "d", "method": "POST", "path": "/x", "input_schema": {"type": "object"}}]}).to_string(),
+        }])
+        .unwrap();
+        let built = build(post.by_name("gh.x.create").unwrap(), &Map::new(), "X-Key").unwrap();
+        assert_eq!(built.body, Some(("application/json", b"{}".to_vec())));
+        assert_eq!(built.url.query(), None);
+    }
+
+    #[test]
+    fn header_arguments_never_replace_the_credential_or_break_the_request() {
+        let catalog = placed();
+        let t = catalog.by_name("p.auth.set").unwrap();
+        let refused = build(t, &args(json!({"token": "x"})), "x-api-key").unwrap_err();
+        assert!(refused.contains("credential header X-Api-Key"), "{refused}");
+        let refused = build(
+            t,
+            &args(json!({"token": "a\r\nInjected: 1"})),
+            "Authorization",
+        )
+        .unwrap_err();
+        assert!(
+            refused.contains("characters a header cannot carry"),
+            "{refused}"
+        );
+    }
+
     #[test]
     fn repeated_headers_are_kept_as_an_array() {
         let mut headers = HeaderMap::new();
@@ -325,6 +555,29 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(
             std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(256)
         ))]
+
+        /// Any argument values, wherever the catalog places them, build a request on the
+        /// tool's own path, or are refused in words; building never panics.
+        #[test]
+        fn placed_arguments_of_any_value_build_or_are_refused(
+            values in proptest::collection::vec(crate::tenet::arbitrary::json_value(), 8)
+        ) {
+            let catalog = placed();
+            let tool = catalog.by_name("p.forms.create").unwrap();
+            let names = ["id", "items", "meta", "flag", "note", "created", "tags", "key"];
+            let arguments: Map<String, Value> =
+                names.iter().map(|n| n.to_string()).zip(values).collect();
+            match build(tool, &arguments, "Authorization") {
+                Ok(built) => {
+                    prop_assert!(built.url.path().starts_with("/api/v3/forms/"));
+                    prop_assert!(built.url.fragment().is_none());
+                    if let Some((_, body)) = built.body {
+                        prop_assert!(body.iter().all(|b| b.is_ascii_graphic()));
+                    }
+                }
+                Err(message) => prop_assert!(!message.trim().is_empty()),
+            }
+        }
 
         #[test]
         fn no_parameter_leaves_the_template(

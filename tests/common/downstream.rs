@@ -30,8 +30,9 @@ async fn record(
         .iter()
         .map(|(k, v)| (k.as_str().to_owned(), json!(v.to_str().unwrap_or(""))))
         .collect();
+    let raw = String::from_utf8_lossy(&body).into_owned();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    down.seen.lock().unwrap().push(json!({"method": method.as_str(), "path": uri.path(), "query": uri.query(), "headers": headers, "body": body}));
+    down.seen.lock().unwrap().push(json!({"method": method.as_str(), "path": uri.path(), "query": uri.query(), "headers": headers, "body": body, "raw": raw}));
     axum::Json(json!({"ok": true, "path": uri.path()}))
 }
 
@@ -50,7 +51,8 @@ impl Downstream {
         let url = serve(Router::new().fallback(any(record)).with_state(down.clone())).await;
         (down, url)
     }
-    /// Every request so far: method, path, query, headers, body.
+    /// Every request so far: method, path, query, headers, body (JSON, else null) and
+    /// raw (the body as text).
     pub fn seen(&self) -> Vec<Value> {
         self.seen.lock().unwrap().clone()
     }
@@ -107,6 +109,20 @@ pub async fn start_emulator(
         policy: policy(dir, extra_policy),
         state_dir: persistent.then(|| dir.join("state")),
         audit_log: Some(dir.join("audit.jsonl")),
+    };
+    start(config).await.unwrap()
+}
+
+/// Starts an emulator on a free loopback port for `catalog`, with the test policy
+/// written into `dir` plus `extra_policy` TOML (credentials for the catalog's services,
+/// say), in memory.
+pub async fn start_emulator_for(dir: &Path, catalog: Arc<Catalog>, extra_policy: &str) -> Emulator {
+    let config = EmulatorConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        catalog,
+        policy: policy(dir, extra_policy),
+        state_dir: None,
+        audit_log: None,
     };
     start(config).await.unwrap()
 }
