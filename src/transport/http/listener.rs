@@ -7,6 +7,9 @@
 //!   HTTP/1.1 from HTTP/2) and again to finish each HTTP/1.1 request head; a
 //!   connection that dawdles is closed. HTTP/2 connections are pinged while idle and
 //!   closed when the pings go unanswered.
+//! - After a burst of connections has closed (three quarters of its peak gone), the
+//!   memory they used is handed back to the system ([`Occupancy`]), so a flood leaves
+//!   no lasting footprint.
 //! - On shutdown, the loop stops accepting and every connection finishes the request
 //!   it is serving, then closes ([`serve`] returns once all are closed).
 
@@ -14,7 +17,10 @@ use std::{
     convert::Infallible,
     io,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     task::{Context, Poll},
     time::Duration,
 };
@@ -77,6 +83,7 @@ pub(crate) async fn serve(
     stop: CancellationToken,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let occupancy = Arc::new(Occupancy::default());
     let connections = TaskTracker::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -123,10 +130,13 @@ pub(crate) async fn serve(
         let app = app.clone();
         let stop = stop.clone();
         metrics::http_connection_opened();
+        occupancy.opened();
+        let occupancy = occupancy.clone();
         connections.spawn(async move {
             serve_connection(&builder, stream, app, limits.header_read_timeout, stop).await;
             drop(slot);
             metrics::http_connection_closed();
+            occupancy.closed();
         });
     }
     drop(listener);
@@ -173,8 +183,9 @@ async fn serve_connection(
             )
         }
     });
-    let connection = builder.serve_connection_with_upgrades(io, service);
-    tokio::pin!(connection);
+    // Boxed: a connection still waiting for its first bytes then holds only a small
+    // task, not room for hyper's whole connection state (flood memory per connection).
+    let mut connection = Box::pin(builder.serve_connection_with_upgrades(io, service));
     tokio::select! {
         served = connection.as_mut() => {
             if let Err(error) = served {
@@ -189,6 +200,59 @@ async fn serve_connection(
         }
     }
 }
+
+/// How many connections are open, and the most there were since memory was last
+/// handed back to the system.
+#[derive(Debug, Default)]
+struct Occupancy {
+    open: AtomicUsize,
+    peak: Mutex<usize>,
+}
+
+impl Occupancy {
+    /// Connections at a peak of at least this many are worth handing memory back after.
+    const BURST: usize = 256;
+
+    fn opened(&self) {
+        let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut peak = self.peak.lock().unwrap_or_else(|p| p.into_inner());
+        *peak = (*peak).max(open);
+    }
+
+    fn closed(&self) {
+        let open = self.open.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
+        let mut peak = self.peak.lock().unwrap_or_else(|p| p.into_inner());
+        if *peak >= Self::BURST && open * 4 <= *peak {
+            tracing::debug!(
+                peak = *peak,
+                open,
+                "a burst of connections closed; releasing its memory"
+            );
+            *peak = open;
+            drop(peak);
+            tokio::task::spawn_blocking(release_free_memory);
+        }
+    }
+}
+
+/// Hands memory the allocator holds but no longer uses back to the system (glibc
+/// keeps freed heap pages otherwise, so RSS stays at a flood's peak).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_memory() {
+    unsafe extern "C" {
+        /// glibc: returns free memory at the top of the heap and, since 2.8, the
+        /// free pages inside every arena to the system; 1 when some was released.
+        fn malloc_trim(pad: usize) -> i32;
+    }
+    // SAFETY: malloc_trim takes no pointers and is thread-safe; it only releases
+    // memory the allocator has already freed.
+    let released = unsafe { malloc_trim(0) };
+    tracing::debug!(released = released == 1, "malloc_trim");
+}
+
+/// Other allocators return memory on their own; nothing to do.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
 
 /// Reads until the bytes are enough to tell HTTP/2's preface from an HTTP/1.1
 /// request line (or the peer closes): what was read, possibly empty.
