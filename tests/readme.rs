@@ -21,10 +21,14 @@
 //!
 //! Skipped by design (named in [`EXPECTED`]): the diagram, third-party CLIs and configs
 //! (`claude mcp add`, Caddy, nginx) and the LangGraph snippet (needs a model provider).
+//!
+//! The README's Layout table and docs/ARCHITECTURE.md must name every module under `src/`,
+//! and ARCHITECTURE.md's layer table must match the `crate::` imports of `src/`.
 
 mod common;
 
 use std::{
+    collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
     process::Stdio,
     time::Duration,
@@ -757,4 +761,192 @@ fn architecture_names_every_module() {
         Vec::<String>::new(),
         "missing from docs/ARCHITECTURE.md"
     );
+}
+
+/// The crate modules `source` names through `prefix::` (`crate`, or `tenet_mcp` in the
+/// binary), in code outside comments and its `mod tests`.
+fn crate_imports(source: &str, prefix: &str) -> BTreeSet<String> {
+    let code: Vec<&str> = source
+        .lines()
+        .take_while(|line| *line != "#[cfg(test)]")
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect();
+    let code = code.join("\n");
+    let needle = format!("{prefix}::");
+    let ident = |text: &str| -> String {
+        text.chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut found = BTreeSet::new();
+    for (at, _) in code.match_indices(&needle) {
+        let rest = &code[at + needle.len()..];
+        let Some(group) = rest.strip_prefix('{') else {
+            found.insert(ident(rest));
+            continue;
+        };
+        // `use crate::{a::b, c, d::{e, f}}`: the first name of each path at depth 1.
+        let (mut depth, mut path_start) = (1, true);
+        for (i, c) in group.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 1 => break,
+                '}' => depth -= 1,
+                ',' if depth == 1 => path_start = true,
+                c if depth == 1 && path_start && (c.is_ascii_alphabetic() || c == '_') => {
+                    found.insert(ident(&group[i..]));
+                    path_start = false;
+                }
+                _ => {}
+            }
+        }
+    }
+    found
+}
+
+/// The module a file under `src/` belongs to: `src/x.rs` and `src/x/...` are `x`.
+fn module_of(relative: &Path) -> String {
+    let first = relative
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
+    first.trim_end_matches(".rs").to_owned()
+}
+
+fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, files);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            files.push(path);
+        }
+    }
+}
+
+/// One row of ARCHITECTURE.md's layer table: its modules, and what they may import
+/// (`None`: everything below).
+struct Layer {
+    modules: Vec<String>,
+    imports: Option<BTreeSet<String>>,
+}
+
+fn layers() -> Vec<Layer> {
+    let text = read("docs/ARCHITECTURE.md");
+    let start = text
+        .find("## Layers")
+        .expect("docs/ARCHITECTURE.md has a ## Layers section");
+    let backquoted = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    };
+    let rows: Vec<(Vec<String>, String)> = text[start..]
+        .lines()
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'))
+        .skip(2)
+        .map(|row| {
+            let cells: Vec<&str> = row.split('|').collect();
+            let modules = backquoted(cells[2])
+                .iter()
+                .map(|path| module_of(Path::new(path.trim_start_matches("src/"))))
+                .collect();
+            (modules, cells[3].to_owned())
+        })
+        .collect();
+    let known: BTreeSet<String> = rows.iter().flat_map(|(m, _)| m.clone()).collect();
+    rows.into_iter()
+        .map(|(modules, imports)| Layer {
+            modules,
+            imports: (!imports.contains("everything below")).then(|| {
+                backquoted(&imports)
+                    .into_iter()
+                    .filter(|name| known.contains(name))
+                    .collect()
+            }),
+        })
+        .collect()
+}
+
+#[test]
+fn layers_in_architecture_match_the_imports() {
+    let layers = layers();
+    let mut imports: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut files = Vec::new();
+    rust_files(&repo().join("src"), &mut files);
+    // Items of the crate root (`shutdown_signal` in lib.rs) are open to every module.
+    let modules: BTreeSet<String> = files
+        .iter()
+        .map(|file| module_of(file.strip_prefix(repo().join("src")).unwrap()))
+        .collect();
+    for file in files {
+        let relative = file.strip_prefix(repo().join("src")).unwrap();
+        let module = module_of(relative);
+        if module == "lib" {
+            continue;
+        }
+        let prefix = if module == "main" {
+            "tenet_mcp"
+        } else {
+            "crate"
+        };
+        let used = crate_imports(&std::fs::read_to_string(&file).unwrap(), prefix);
+        imports.entry(module.clone()).or_default().extend(
+            used.into_iter()
+                .filter(|name| *name != module && modules.contains(name)),
+        );
+    }
+    let mut problems = Vec::new();
+    for (module, used) in &imports {
+        let Some(row) = layers.iter().position(|l| l.modules.contains(module)) else {
+            problems.push(format!("`{module}` is in no row"));
+            continue;
+        };
+        let allowed: BTreeSet<String> = match &layers[row].imports {
+            Some(named) => named.clone(),
+            None => layers[row + 1..]
+                .iter()
+                .flat_map(|l| l.modules.clone())
+                .collect(),
+        };
+        for name in used.difference(&allowed) {
+            problems.push(format!(
+                "`{module}` imports `{name}`, which its row does not allow"
+            ));
+        }
+    }
+    for layer in &layers {
+        let Some(named) = &layer.imports else {
+            continue;
+        };
+        let used: BTreeSet<String> = layer
+            .modules
+            .iter()
+            .flat_map(|m| imports.get(m).cloned().unwrap_or_default())
+            .collect();
+        for name in named.difference(&used) {
+            problems.push(format!(
+                "the row of {:?} names `{name}`, which none of them imports",
+                layer.modules
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "docs/ARCHITECTURE.md's layer table and the code disagree (move the code, or update \
+         the table and say why):\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn crate_imports_reads_grouped_paths() {
+    let source = "//! [`crate::cli::exit_code`]\nuse crate::{config::ConfigError, emulator::{cli, EmulatorError},\n    web};\nfn f() { crate::metrics::record(); }\n#[cfg(test)]\nmod tests { use crate::tenet; }\n";
+    let found: Vec<String> = crate_imports(source, "crate").into_iter().collect();
+    assert_eq!(found, ["config", "emulator", "metrics", "web"]);
 }
