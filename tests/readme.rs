@@ -9,7 +9,8 @@
 //!   run a call with the config's key.
 //! - `json` catalog (Catalog format): `tenet-mcp catalog check FILE` accepts it.
 //! - `toml` tokens (Remote agents): `serve --transport http --auth-tokens FILE` (with the
-//!   repository's catalogs) starts, and each token sees the tools its `tools` list allows.
+//!   repository's catalogs and the HTTP tests' fixture) starts, and each token sees the
+//!   tools its `tools` list allows.
 //! - `python` agent (the `mcp` SDK): run by `tests/interop/run_snippet.py` in the project's
 //!   venv (`tests/interop/setup.sh`) against that server, with only its URL replaced and
 //!   `token` set; it must print `executed`.
