@@ -38,6 +38,7 @@ use std::{
 use common::{
     http_server::{Server, within},
     scripted::{Canned, ScriptedTenet},
+    stdio_server::tool_names,
 };
 use rmcp::{ServiceExt, model::CallToolRequestParams, transport::TokioChildProcess};
 use serde_json::{Value, json};
@@ -221,15 +222,39 @@ fn every_block_is_checked_or_skipped_by_name() {
     );
 }
 
-/// A directory holding `tenet-mcp` (the binary under test), to put first on `PATH`.
-fn bin_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(
-        env!("CARGO_BIN_EXE_tenet-mcp"),
-        dir.path().join("tenet-mcp"),
-    )
-    .unwrap();
-    dir
+/// `sh`, with the binary under test first on `PATH` as `tenet-mcp`, in a scratch folder.
+struct Shell {
+    /// Holds the `tenet-mcp` link; also the working directory.
+    dir: tempfile::TempDir,
+    path: String,
+}
+
+impl Shell {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(
+            env!("CARGO_BIN_EXE_tenet-mcp"),
+            dir.path().join("tenet-mcp"),
+        )
+        .unwrap();
+        let path = format!(
+            "{}:{}",
+            dir.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Self { dir, path }
+    }
+
+    /// Runs `command` with `sh -c`, stdin closed.
+    fn run(&self, command: &str) -> std::process::Output {
+        std::process::Command::new("sh")
+            .args(["-c", command])
+            .current_dir(self.dir.path())
+            .env("PATH", &self.path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
 }
 
 /// `line` without a trailing `# comment` (a `#` at the start or after a blank, unquoted).
@@ -294,13 +319,7 @@ fn tenet_command(line: &str) -> Option<String> {
 
 #[test]
 fn shell_lines_are_tenet_mcp_commands_that_parse() {
-    let bin = bin_dir();
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let scratch = tempfile::tempdir().unwrap();
+    let shell = Shell::new();
     let mut ran = 0;
     for block in blocks_checked_by(Check::Shell) {
         for line in block
@@ -319,13 +338,7 @@ fn shell_lines_are_tenet_mcp_commands_that_parse() {
                     block.line, block.section
                 )
             };
-            let output = std::process::Command::new("sh")
-                .args(["-c", &command])
-                .current_dir(scratch.path())
-                .env("PATH", &path)
-                .stdin(Stdio::null())
-                .output()
-                .unwrap();
+            let output = shell.run(&command);
             assert!(
                 output.status.success(),
                 "README.md [{}]: `{line}` (run as `{command}`) exits {:?}:\n{}",
@@ -342,25 +355,18 @@ fn shell_lines_are_tenet_mcp_commands_that_parse() {
 #[test]
 fn unknown_flags_and_bad_values_fail_the_shell_check() {
     // The `--help` form catches what it is meant to: clap reads every argument before it.
-    let bin = bin_dir();
-    let path = format!(
-        "{}:{}",
-        bin.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let shell = Shell::new();
     for line in [
         "tenet-mcp serve --no-such-flag",
         "cargo run --release -- serve --poll-timeout soon",
     ] {
         let command = tenet_command(line).unwrap();
-        let status = std::process::Command::new("sh")
-            .args(["-c", &command])
-            .env("PATH", &path)
-            .stderr(Stdio::null())
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert_eq!(status.code(), Some(2), "`{command}` should be refused");
+        let output = shell.run(&command);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "`{command}` should be refused"
+        );
     }
     assert_eq!(
         tenet_command("claude mcp add tenet -- tenet-mcp serve"),
@@ -457,13 +463,7 @@ async fn client_configs_start_the_server_over_stdio() {
         )
         .await
         .unwrap_or_else(|e| panic!("line {}: initialize failed: {e}", block.line));
-        let names: Vec<String> = client
-            .list_all_tools()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|t| t.name.to_string())
-            .collect();
+        let names = tool_names(&client).await;
         assert!(
             names.contains(&"github_repos_get".to_owned()),
             "line {}: {names:?}",
@@ -609,13 +609,7 @@ async fn tokens_example_serves_each_agent_its_tools() {
         panic!("two tokens expected: {tokens:?}")
     };
     let names = |client: rmcp::service::RunningService<rmcp::RoleClient, ()>| async move {
-        let names: Vec<String> = client
-            .list_all_tools()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|t| t.name.to_string())
-            .collect();
+        let names = tool_names(&client).await;
         client.cancel().await.unwrap();
         names
     };
