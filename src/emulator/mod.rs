@@ -1,4 +1,4 @@
-//! A local Tenet: the same HTTP contract (`shared/TENET_CONTRACT.md`), with real policy,
+//! A local Tenet: the same HTTP contract (`docs/TENET_CONTRACT.md`), with real policy,
 //! approvals, a tamper-evident audit log and downstream execution, for tests, first
 //! runs (`serve --emulator`) and rehearsing policies.
 //!

@@ -1,4 +1,4 @@
-//! The bodies of Tenet's HTTP API, exactly as `shared/TENET_CONTRACT.md` spells them.
+//! The bodies of Tenet's HTTP API, exactly as `docs/TENET_CONTRACT.md` spells them.
 //!
 //! Requests are typed strictly (we write them); responses are read leniently by
 //! [`super::decision`], because Tenet's decision bodies come in several shapes.
