@@ -790,7 +790,7 @@ impl Bridge {
     fn finish(&self, report: &CallReport) -> CallToolResult {
         tracing::info!(
             tool = %report.tool,
-            status = ?report.status,
+            status = ?report.status(),
             request_id = %report.request_id,
             job_id = report.job_id.as_deref().unwrap_or(""),
             "tool call governed"

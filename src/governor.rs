@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     catalog::{JOB_STATUS_TOOL, Tool},
-    report::{CallReport, Status},
+    report::{CallReport, ExecutionError},
     tenet::{
         TenetClient,
         client::{JobWait, check_job_id},
@@ -100,20 +100,16 @@ impl Governor {
         let mut report = CallReport::new(&tool.name, &request_id);
         let executed = match self.client.execute(&request, cancel).await {
             Ok(executed) => executed,
-            Err(error) => {
-                report.error = Some(error.to_string());
-                return Decided::Done(report);
-            }
+            Err(error) => return Decided::Done(report.into_error(error.to_string())),
         };
         report.http_status = Some(executed.http_status);
         let decision = match executed.reply {
             Reply::Decision(decision) => decision,
             Reply::Unauthorized => {
-                report.error = Some(format!(
+                return Decided::Done(report.into_error(format!(
                     "Tenet rejected the API key (HTTP 401): check that TENET_API_KEY holds a current key for {} and has not been revoked",
                     self.client.api_url()
-                ));
-                return Decided::Done(report);
+                )));
             }
             Reply::Rejected {
                 http_status,
@@ -131,21 +127,19 @@ impl Governor {
                 } else {
                     ""
                 };
-                report.error = Some(format!(
+                return Decided::Done(report.into_error(format!(
                     "Tenet refused the request (HTTP {http_status}): {detail}{hint}"
-                ));
-                return Decided::Done(report);
+                )));
             }
             Reply::ServerError {
                 http_status,
                 message,
             } => {
-                report.error = Some(format!(
+                return Decided::Done(report.into_error(format!(
                     "Tenet failed with HTTP {http_status} after {} tries{}; try again later",
                     executed.tries,
                     message.map(|m| format!(" ({m})")).unwrap_or_default()
-                ));
-                return Decided::Done(report);
+                )));
             }
         };
         report.job_ref = decision
@@ -200,7 +194,7 @@ impl Governor {
     /// Polls `job_id` and records where it ended in `report`.
     async fn finish_job(
         &self,
-        mut report: CallReport,
+        report: CallReport,
         job_id: &str,
         deadline: Instant,
         cancel: &CancellationToken,
@@ -211,58 +205,34 @@ impl Governor {
             .wait_for_job(job_id, deadline, cancel, on_poll)
             .await
         {
-            JobWait::Finished(job) => record_job(&mut report, job),
-            JobWait::TimedOut { .. } => {
-                report.status = Status::Pending;
-                report.execution_error = Some("poll_timeout".into());
-            }
-            JobWait::Cancelled => {
-                report.status = Status::Pending;
-                report.execution_error = Some("cancelled".into());
-            }
-            JobWait::Unauthorized => {
-                report.status = Status::Error;
-                report.outcome = None;
-                report.error = Some(format!(
-                    "Tenet rejected the API key while the bridge polled job {job_id} (HTTP 401): check TENET_API_KEY"
-                ));
-            }
-            JobWait::NotFound => {
-                report.status = Status::Error;
-                report.outcome = None;
-                report.error = Some(format!(
-                    "Tenet does not know job {job_id} (HTTP 404): it may have expired; check the job_ref"
-                ));
-            }
-            JobWait::InvalidJobId => {
-                report.status = Status::Failed;
-                report.execution_error = Some("invalid_job_id".into());
-                report.error = Some(
-                    "Tenet allowed the call but named a job id that cannot be polled safely (not 1 to 128 characters \
-                     from A-Z a-z 0-9 - . _ ~), so the bridge did not follow it: the call may still run in Tenet, \
-                     do not retry it blindly"
-                        .into(),
-                );
-            }
+            JobWait::Finished(job) => report_job(report, job),
+            JobWait::TimedOut { .. } => report.pending(ExecutionError::PollTimeout),
+            JobWait::Cancelled => report.pending(ExecutionError::Cancelled),
+            JobWait::Unauthorized => report.into_error(format!(
+                "Tenet rejected the API key while the bridge polled job {job_id} (HTTP 401): check TENET_API_KEY"
+            )),
+            JobWait::NotFound => report.into_error(format!(
+                "Tenet does not know job {job_id} (HTTP 404): it may have expired; check the job_ref"
+            )),
+            JobWait::InvalidJobId => report.failed_because(
+                ExecutionError::InvalidJobId,
+                "Tenet allowed the call but named a job id that cannot be polled safely (not 1 to 128 characters \
+                 from A-Z a-z 0-9 - . _ ~), so the bridge did not follow it: the call may still run in Tenet, \
+                 do not retry it blindly",
+            ),
         }
-        report
     }
 }
 
-/// Records a finished job in `report`: executed only when it completed with a
-/// downstream response and no error; failed otherwise.
-fn record_job(report: &mut CallReport, job: JobBody) {
+/// A finished job's report: executed only when it completed with a downstream response
+/// and no error; failed otherwise.
+fn report_job(report: CallReport, job: JobBody) -> CallReport {
     match (job.status, job.execution, job.execution_error) {
-        (JobStatus::Completed, Some(execution), None) => {
-            report.status = Status::Executed;
-            report.executed = true;
-            report.execution = Some(execution.into());
-        }
-        (_, execution, error) => {
-            report.status = Status::Failed;
-            report.execution = execution.map(Into::into);
-            report.execution_error = Some(error.unwrap_or_else(|| "downstream_failed".into()));
-        }
+        (JobStatus::Completed, Some(execution), None) => report.executed(execution.into()),
+        (_, execution, error) => report.failed(
+            error.map_or(ExecutionError::DownstreamFailed, ExecutionError::from),
+            execution.map(Into::into),
+        ),
     }
 }
 
@@ -313,29 +283,19 @@ fn read_decision(decision: Decision, mut report: CallReport, started: Instant) -
     report.reason_codes = reason_codes;
     report.job_id = job_id;
     if !outcome.is_allowed() {
-        report.status = if outcome == Outcome::Escalate {
-            Status::Escalated
-        } else {
-            Status::Blocked
-        };
-        return Decided::Done(report);
+        return Decided::Done(report.refused(outcome));
     }
     if let Some(error) = execution_error {
-        report.status = Status::Failed;
-        report.execution_error = Some(error);
-        return Decided::Done(report);
+        return Decided::Done(report.failed(error.into(), None));
     }
     if let Some(execution) = execution {
-        report.status = Status::Executed;
-        report.executed = true;
-        report.execution = Some(execution.into());
-        return Decided::Done(report);
+        return Decided::Done(report.executed(execution.into()));
     }
     let Some(job_id) = report.job_id.clone() else {
-        report.status = Status::Failed;
-        report.execution_error = Some("no_job".into());
-        report.error = Some("Tenet allowed the call but named no job to follow".into());
-        return Decided::Done(report);
+        return Decided::Done(report.failed_because(
+            ExecutionError::NoJob,
+            "Tenet allowed the call but named no job to follow",
+        ));
     };
     Decided::Job(PendingJob {
         report,
@@ -486,7 +446,7 @@ mod tests {
                 let allowed = decision.outcome.is_allowed();
                 match read_decision(decision, report, Instant::now()) {
                     Decided::Done(report) => {
-                        prop_assert!(!report.executed || (allowed && report.status == Status::Executed && report.execution.is_some()));
+                        prop_assert!(!report.is_executed() || (allowed && report.execution().is_some()));
                     }
                     Decided::Job(_) => prop_assert!(allowed),
                 }
@@ -500,10 +460,8 @@ mod tests {
             let status = reqwest::StatusCode::from_u16(status).expect("a status in range");
             if let crate::tenet::client::Poll::Job(job) = read_poll(status, &body) {
                 let completed = job.status == JobStatus::Completed && job.execution.is_some() && job.execution_error.is_none();
-                let mut report = CallReport::new("t.x", "r");
-                record_job(&mut report, job);
-                prop_assert_eq!(report.executed, completed);
-                prop_assert_eq!(report.status == Status::Executed, completed);
+                let report = report_job(CallReport::new("t.x", "r"), job);
+                prop_assert_eq!(report.is_executed(), completed);
             }
         }
     }
