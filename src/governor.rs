@@ -214,6 +214,9 @@ impl Governor {
             JobWait::NotFound => report.into_error(format!(
                 "Tenet does not know job {job_id} (HTTP 404): it may have expired; check the job_ref"
             )),
+            JobWait::NoClient(problem) => report.into_error(format!(
+                "the bridge could not poll job {job_id}, which may still run in Tenet: {problem}"
+            )),
             JobWait::InvalidJobId => report.failed_because(
                 ExecutionError::InvalidJobId,
                 "Tenet allowed the call but named a job id that cannot be polled safely (not 1 to 128 characters \
@@ -434,6 +437,42 @@ mod tests {
             "{problem}"
         );
         assert!(!format!("{refs:?}").contains(&hex::encode(refs.key)));
+    }
+
+    /// A client that cannot be built ends a followed job with an error report, not a
+    /// `pending` one that tells the agent to poll again.
+    #[tokio::test]
+    async fn an_unbuildable_client_reports_an_error() {
+        let config = crate::tenet::client::ClientConfig::new(
+            "http://127.0.0.1:9",
+            crate::tenet::ApiKey::new("tnt_k").unwrap(),
+        );
+        let client = TenetClient::unbuildable(config, "no TLS backend");
+        let governor = Governor::new(client, Map::new(), Duration::from_secs(60));
+        let mut report = CallReport::new("t.x", "r");
+        report.outcome = Some(Outcome::Allow);
+        report.job_id = Some("job_1".into());
+        let job = PendingJob {
+            report,
+            job_id: "job_1".into(),
+            started: Instant::now(),
+        };
+        let report = governor
+            .follow_job(
+                job,
+                Instant::now() + Duration::from_secs(60),
+                &CancellationToken::new(),
+                |_, _| {},
+            )
+            .await;
+        assert_eq!(report.status(), crate::report::CallStatus::Error);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["execution_error"], Value::Null);
+        let error = json["error"].as_str().unwrap();
+        assert!(
+            error.contains("could not poll job job_1") && error.contains("no TLS backend"),
+            "{error}"
+        );
     }
 
     proptest! {

@@ -192,6 +192,9 @@ pub enum TransportError {
     /// The call was cancelled by the client.
     #[error("the call was cancelled")]
     Cancelled,
+    /// The HTTP client could not be built, so nothing was sent.
+    #[error("{0}")]
+    NoClient(String),
 }
 
 /// An execute's answer and how many tries it took.
@@ -223,6 +226,8 @@ pub enum JobWait {
     InvalidJobId,
     /// The call was cancelled by the client.
     Cancelled,
+    /// The HTTP client could not be built (why), so nothing was sent.
+    NoClient(String),
 }
 
 /// A Tenet API client. Cheap to clone.
@@ -252,7 +257,10 @@ impl TenetClient {
                     .connect_timeout(self.config.request_timeout.min(Duration::from_secs(10)))
                     .build()
                     .map_err(|error| {
-                        format!("cannot build the HTTP client (TLS set-up failed): {error}")
+                        format!(
+                            "the bridge cannot build its HTTP client, so it cannot call Tenet ({error}): \
+                             check the system's TLS set-up and root certificates, then restart tenet-mcp"
+                        )
                     })
             })
             .as_ref()
@@ -280,11 +288,7 @@ impl TenetClient {
         let mut tries = 0;
         loop {
             tries += 1;
-            let http = self.http().map_err(|detail| TransportError::Unreachable {
-                url: self.config.api_url.clone(),
-                tries,
-                detail,
-            })?;
+            let http = self.http().map_err(TransportError::NoClient)?;
             let sent = http
                 .post(&url)
                 .bearer_auth(self.config.api_key.expose())
@@ -386,8 +390,9 @@ impl TenetClient {
                 }
                 delay.mul_f64(poll.growth).min(poll.max_delay)
             };
-            let Ok(http) = self.http() else {
-                return JobWait::TimedOut { last_status };
+            let http = match self.http() {
+                Ok(http) => http,
+                Err(problem) => return JobWait::NoClient(problem),
             };
             let sent = http
                 .get(&url)
@@ -583,9 +588,46 @@ fn backoff(retry: &RetryPolicy, tries: u32) -> Duration {
 }
 
 #[cfg(test)]
+impl TenetClient {
+    /// A client whose HTTP client failed to build with `problem`, for tests.
+    pub(crate) fn unbuildable(config: ClientConfig, problem: &str) -> Self {
+        let client = Self::new(config);
+        let _ = client.http.set(Err(problem.to_owned()));
+        client
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// A client that cannot be built says so, on execute and on poll alike; it is not
+    /// an unreachable Tenet and not a job still running.
+    #[tokio::test]
+    async fn a_client_that_cannot_be_built_is_an_error() {
+        let config = ClientConfig::new("http://127.0.0.1:9", ApiKey::new("tnt_k").unwrap());
+        let client = TenetClient::unbuildable(config, "no TLS backend");
+        let cancel = CancellationToken::new();
+        let request: ExecuteRequest = serde_json::from_value(serde_json::json!({
+            "requestId": "r1",
+            "service": "s",
+            "toolCall": {"toolName": "s.t", "arguments": {}},
+            "agent": {"agentId": "a"},
+            "context": {}
+        }))
+        .unwrap();
+        let error = client.execute(&request, &cancel).await.unwrap_err();
+        assert!(
+            matches!(&error, TransportError::NoClient(problem) if problem == "no TLS backend"),
+            "{error:?}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let waited = client
+            .wait_for_job("job_1", deadline, &cancel, |_, _| {})
+            .await;
+        assert_eq!(waited, JobWait::NoClient("no TLS backend".into()));
+    }
 
     #[test]
     fn api_key_never_prints() {
