@@ -8,14 +8,13 @@
 //! A job is followed later only through its `job_ref`, which [`JobRefs`] binds to the
 //! agent that made the call, so no agent can read another's job.
 
-use std::{
-    fmt,
-    time::{Duration, Instant},
-};
+use std::{fmt, pin::pin, time::Duration};
 
+use futures::StreamExt;
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -23,7 +22,7 @@ use crate::{
     report::{CallReport, ExecutionError},
     tenet::{
         TenetClient,
-        client::{JobWait, check_job_id},
+        client::{JobPoll, JobWait, check_job_id},
         decision::{Decision, Outcome, Reply},
         wire::{Agent, ExecuteRequest, JobBody, JobStatus, ToolCall},
     },
@@ -149,28 +148,29 @@ impl Governor {
         read_decision(decision, report, started)
     }
 
-    /// Follows an allowed call's job until it finishes or `deadline` passes.
+    /// Follows an allowed call's job until it finishes or `deadline` passes; `watcher` hears
+    /// of every answered poll before polling goes on.
     pub async fn follow_job(
         &self,
         job: PendingJob,
         deadline: Instant,
         cancel: &CancellationToken,
-        on_poll: impl FnMut(&str, JobStatus),
+        watcher: &mut impl JobWatcher,
     ) -> CallReport {
-        self.finish_job(job.report, &job.job_id, deadline, cancel, on_poll)
+        self.finish_job(job.report, &job.job_id, deadline, cancel, watcher)
             .await
     }
 
     /// Follows a job started earlier (e.g. one that outlived a call's poll deadline)
     /// until it finishes or the poll deadline passes, and reports it like a call.
     /// `job_ref` must be one this server issued to `agent_id`; any other gets an error
-    /// report and Tenet is not asked.
+    /// report and Tenet is not asked. `watcher` is as for [`Self::follow_job`].
     pub async fn job_status(
         &self,
         job_ref: &str,
         agent_id: &str,
         cancel: &CancellationToken,
-        on_poll: impl FnMut(&str, JobStatus),
+        watcher: &mut impl JobWatcher,
     ) -> CallReport {
         let job_id = match self.job_refs.verify(agent_id, job_ref) {
             Ok(job_id) => job_id,
@@ -186,25 +186,35 @@ impl Governor {
             job_id,
             Instant::now() + self.poll_timeout,
             cancel,
-            on_poll,
+            watcher,
         )
         .await
     }
 
-    /// Polls `job_id` and records where it ended in `report`.
+    /// Polls `job_id`, telling `watcher` each status, and reports where it ended.
     async fn finish_job(
         &self,
         report: CallReport,
         job_id: &str,
         deadline: Instant,
         cancel: &CancellationToken,
-        on_poll: impl FnMut(&str, JobStatus),
+        watcher: &mut impl JobWatcher,
     ) -> CallReport {
-        match self
-            .client
-            .wait_for_job(job_id, deadline, cancel, on_poll)
-            .await
-        {
+        let mut polls = pin!(self.client.poll_job(job_id, deadline, cancel));
+        let mut last_status = None;
+        let ended = loop {
+            match polls.next().await {
+                Some(JobPoll::Status(status)) => {
+                    last_status = Some(status);
+                    watcher.polled(job_id, status).await;
+                }
+                Some(JobPoll::Ended(ended)) => break ended,
+                // The stream always ends with `Ended`; were it cut short, the bridge
+                // stopped waiting.
+                None => break JobWait::TimedOut { last_status },
+            }
+        };
+        match ended {
             JobWait::Finished(job) => report_job(report, job),
             JobWait::TimedOut { .. } => report.pending(ExecutionError::PollTimeout),
             JobWait::Cancelled => report.pending(ExecutionError::Cancelled),
@@ -237,6 +247,17 @@ fn report_job(report: CallReport, job: JobBody) -> CallReport {
             execution.map(Into::into),
         ),
     }
+}
+
+/// Hears of a followed job's polls, in the task that polls: polling waits for it.
+pub trait JobWatcher: Send {
+    /// A poll of `job_id` was answered with `status` (the final one included).
+    fn polled(&mut self, job_id: &str, status: JobStatus) -> impl Future<Output = ()> + Send;
+}
+
+/// No one listens.
+impl JobWatcher for () {
+    async fn polled(&mut self, _job_id: &str, _status: JobStatus) {}
 }
 
 /// A decision, or an allowed call whose job still runs.
@@ -462,7 +483,7 @@ mod tests {
                 job,
                 Instant::now() + Duration::from_secs(60),
                 &CancellationToken::new(),
-                |_, _| {},
+                &mut (),
             )
             .await;
         assert_eq!(report.status(), crate::report::CallStatus::Error);

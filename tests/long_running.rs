@@ -132,6 +132,55 @@ async fn running_jobs_answered_with_202_still_report_progress() {
     client.stop().await;
 }
 
+/// A job is polled as a stream: the status of every answered poll, the final one
+/// included, then where polling ended, then nothing.
+#[tokio::test]
+async fn a_job_is_polled_as_a_stream_of_statuses() {
+    use futures::StreamExt;
+    use tenet_mcp::tenet::{
+        ApiKey, ClientConfig, TenetClient,
+        client::{JobPoll, JobWait},
+        wire::JobStatus,
+    };
+    let tenet = ScriptedTenet::start().await;
+    tenet.on_job(
+        "job_s",
+        vec![
+            Canned::job("job_s", "pending"),
+            Canned::text(503, "busy"),
+            Canned::job("job_s", "running"),
+            Canned::completed("job_s", 200, json!({"ok": 1})),
+        ],
+    );
+    let client = TenetClient::new(ClientConfig::new(&tenet.url(), ApiKey::new(KEY).unwrap()));
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let polls: Vec<_> = client.poll_job("job_s", deadline, &cancel).collect().await;
+    let statuses: Vec<_> = polls
+        .iter()
+        .filter_map(|poll| match poll {
+            JobPoll::Status(status) => Some(*status),
+            JobPoll::Ended(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [JobStatus::Pending, JobStatus::Running, JobStatus::Completed]
+    );
+    assert!(
+        matches!(polls.last(), Some(JobPoll::Ended(JobWait::Finished(job))) if job.status == JobStatus::Completed),
+        "{polls:?}"
+    );
+    assert_eq!(tenet.polls_of("job_s"), 4);
+
+    // Cancelled: the stream ends at once, saying so.
+    cancel.cancel();
+    tenet.start_job("acme.items.create", "job_x");
+    let polls: Vec<_> = client.poll_job("job_x", deadline, &cancel).collect().await;
+    assert_eq!(polls, [JobPoll::Ended(JobWait::Cancelled)]);
+    assert_eq!(tenet.polls_of("job_x"), 0);
+}
+
 /// A bridge whose call of `acme_items_create` is polling job `job` (still running),
 /// with the handle of that call.
 async fn call_being_polled(

@@ -8,11 +8,13 @@
 use std::{
     fmt,
     sync::{Arc, OnceLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
+use futures::Stream;
 use rand::Rng;
 use reqwest::{StatusCode, header};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -350,71 +352,127 @@ impl TenetClient {
         }
     }
 
-    /// Polls `GET /v1/jobs/{id}` until the job finishes or `deadline` passes.
+    /// Polls `GET /v1/jobs/{id}` until the job finishes or `deadline` passes, as a stream:
+    /// the status of every answered poll (the final one included), then one
+    /// [`JobPoll::Ended`] saying where polling ended, then nothing.
     ///
     /// Transient failures (no connection, 429, 5xx, unreadable bodies) are logged and
-    /// polling goes on until the deadline. `on_poll` sees the job id and status of every answered poll.
-    pub async fn wait_for_job(
-        &self,
-        job_id: &str,
+    /// polling goes on until the deadline. Cancelling `cancel` ends it at once.
+    pub fn poll_job<'a>(
+        &'a self,
+        job_id: &'a str,
         deadline: Instant,
-        cancel: &CancellationToken,
-        mut on_poll: impl FnMut(&str, JobStatus),
-    ) -> JobWait {
-        let url = match job_url(&self.config.api_url, job_id) {
-            Ok(url) => url,
+        cancel: &'a CancellationToken,
+    ) -> impl Stream<Item = JobPoll> + Send + 'a {
+        let start = match job_url(&self.config.api_url, job_id) {
+            Ok(url) => Polling::Polling(JobPoller {
+                client: self,
+                job_id,
+                url,
+                deadline,
+                cancel,
+                delay: Duration::ZERO,
+                last_status: None,
+            }),
             Err(problem) => {
                 tracing::warn!(%problem, "refused to poll a job id that is not safe in a URL");
-                return JobWait::InvalidJobId;
+                Polling::Ending(JobWait::InvalidJobId)
             }
         };
-        let poll = &self.config.poll;
-        let mut last_status = None;
-        // Poll once at once: instant jobs are done by the time the execute answered.
-        let mut delay = Duration::ZERO;
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return JobWait::TimedOut { last_status };
+        futures::stream::unfold(start, |state| async move {
+            match state {
+                Polling::Polling(mut poller) => match poller.next_job().await {
+                    Ok(job) if job.status.is_final() => Some((
+                        JobPoll::Status(job.status),
+                        Polling::Ending(JobWait::Finished(job)),
+                    )),
+                    Ok(job) => Some((JobPoll::Status(job.status), Polling::Polling(poller))),
+                    Err(ended) => Some((JobPoll::Ended(ended), Polling::Ended)),
+                },
+                Polling::Ending(ended) => Some((JobPoll::Ended(ended), Polling::Ended)),
+                Polling::Ended => None,
             }
-            delay = if delay.is_zero() {
-                // A zero sleep would still wait for the timer's next 1 ms tick: skip it.
-                if cancel.is_cancelled() {
-                    return JobWait::Cancelled;
+        })
+    }
+}
+
+/// One item of [`TenetClient::poll_job`]'s stream.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobPoll {
+    /// A poll was answered: the job's status.
+    Status(JobStatus),
+    /// Polling ended: the stream's last item.
+    Ended(JobWait),
+}
+
+/// Where [`TenetClient::poll_job`]'s stream is.
+enum Polling<'a> {
+    /// Still polling.
+    Polling(JobPoller<'a>),
+    /// Polling ended; that is still to be told.
+    Ending(JobWait),
+    /// Told: the stream is over.
+    Ended,
+}
+
+/// Polls one job on an adaptive schedule.
+struct JobPoller<'a> {
+    client: &'a TenetClient,
+    job_id: &'a str,
+    url: String,
+    deadline: Instant,
+    cancel: &'a CancellationToken,
+    /// The wait before the next poll; zero before the first.
+    delay: Duration,
+    last_status: Option<JobStatus>,
+}
+
+impl JobPoller<'_> {
+    /// Waits for the next poll and sends it until one is answered with the job's status;
+    /// or says why polling ended.
+    async fn next_job(&mut self) -> Result<JobBody, JobWait> {
+        let poll = &self.client.config.poll;
+        let job_id = self.job_id;
+        loop {
+            let remaining = self.deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(JobWait::TimedOut {
+                    last_status: self.last_status,
+                });
+            }
+            self.delay = if self.delay.is_zero() {
+                // Poll once at once (instant jobs are done by the time the execute answered):
+                // a zero sleep would still wait for the timer's next 1 ms tick.
+                if self.cancel.is_cancelled() {
+                    return Err(JobWait::Cancelled);
                 }
                 poll.first_delay
             } else {
                 tokio::select! {
-                    () = tokio::time::sleep(delay.min(remaining)) => {}
-                    () = cancel.cancelled() => return JobWait::Cancelled,
+                    () = tokio::time::sleep(self.delay.min(remaining)) => {}
+                    () = self.cancel.cancelled() => return Err(JobWait::Cancelled),
                 }
-                delay.mul_f64(poll.growth).min(poll.max_delay)
+                self.delay.mul_f64(poll.growth).min(poll.max_delay)
             };
-            let http = match self.http() {
-                Ok(http) => http,
-                Err(problem) => return JobWait::NoClient(problem),
-            };
+            let http = self.client.http().map_err(JobWait::NoClient)?;
             let sent = http
-                .get(&url)
-                .bearer_auth(self.config.api_key.expose())
+                .get(&self.url)
+                .bearer_auth(self.client.config.api_key.expose())
                 .send();
             let sent_at = Instant::now();
             let outcome = tokio::select! {
                 outcome = read_response(sent) => outcome,
-                () = cancel.cancelled() => return JobWait::Cancelled,
+                () = self.cancel.cancelled() => return Err(JobWait::Cancelled),
             };
             crate::metrics::tenet_request("job", &outcome_label(&outcome), sent_at.elapsed());
             match outcome {
                 Ok((status, _, body)) => match read_poll(status, &body) {
                     Poll::Job(job) => {
-                        last_status = Some(job.status);
-                        on_poll(job_id, job.status);
-                        if job.status.is_final() {
-                            return JobWait::Finished(job);
-                        }
+                        self.last_status = Some(job.status);
+                        return Ok(job);
                     }
-                    Poll::Unauthorized => return JobWait::Unauthorized,
-                    Poll::NotFound => return JobWait::NotFound,
+                    Poll::Unauthorized => return Err(JobWait::Unauthorized),
+                    Poll::NotFound => return Err(JobWait::NotFound),
                     Poll::Unreadable(problem) => {
                         tracing::warn!(
                             job_id,
@@ -600,6 +658,7 @@ impl TenetClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use futures::StreamExt;
     use proptest::prelude::*;
 
     /// A client that cannot be built says so, on execute and on poll alike; it is not
@@ -623,10 +682,11 @@ mod tests {
             "{error:?}"
         );
         let deadline = Instant::now() + Duration::from_secs(60);
-        let waited = client
-            .wait_for_job("job_1", deadline, &cancel, |_, _| {})
-            .await;
-        assert_eq!(waited, JobWait::NoClient("no TLS backend".into()));
+        let polls: Vec<_> = client.poll_job("job_1", deadline, &cancel).collect().await;
+        assert_eq!(
+            polls,
+            [JobPoll::Ended(JobWait::NoClient("no TLS backend".into()))]
+        );
     }
 
     #[test]
