@@ -745,7 +745,7 @@ impl ServerHandler for Bridge {
                 .is_some_and(|caps| caps.supports_tasks())
         });
         let report = match governor
-            .decide(tool, arguments, agent_id, &context.ct)
+            .submit(tool, arguments, agent_id, &context.ct)
             .await
         {
             Decided::Done(report) => report,

@@ -7,6 +7,12 @@
 //!
 //! A job is followed later only through its `job_ref`, which [`JobRefs`] binds to the
 //! agent that made the call, so no agent can read another's job.
+//!
+//! Names: the bridge *submits* a call and *reports* Tenet's decision; only Tenet
+//! decides. The emulator's `decide` and `Policy` (src/emulator/) are Tenet's concepts,
+//! played by another program, and keep Tenet's names; the Tenet client's schedules are
+//! [`RetrySchedule`](crate::tenet::client::RetrySchedule) and
+//! [`PollSchedule`](crate::tenet::client::PollSchedule).
 
 use std::{fmt, pin::pin, time::Duration};
 
@@ -63,7 +69,7 @@ impl Governor {
 
     /// Sends the call to Tenet and reads the decision; an allowed call whose job
     /// still runs comes back as [`Decided::Job`], to follow with [`Self::follow_job`].
-    pub async fn decide(
+    pub async fn submit(
         &self,
         tool: &Tool,
         arguments: Map<String, Value>,
@@ -97,12 +103,12 @@ impl Governor {
         };
         let started = Instant::now();
         let mut report = CallReport::new(&tool.name, &request_id);
-        let executed = match self.client.execute(&request, cancel).await {
-            Ok(executed) => executed,
+        let answer = match self.client.execute(&request, cancel).await {
+            Ok(answer) => answer,
             Err(error) => return Decided::Done(report.into_error(error.to_string())),
         };
-        report.http_status = Some(executed.http_status);
-        let decision = match executed.reply {
+        report.http_status = Some(answer.http_status);
+        let decision = match answer.reply {
             Reply::Decision(decision) => decision,
             Reply::Unauthorized => {
                 return Decided::Done(report.into_error(format!(
@@ -136,7 +142,7 @@ impl Governor {
             } => {
                 return Decided::Done(report.into_error(format!(
                     "Tenet failed with HTTP {http_status} after {} tries{}; try again later",
-                    executed.tries,
+                    answer.tries,
                     message.map(|m| format!(" ({m})")).unwrap_or_default()
                 )));
             }
@@ -145,7 +151,7 @@ impl Governor {
             .job_id
             .as_deref()
             .and_then(|job_id| self.job_refs.mint(agent_id, job_id));
-        read_decision(decision, report, started)
+        report_decision(decision, report, started)
     }
 
     /// Follows an allowed call's job until it finishes or `deadline` passes; `watcher` hears
@@ -290,7 +296,7 @@ impl PendingJob {
 }
 
 /// Reads a decision into a report: final unless an allowed call's job must be followed.
-fn read_decision(decision: Decision, mut report: CallReport, started: Instant) -> Decided {
+fn report_decision(decision: Decision, mut report: CallReport, started: Instant) -> Decided {
     let Decision {
         outcome,
         decision_id,
@@ -504,7 +510,7 @@ mod tests {
             let report = CallReport::new("t.x", "r");
             if let Reply::Decision(decision) = parse_execute_reply(status, &body) {
                 let allowed = decision.outcome.is_allowed();
-                match read_decision(decision, report, Instant::now()) {
+                match report_decision(decision, report, Instant::now()) {
                     Decided::Done(report) => {
                         prop_assert!(!report.is_executed() || (allowed && report.execution().is_some()));
                     }

@@ -54,7 +54,7 @@ impl fmt::Debug for ApiKey {
 
 /// How often to retry an execute and how long to wait between tries.
 #[derive(Clone, Debug)]
-pub struct RetryPolicy {
+pub struct RetrySchedule {
     /// Tries in all, the first included.
     pub max_tries: u32,
     /// The wait before the second try; doubled for each later one, with jitter.
@@ -65,7 +65,7 @@ pub struct RetryPolicy {
     pub max_retry_after: Duration,
 }
 
-impl Default for RetryPolicy {
+impl Default for RetrySchedule {
     fn default() -> Self {
         Self {
             max_tries: 3,
@@ -78,7 +78,7 @@ impl Default for RetryPolicy {
 
 /// The adaptive polling schedule.
 #[derive(Clone, Debug)]
-pub struct PollPolicy {
+pub struct PollSchedule {
     /// The first wait after the execute answered.
     pub first_delay: Duration,
     /// Each wait is the previous one times this.
@@ -87,7 +87,7 @@ pub struct PollPolicy {
     pub max_delay: Duration,
 }
 
-impl Default for PollPolicy {
+impl Default for PollSchedule {
     fn default() -> Self {
         Self {
             first_delay: Duration::from_millis(10),
@@ -107,9 +107,9 @@ pub struct ClientConfig {
     /// The timeout of each HTTP request.
     pub request_timeout: Duration,
     /// Retries of the execute.
-    pub retry: RetryPolicy,
+    pub retry: RetrySchedule,
     /// The polling schedule.
-    pub poll: PollPolicy,
+    pub poll: PollSchedule,
 }
 
 impl ClientConfig {
@@ -121,8 +121,8 @@ impl ClientConfig {
             api_url: without_userinfo(api_url).trim_end_matches('/').to_owned(),
             api_key,
             request_timeout: Duration::from_secs(30),
-            retry: RetryPolicy::default(),
-            poll: PollPolicy::default(),
+            retry: RetrySchedule::default(),
+            poll: PollSchedule::default(),
         }
     }
 }
@@ -201,7 +201,7 @@ pub enum TransportError {
 
 /// An execute's answer and how many tries it took.
 #[derive(Clone, Debug)]
-pub struct Executed {
+pub struct ExecuteAnswer {
     /// The HTTP status of the final answer.
     pub http_status: u16,
     /// The classified answer.
@@ -284,7 +284,7 @@ impl TenetClient {
         &self,
         request: &ExecuteRequest,
         cancel: &CancellationToken,
-    ) -> Result<Executed, TransportError> {
+    ) -> Result<ExecuteAnswer, TransportError> {
         let url = format!("{}/v1/execute", self.config.api_url);
         let retry = &self.config.retry;
         let mut tries = 0;
@@ -309,7 +309,7 @@ impl TenetClient {
                         status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
                     if !transient || tries >= retry.max_tries {
                         let http_status = status.as_u16();
-                        return Ok(Executed {
+                        return Ok(ExecuteAnswer {
                             http_status,
                             reply: parse_execute_reply(http_status, &body),
                             tries,
@@ -634,7 +634,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 /// Exponential backoff with jitter: a random wait in [d/2, d], d = base × 2^(try-1).
-fn backoff(retry: &RetryPolicy, tries: u32) -> Duration {
+fn backoff(retry: &RetrySchedule, tries: u32) -> Duration {
     let full = retry
         .base_delay
         .saturating_mul(1 << (tries - 1).min(16))
@@ -870,7 +870,7 @@ mod tests {
 
     #[test]
     fn backoff_grows_with_jitter_and_cap() {
-        let retry = RetryPolicy::default();
+        let retry = RetrySchedule::default();
         for tries in 1..=6 {
             let full = (retry.base_delay * (1 << (tries - 1))).min(retry.max_delay);
             let wait = backoff(&retry, tries);
