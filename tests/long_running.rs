@@ -62,7 +62,7 @@ async fn call(
     result.structured_content.unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn progress_is_reported_while_the_job_runs() {
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute("acme.items.create", vec![Canned::allow("job_p")]);
@@ -101,7 +101,7 @@ async fn progress_is_reported_while_the_job_runs() {
     client.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn running_jobs_answered_with_202_still_report_progress() {
     // Tenet may answer a running job's poll with 202; its body still says where the job is.
     let tenet = ScriptedTenet::start().await;
@@ -134,7 +134,7 @@ async fn running_jobs_answered_with_202_still_report_progress() {
 
 /// A job is polled as a stream: the status of every answered poll, the final one
 /// included, then where polling ended, then nothing.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_job_is_polled_as_a_stream_of_statuses() {
     use futures::StreamExt;
     use tenet_mcp::tenet::{
@@ -219,7 +219,7 @@ async fn assert_polling_stopped(tenet: &ScriptedTenet, job: &str, why: &str) {
     assert_eq!(tenet.polls_of(job), polls, "polling went on after {why}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_client_that_disconnects_stops_the_polling() {
     let tenet = ScriptedTenet::start().await;
     let (client, _, _pending) = call_being_polled(&tenet, "job_d").await;
@@ -227,7 +227,7 @@ async fn a_client_that_disconnects_stops_the_polling() {
     assert_polling_stopped(&tenet, "job_d", "the client went away").await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_cancelled_call_stops_polling() {
     let tenet = ScriptedTenet::start().await;
     let (client, recorder, handle) = call_being_polled(&tenet, "job_c").await;
@@ -249,7 +249,7 @@ async fn a_cancelled_call_stops_polling() {
     client.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn job_status_finishes_a_call_that_timed_out() {
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute("acme.items.create", vec![Canned::allow("job_late")]);
@@ -315,6 +315,7 @@ async fn job_status_finishes_a_call_that_timed_out() {
     client.stop().await;
 }
 
+// Real time: the catalog watcher reacts to file-system events, which paused time cannot see.
 #[tokio::test]
 async fn watched_catalog_reloads_and_broken_reloads_keep_the_old_tools() {
     let tenet = ScriptedTenet::start().await;
@@ -358,7 +359,7 @@ async fn watched_catalog_reloads_and_broken_reloads_keep_the_old_tools() {
     client.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn tools_list_pages_large_catalogs() {
     let tenet = ScriptedTenet::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -399,7 +400,7 @@ async fn tools_list_pages_large_catalogs() {
 }
 
 /// A client that declares the MCP Tasks extension gets an allowed call's job as a task.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn allowed_jobs_become_tasks_for_clients_that_ask() {
     use rmcp::model::{
         CallToolResponse, ClientCapabilities, ClientConfig, GetTaskParams, Implementation,

@@ -365,7 +365,7 @@ impl TenetClient {
         cancel: &'a CancellationToken,
     ) -> impl Stream<Item = JobPoll> + Send + 'a {
         let start = match job_url(&self.config.api_url, job_id) {
-            Ok(url) => Polling::Polling(JobPoller {
+            Ok(url) => PollState::Polling(JobPoller {
                 client: self,
                 job_id,
                 url,
@@ -376,21 +376,21 @@ impl TenetClient {
             }),
             Err(problem) => {
                 tracing::warn!(%problem, "refused to poll a job id that is not safe in a URL");
-                Polling::Ending(JobWait::InvalidJobId)
+                PollState::Ending(JobWait::InvalidJobId)
             }
         };
         futures::stream::unfold(start, |state| async move {
             match state {
-                Polling::Polling(mut poller) => match poller.next_job().await {
+                PollState::Polling(mut poller) => match poller.next_job().await {
                     Ok(job) if job.status.is_final() => Some((
                         JobPoll::Status(job.status),
-                        Polling::Ending(JobWait::Finished(job)),
+                        PollState::Ending(JobWait::Finished(job)),
                     )),
-                    Ok(job) => Some((JobPoll::Status(job.status), Polling::Polling(poller))),
-                    Err(ended) => Some((JobPoll::Ended(ended), Polling::Ended)),
+                    Ok(job) => Some((JobPoll::Status(job.status), PollState::Polling(poller))),
+                    Err(ended) => Some((JobPoll::Ended(ended), PollState::Ended)),
                 },
-                Polling::Ending(ended) => Some((JobPoll::Ended(ended), Polling::Ended)),
-                Polling::Ended => None,
+                PollState::Ending(ended) => Some((JobPoll::Ended(ended), PollState::Ended)),
+                PollState::Ended => None,
             }
         })
     }
@@ -406,7 +406,7 @@ pub enum JobPoll {
 }
 
 /// Where [`TenetClient::poll_job`]'s stream is.
-enum Polling<'a> {
+enum PollState<'a> {
     /// Still polling.
     Polling(JobPoller<'a>),
     /// Polling ended; that is still to be told.
