@@ -14,7 +14,7 @@ use tenet_mcp::{
     catalog::{Catalog, Source},
     discovery::{self, Index},
     governor::Governor,
-    report::{CallReport, Execution, Status},
+    report::{CallReport, DownstreamResponse},
     selection::Selector,
     tenet::{ApiKey, ClientConfig, TenetClient, decision::parse_execute_reply},
 };
@@ -301,18 +301,14 @@ fn decisions(c: &mut Criterion) {
             }
         })
     });
-    let report = CallReport {
-        status: Status::Executed,
-        executed: true,
-        job_id: Some("job_1".into()),
-        execution: Some(Execution {
-            status: 200,
-            headers: Default::default(),
-            body: json!({"id": 1, "name": "widget", "tags": ["a", "b", "c"]}),
-            duration_ms: 12,
-        }),
-        ..CallReport::new("github.repos.get", "5f0c4b5e-0d43-4c4e-9b59-7d0c3d1b7e8a")
-    };
+    let mut report = CallReport::new("github.repos.get", "5f0c4b5e-0d43-4c4e-9b59-7d0c3d1b7e8a");
+    report.job_id = Some("job_1".into());
+    let report = report.executed(DownstreamResponse {
+        status: 200,
+        headers: Default::default(),
+        body: json!({"id": 1, "name": "widget", "tags": ["a", "b", "c"]}),
+        duration_ms: 12,
+    });
     c.bench_function("result/tool_result_executed", |b| {
         b.iter(|| black_box(tool_result(black_box(&report))))
     });

@@ -17,7 +17,7 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::{Arc, Mutex, RwLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use rmcp::{
@@ -32,13 +32,14 @@ use rmcp::{
     task_manager::{TaskExit, TaskManager, TaskOptions},
 };
 use serde_json::{Map, Value, json};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     catalog::{Catalog, JOB_STATUS_TOOL, Tool},
     config::ConfigError,
     discovery::{self, CALL_TOOL, DESCRIBE_TOOL, Index, SEARCH_TOOL},
-    governor::{Decided, Governor, PendingJob},
+    governor::{Decided, Governor, JobWatcher, PendingJob},
     report::{CallReport, output_schema},
     selection::{AgentScopes, Selection, Selector},
     tenet::wire::JobStatus,
@@ -248,7 +249,8 @@ impl Bridge {
                 Box::pin(async move {
                     let cancel = CancellationToken::new();
                     let deadline = Instant::now() + TASK_TTL;
-                    let follow = governor.follow_job(job, deadline, &cancel, |_, _| {});
+                    let mut no_progress = ();
+                    let follow = governor.follow_job(job, deadline, &cancel, &mut no_progress);
                     tokio::select! {
                         report = follow => Ok(tool_result(&report)),
                         () = task.cancelled() => {
@@ -494,11 +496,13 @@ pub fn tool_result(report: &CallReport) -> CallToolResult {
 }
 
 /// Sends `notifications/progress` for one call while its job is polled: on every
-/// status change, and otherwise at most once per [`PROGRESS_INTERVAL`].
+/// status change, and otherwise at most once per [`PROGRESS_INTERVAL`]. Each is sent
+/// inline, between two polls, so none can follow the call's result or its cancellation.
 struct ProgressReporter {
-    sender: Option<tokio::sync::mpsc::UnboundedSender<ProgressNotificationParam>>,
-    forwarder: Option<tokio::task::JoinHandle<()>>,
+    peer: Peer<RoleServer>,
+    /// The request's progress token; `None` when the client sent none, or stopped listening.
     token: Option<rmcp::model::ProgressToken>,
+    cancel: CancellationToken,
     started: Instant,
     last_sent: Option<(Instant, JobStatus)>,
     count: u32,
@@ -506,50 +510,23 @@ struct ProgressReporter {
 
 impl ProgressReporter {
     /// A reporter for the request in `context`; silent when the client sent no progress token.
-    /// Its forwarding task stops at [`Self::finish`] or when the call is cancelled.
     fn new(context: &RequestContext<RoleServer>) -> Self {
-        let token = context.meta.get_progress_token();
-        let mut reporter = Self {
-            sender: None,
-            forwarder: None,
-            token,
+        Self {
+            peer: context.peer.clone(),
+            token: context.meta.get_progress_token(),
+            cancel: context.ct.clone(),
             started: Instant::now(),
             last_sent: None,
             count: 0,
-        };
-        if reporter.token.is_some() {
-            let (sender, mut receiver) =
-                tokio::sync::mpsc::unbounded_channel::<ProgressNotificationParam>();
-            let peer = context.peer.clone();
-            let cancel = context.ct.clone();
-            reporter.sender = Some(sender);
-            reporter.forwarder = Some(tokio::spawn(async move {
-                loop {
-                    let note = tokio::select! {
-                        note = receiver.recv() => note,
-                        () = cancel.cancelled() => None,
-                    };
-                    let Some(note) = note else { break };
-                    if let Err(error) = peer.notify_progress(note).await {
-                        tracing::debug!(%error, "could not send a progress notification");
-                        break;
-                    }
-                }
-            }));
-        }
-        reporter
-    }
-
-    /// Sends what is queued, so that no notification follows the call's result.
-    async fn finish(mut self) {
-        self.sender = None;
-        if let Some(forwarder) = self.forwarder.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), forwarder).await;
         }
     }
+}
 
-    fn on_poll(&mut self, job: &str, status: JobStatus) {
-        let (Some(sender), Some(token)) = (&self.sender, &self.token) else {
+impl JobWatcher for ProgressReporter {
+    /// Tells the client that `job` is `status`, if that is due; nothing once the call is
+    /// cancelled.
+    async fn polled(&mut self, job: &str, status: JobStatus) {
+        let Some(token) = &self.token else {
             return;
         };
         let now = Instant::now();
@@ -557,7 +534,7 @@ impl ProgressReporter {
             None => true,
             Some((at, last)) => last != status || now.duration_since(at) >= PROGRESS_INTERVAL,
         };
-        if !due {
+        if !due || self.cancel.is_cancelled() {
             return;
         }
         self.last_sent = Some((now, status));
@@ -568,7 +545,14 @@ impl ProgressReporter {
             "Tenet job {job} is {} ({elapsed:.1} s elapsed)",
             status.as_str()
         ));
-        let _ = sender.send(note);
+        let sent = tokio::select! {
+            sent = self.peer.notify_progress(note) => sent,
+            () = self.cancel.cancelled() => return,
+        };
+        if let Err(error) = sent {
+            tracing::debug!(%error, "could not send a progress notification; sending no more for this call");
+            self.token = None;
+        }
     }
 }
 
@@ -682,11 +666,8 @@ impl ServerHandler for Bridge {
                     }
                 };
                 let report = governor
-                    .job_status(job_ref, agent_id, &context.ct, |job, status| {
-                        progress.on_poll(job, status)
-                    })
+                    .job_status(job_ref, agent_id, &context.ct, &mut progress)
                     .await;
-                progress.finish().await;
                 return Ok(self.finish(&report).into());
             }
             SEARCH_TOOL if let Some(index) = &view.index => {
@@ -764,7 +745,7 @@ impl ServerHandler for Bridge {
                 .is_some_and(|caps| caps.supports_tasks())
         });
         let report = match governor
-            .decide(tool, arguments, agent_id, &context.ct)
+            .submit(tool, arguments, agent_id, &context.ct)
             .await
         {
             Decided::Done(report) => report,
@@ -774,13 +755,10 @@ impl ServerHandler for Bridge {
             Decided::Job(job) => {
                 let deadline = job.started() + governor.poll_timeout();
                 governor
-                    .follow_job(job, deadline, &context.ct, |job, status| {
-                        progress.on_poll(job, status)
-                    })
+                    .follow_job(job, deadline, &context.ct, &mut progress)
                     .await
             }
         };
-        progress.finish().await;
         Ok(self.finish(&report).into())
     }
 }
@@ -790,7 +768,7 @@ impl Bridge {
     fn finish(&self, report: &CallReport) -> CallToolResult {
         tracing::info!(
             tool = %report.tool,
-            status = ?report.status,
+            status = ?report.status(),
             request_id = %report.request_id,
             job_id = report.job_id.as_deref().unwrap_or(""),
             "tool call governed"

@@ -7,23 +7,28 @@
 //!
 //! A job is followed later only through its `job_ref`, which [`JobRefs`] binds to the
 //! agent that made the call, so no agent can read another's job.
+//!
+//! Names: the bridge *submits* a call and *reports* Tenet's decision; only Tenet
+//! decides. The emulator's `decide` and `Policy` (src/emulator/) are Tenet's concepts,
+//! played by another program, and keep Tenet's names; the Tenet client's schedules are
+//! [`RetrySchedule`](crate::tenet::client::RetrySchedule) and
+//! [`PollSchedule`](crate::tenet::client::PollSchedule).
 
-use std::{
-    fmt,
-    time::{Duration, Instant},
-};
+use std::{fmt, pin::pin, time::Duration};
 
+use futures::StreamExt;
 use hmac::{Hmac, Mac};
 use serde_json::{Map, Value};
 use sha2::Sha256;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     catalog::{JOB_STATUS_TOOL, Tool},
-    report::{CallReport, Status},
+    report::{CallReport, ExecutionError},
     tenet::{
         TenetClient,
-        client::{JobWait, check_job_id},
+        client::{JobPoll, JobWait, check_job_id},
         decision::{Decision, Outcome, Reply},
         wire::{Agent, ExecuteRequest, JobBody, JobStatus, ToolCall},
     },
@@ -64,7 +69,7 @@ impl Governor {
 
     /// Sends the call to Tenet and reads the decision; an allowed call whose job
     /// still runs comes back as [`Decided::Job`], to follow with [`Self::follow_job`].
-    pub async fn decide(
+    pub async fn submit(
         &self,
         tool: &Tool,
         arguments: Map<String, Value>,
@@ -98,22 +103,18 @@ impl Governor {
         };
         let started = Instant::now();
         let mut report = CallReport::new(&tool.name, &request_id);
-        let executed = match self.client.execute(&request, cancel).await {
-            Ok(executed) => executed,
-            Err(error) => {
-                report.error = Some(error.to_string());
-                return Decided::Done(report);
-            }
+        let answer = match self.client.execute(&request, cancel).await {
+            Ok(answer) => answer,
+            Err(error) => return Decided::Done(report.into_error(error.to_string())),
         };
-        report.http_status = Some(executed.http_status);
-        let decision = match executed.reply {
+        report.http_status = Some(answer.http_status);
+        let decision = match answer.reply {
             Reply::Decision(decision) => decision,
             Reply::Unauthorized => {
-                report.error = Some(format!(
+                return Decided::Done(report.into_error(format!(
                     "Tenet rejected the API key (HTTP 401): check that TENET_API_KEY holds a current key for {} and has not been revoked",
                     self.client.api_url()
-                ));
-                return Decided::Done(report);
+                )));
             }
             Reply::Rejected {
                 http_status,
@@ -131,52 +132,51 @@ impl Governor {
                 } else {
                     ""
                 };
-                report.error = Some(format!(
+                return Decided::Done(report.into_error(format!(
                     "Tenet refused the request (HTTP {http_status}): {detail}{hint}"
-                ));
-                return Decided::Done(report);
+                )));
             }
             Reply::ServerError {
                 http_status,
                 message,
             } => {
-                report.error = Some(format!(
+                return Decided::Done(report.into_error(format!(
                     "Tenet failed with HTTP {http_status} after {} tries{}; try again later",
-                    executed.tries,
+                    answer.tries,
                     message.map(|m| format!(" ({m})")).unwrap_or_default()
-                ));
-                return Decided::Done(report);
+                )));
             }
         };
         report.job_ref = decision
             .job_id
             .as_deref()
             .and_then(|job_id| self.job_refs.mint(agent_id, job_id));
-        read_decision(decision, report, started)
+        report_decision(decision, report, started)
     }
 
-    /// Follows an allowed call's job until it finishes or `deadline` passes.
+    /// Follows an allowed call's job until it finishes or `deadline` passes; `watcher` hears
+    /// of every answered poll before polling goes on.
     pub async fn follow_job(
         &self,
         job: PendingJob,
         deadline: Instant,
         cancel: &CancellationToken,
-        on_poll: impl FnMut(&str, JobStatus),
+        watcher: &mut impl JobWatcher,
     ) -> CallReport {
-        self.finish_job(job.report, &job.job_id, deadline, cancel, on_poll)
+        self.finish_job(job.report, &job.job_id, deadline, cancel, watcher)
             .await
     }
 
     /// Follows a job started earlier (e.g. one that outlived a call's poll deadline)
     /// until it finishes or the poll deadline passes, and reports it like a call.
     /// `job_ref` must be one this server issued to `agent_id`; any other gets an error
-    /// report and Tenet is not asked.
+    /// report and Tenet is not asked. `watcher` is as for [`Self::follow_job`].
     pub async fn job_status(
         &self,
         job_ref: &str,
         agent_id: &str,
         cancel: &CancellationToken,
-        on_poll: impl FnMut(&str, JobStatus),
+        watcher: &mut impl JobWatcher,
     ) -> CallReport {
         let job_id = match self.job_refs.verify(agent_id, job_ref) {
             Ok(job_id) => job_id,
@@ -192,78 +192,78 @@ impl Governor {
             job_id,
             Instant::now() + self.poll_timeout,
             cancel,
-            on_poll,
+            watcher,
         )
         .await
     }
 
-    /// Polls `job_id` and records where it ended in `report`.
+    /// Polls `job_id`, telling `watcher` each status, and reports where it ended.
     async fn finish_job(
         &self,
-        mut report: CallReport,
+        report: CallReport,
         job_id: &str,
         deadline: Instant,
         cancel: &CancellationToken,
-        on_poll: impl FnMut(&str, JobStatus),
+        watcher: &mut impl JobWatcher,
     ) -> CallReport {
-        match self
-            .client
-            .wait_for_job(job_id, deadline, cancel, on_poll)
-            .await
-        {
-            JobWait::Finished(job) => record_job(&mut report, job),
-            JobWait::TimedOut { .. } => {
-                report.status = Status::Pending;
-                report.execution_error = Some("poll_timeout".into());
+        let mut polls = pin!(self.client.poll_job(job_id, deadline, cancel));
+        let mut last_status = None;
+        let ended = loop {
+            match polls.next().await {
+                Some(JobPoll::Status(status)) => {
+                    last_status = Some(status);
+                    watcher.polled(job_id, status).await;
+                }
+                Some(JobPoll::Ended(ended)) => break ended,
+                // The stream always ends with `Ended`; were it cut short, the bridge
+                // stopped waiting.
+                None => break JobWait::TimedOut { last_status },
             }
-            JobWait::Cancelled => {
-                report.status = Status::Pending;
-                report.execution_error = Some("cancelled".into());
-            }
-            JobWait::Unauthorized => {
-                report.status = Status::Error;
-                report.outcome = None;
-                report.error = Some(format!(
-                    "Tenet rejected the API key while the bridge polled job {job_id} (HTTP 401): check TENET_API_KEY"
-                ));
-            }
-            JobWait::NotFound => {
-                report.status = Status::Error;
-                report.outcome = None;
-                report.error = Some(format!(
-                    "Tenet does not know job {job_id} (HTTP 404): it may have expired; check the job_ref"
-                ));
-            }
-            JobWait::InvalidJobId => {
-                report.status = Status::Failed;
-                report.execution_error = Some("invalid_job_id".into());
-                report.error = Some(
-                    "Tenet allowed the call but named a job id that cannot be polled safely (not 1 to 128 characters \
-                     from A-Z a-z 0-9 - . _ ~), so the bridge did not follow it: the call may still run in Tenet, \
-                     do not retry it blindly"
-                        .into(),
-                );
-            }
+        };
+        match ended {
+            JobWait::Finished(job) => report_job(report, job),
+            JobWait::TimedOut { .. } => report.pending(ExecutionError::PollTimeout),
+            JobWait::Cancelled => report.pending(ExecutionError::Cancelled),
+            JobWait::Unauthorized => report.into_error(format!(
+                "Tenet rejected the API key while the bridge polled job {job_id} (HTTP 401): check TENET_API_KEY"
+            )),
+            JobWait::NotFound => report.into_error(format!(
+                "Tenet does not know job {job_id} (HTTP 404): it may have expired; check the job_ref"
+            )),
+            JobWait::NoClient(problem) => report.into_error(format!(
+                "the bridge could not poll job {job_id}, which may still run in Tenet: {problem}"
+            )),
+            JobWait::InvalidJobId => report.failed_because(
+                ExecutionError::InvalidJobId,
+                "Tenet allowed the call but named a job id that cannot be polled safely (not 1 to 128 characters \
+                 from A-Z a-z 0-9 - . _ ~), so the bridge did not follow it: the call may still run in Tenet, \
+                 do not retry it blindly",
+            ),
         }
-        report
     }
 }
 
-/// Records a finished job in `report`: executed only when it completed with a
-/// downstream response and no error; failed otherwise.
-fn record_job(report: &mut CallReport, job: JobBody) {
+/// A finished job's report: executed only when it completed with a downstream response
+/// and no error; failed otherwise.
+fn report_job(report: CallReport, job: JobBody) -> CallReport {
     match (job.status, job.execution, job.execution_error) {
-        (JobStatus::Completed, Some(execution), None) => {
-            report.status = Status::Executed;
-            report.executed = true;
-            report.execution = Some(execution.into());
-        }
-        (_, execution, error) => {
-            report.status = Status::Failed;
-            report.execution = execution.map(Into::into);
-            report.execution_error = Some(error.unwrap_or_else(|| "downstream_failed".into()));
-        }
+        (JobStatus::Completed, Some(execution), None) => report.executed(execution.into()),
+        (_, execution, error) => report.failed(
+            error.map_or(ExecutionError::DownstreamFailed, ExecutionError::from),
+            execution.map(Into::into),
+        ),
     }
+}
+
+/// Hears of a followed job's polls, in the task that polls: polling waits for it.
+pub trait JobWatcher: Send {
+    /// A poll of `job_id` was answered with `status` (the final one included).
+    fn polled(&mut self, job_id: &str, status: JobStatus) -> impl Future<Output = ()> + Send;
+}
+
+/// No one listens.
+impl JobWatcher for () {
+    async fn polled(&mut self, _job_id: &str, _status: JobStatus) {}
 }
 
 /// A decision, or an allowed call whose job still runs.
@@ -296,7 +296,7 @@ impl PendingJob {
 }
 
 /// Reads a decision into a report: final unless an allowed call's job must be followed.
-fn read_decision(decision: Decision, mut report: CallReport, started: Instant) -> Decided {
+fn report_decision(decision: Decision, mut report: CallReport, started: Instant) -> Decided {
     let Decision {
         outcome,
         decision_id,
@@ -313,29 +313,19 @@ fn read_decision(decision: Decision, mut report: CallReport, started: Instant) -
     report.reason_codes = reason_codes;
     report.job_id = job_id;
     if !outcome.is_allowed() {
-        report.status = if outcome == Outcome::Escalate {
-            Status::Escalated
-        } else {
-            Status::Blocked
-        };
-        return Decided::Done(report);
+        return Decided::Done(report.refused(outcome));
     }
     if let Some(error) = execution_error {
-        report.status = Status::Failed;
-        report.execution_error = Some(error);
-        return Decided::Done(report);
+        return Decided::Done(report.failed(error.into(), None));
     }
     if let Some(execution) = execution {
-        report.status = Status::Executed;
-        report.executed = true;
-        report.execution = Some(execution.into());
-        return Decided::Done(report);
+        return Decided::Done(report.executed(execution.into()));
     }
     let Some(job_id) = report.job_id.clone() else {
-        report.status = Status::Failed;
-        report.execution_error = Some("no_job".into());
-        report.error = Some("Tenet allowed the call but named no job to follow".into());
-        return Decided::Done(report);
+        return Decided::Done(report.failed_because(
+            ExecutionError::NoJob,
+            "Tenet allowed the call but named no job to follow",
+        ));
     };
     Decided::Job(PendingJob {
         report,
@@ -476,6 +466,42 @@ mod tests {
         assert!(!format!("{refs:?}").contains(&hex::encode(refs.key)));
     }
 
+    /// A client that cannot be built ends a followed job with an error report, not a
+    /// `pending` one that tells the agent to poll again.
+    #[tokio::test]
+    async fn an_unbuildable_client_reports_an_error() {
+        let config = crate::tenet::client::ClientConfig::new(
+            "http://127.0.0.1:9",
+            crate::tenet::ApiKey::new("tnt_k").unwrap(),
+        );
+        let client = TenetClient::unbuildable(config, "no TLS backend");
+        let governor = Governor::new(client, Map::new(), Duration::from_secs(60));
+        let mut report = CallReport::new("t.x", "r");
+        report.outcome = Some(Outcome::Allow);
+        report.job_id = Some("job_1".into());
+        let job = PendingJob {
+            report,
+            job_id: "job_1".into(),
+            started: Instant::now(),
+        };
+        let report = governor
+            .follow_job(
+                job,
+                Instant::now() + Duration::from_secs(60),
+                &CancellationToken::new(),
+                &mut (),
+            )
+            .await;
+        assert_eq!(report.status(), crate::report::CallStatus::Error);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["execution_error"], Value::Null);
+        let error = json["error"].as_str().unwrap();
+        assert!(
+            error.contains("could not poll job job_1") && error.contains("no TLS backend"),
+            "{error}"
+        );
+    }
+
     proptest! {
         /// Whatever Tenet answers to an execute, a report says `executed` only for an
         /// allowed call with a downstream response, and a job is followed only when allowed.
@@ -484,9 +510,9 @@ mod tests {
             let report = CallReport::new("t.x", "r");
             if let Reply::Decision(decision) = parse_execute_reply(status, &body) {
                 let allowed = decision.outcome.is_allowed();
-                match read_decision(decision, report, Instant::now()) {
+                match report_decision(decision, report, Instant::now()) {
                     Decided::Done(report) => {
-                        prop_assert!(!report.executed || (allowed && report.status == Status::Executed && report.execution.is_some()));
+                        prop_assert!(!report.is_executed() || (allowed && report.execution().is_some()));
                     }
                     Decided::Job(_) => prop_assert!(allowed),
                 }
@@ -500,10 +526,8 @@ mod tests {
             let status = reqwest::StatusCode::from_u16(status).expect("a status in range");
             if let crate::tenet::client::Poll::Job(job) = read_poll(status, &body) {
                 let completed = job.status == JobStatus::Completed && job.execution.is_some() && job.execution_error.is_none();
-                let mut report = CallReport::new("t.x", "r");
-                record_job(&mut report, job);
-                prop_assert_eq!(report.executed, completed);
-                prop_assert_eq!(report.status == Status::Executed, completed);
+                let report = report_job(CallReport::new("t.x", "r"), job);
+                prop_assert_eq!(report.is_executed(), completed);
             }
         }
     }

@@ -3,6 +3,14 @@
 //! A [`CallReport`] is the tool result's `structuredContent` (its JSON Schema is the
 //! tool's `outputSchema`); [`CallReport::summary`] is the text block written for a
 //! model: what happened and what to do next.
+//!
+//! A report cannot disagree with itself: its [`CallStatus`] is set only by the
+//! constructor of that status ([`CallReport::error`], [`CallReport::executed`], ...),
+//! which takes what the status needs (the downstream response of an executed call, the
+//! [`ExecutionError`] of a failed or pending one, the message of an error), and
+//! `executed` is derived from the status when the report is serialised.
+
+use std::borrow::Cow;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -13,7 +21,7 @@ use crate::tenet::{decision::Outcome, wire};
 /// Where a governed call ended, in one word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub enum CallStatus {
     /// Allowed and run; `execution` holds the downstream response.
     Executed,
     /// Allowed, but the downstream call did not run or failed (`execution_error`).
@@ -28,9 +36,92 @@ pub enum Status {
     Error,
 }
 
-/// The downstream response of an executed call.
+impl CallStatus {
+    /// Every status, in the order of the enum.
+    pub const ALL: [Self; 6] = [
+        Self::Executed,
+        Self::Failed,
+        Self::Pending,
+        Self::Escalated,
+        Self::Blocked,
+        Self::Error,
+    ];
+
+    /// The status as it is serialised (`executed`, `blocked`, ...), also its metrics label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Executed => "executed",
+            Self::Failed => "failed",
+            Self::Pending => "pending",
+            Self::Escalated => "escalated",
+            Self::Blocked => "blocked",
+            Self::Error => "error",
+        }
+    }
+
+    /// The status serialised as `label`, if it is one (e.g. a result's `structuredContent.status`).
+    pub fn from_label(label: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == label)
+    }
+}
+
+/// Why an allowed call did not execute: the `execution_error` of a failed or pending report.
+///
+/// Serialised as the strings it always was; an error Tenet names that the bridge does not
+/// know is kept as Tenet wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecutionError {
+    /// No credential for the service is connected in Tenet for this agent.
+    CredentialNotFound,
+    /// The job failed and Tenet named no error.
+    DownstreamFailed,
+    /// The job still ran when the poll deadline passed.
+    PollTimeout,
+    /// The client cancelled the call while its job ran.
+    Cancelled,
+    /// Tenet named a job id the bridge will not poll (see `check_job_id`).
+    InvalidJobId,
+    /// Tenet allowed the call but named no job.
+    NoJob,
+    /// Another error, as Tenet named it.
+    Other(String),
+}
+
+impl ExecutionError {
+    /// The error as it is serialised.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::CredentialNotFound => "credential_not_found",
+            Self::DownstreamFailed => "downstream_failed",
+            Self::PollTimeout => "poll_timeout",
+            Self::Cancelled => "cancelled",
+            Self::InvalidJobId => "invalid_job_id",
+            Self::NoJob => "no_job",
+            Self::Other(other) => other,
+        }
+    }
+}
+
+impl From<String> for ExecutionError {
+    /// Tenet's error name, read into the variant that serialises to it.
+    fn from(name: String) -> Self {
+        match name.as_str() {
+            "credential_not_found" => Self::CredentialNotFound,
+            "downstream_failed" => Self::DownstreamFailed,
+            "poll_timeout" => Self::PollTimeout,
+            "cancelled" => Self::Cancelled,
+            "invalid_job_id" => Self::InvalidJobId,
+            "no_job" => Self::NoJob,
+            _ => Self::Other(name),
+        }
+    }
+}
+
+/// The downstream response of an executed call, as a report carries it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Execution {
+pub struct DownstreamResponse {
     /// The downstream HTTP status.
     pub status: u16,
     /// The downstream response headers.
@@ -41,7 +132,7 @@ pub struct Execution {
     pub duration_ms: u64,
 }
 
-impl From<wire::Execution> for Execution {
+impl From<wire::Execution> for DownstreamResponse {
     fn from(e: wire::Execution) -> Self {
         Self {
             status: e.status,
@@ -53,14 +144,14 @@ impl From<wire::Execution> for Execution {
 }
 
 /// The structured result of a governed tool call.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+///
+/// The status and what goes with it (`execution`, `execution_error`, `error`) are set
+/// only by the constructors of each status; the decision's details are plain fields.
+#[derive(Clone, Debug, PartialEq)]
 pub struct CallReport {
-    /// Where the call ended.
-    pub status: Status,
+    status: CallStatus,
     /// Tenet's decision, or null when Tenet gave none.
     pub outcome: Option<Outcome>,
-    /// True only when the call was allowed and its job completed with a downstream response.
-    pub executed: bool,
     /// Tenet's decision id.
     pub decision_id: Option<String>,
     /// The review holding an escalated call.
@@ -71,30 +162,99 @@ pub struct CallReport {
     pub job_id: Option<String>,
     /// The job's reference for `tenet_job_status`: valid only for the agent that made the call.
     pub job_ref: Option<String>,
-    /// The downstream response, when executed.
-    pub execution: Option<Execution>,
-    /// Why an allowed call did not execute (`credential_not_found`, `poll_timeout`, ...).
-    pub execution_error: Option<String>,
+    execution: Option<DownstreamResponse>,
+    execution_error: Option<ExecutionError>,
     /// The HTTP status of Tenet's answer to the execute, when there was one.
     pub http_status: Option<u16>,
-    /// What went wrong, for status `error`.
-    pub error: Option<String>,
+    error: Option<String>,
     /// The Tenet tool name.
     pub tool: String,
     /// The request id sent to Tenet (also the Idempotency-Key).
     pub request_id: String,
 }
 
+/// The JSON form of a [`CallReport`]: its field names and order are the wire contract
+/// (and its schema the `outputSchema`).
+#[derive(Serialize, JsonSchema)]
+#[schemars(rename = "CallReport")]
+struct ReportJson<'a> {
+    /// Where the call ended.
+    status: CallStatus,
+    /// Tenet's decision, or null when Tenet gave none.
+    outcome: Option<Outcome>,
+    /// True only when the call was allowed and its job completed with a downstream response.
+    executed: bool,
+    /// Tenet's decision id.
+    decision_id: Option<&'a str>,
+    /// The review holding an escalated call.
+    review_id: Option<&'a str>,
+    /// The policy rules or errors behind the decision.
+    reason_codes: &'a Vec<String>,
+    /// The job running an allowed call.
+    job_id: Option<&'a str>,
+    /// The job's reference for `tenet_job_status`: valid only for the agent that made the call.
+    job_ref: Option<&'a str>,
+    /// The downstream response, when executed.
+    execution: Option<&'a DownstreamResponse>,
+    /// Why an allowed call did not execute (`credential_not_found`, `poll_timeout`, ...).
+    execution_error: Option<&'a str>,
+    /// The HTTP status of Tenet's answer to the execute, when there was one.
+    http_status: Option<u16>,
+    /// What went wrong, for status `error`.
+    error: Option<&'a str>,
+    /// The Tenet tool name.
+    tool: &'a str,
+    /// The request id sent to Tenet (also the Idempotency-Key).
+    request_id: &'a str,
+}
+
+impl<'a> From<&'a CallReport> for ReportJson<'a> {
+    fn from(report: &'a CallReport) -> Self {
+        Self {
+            status: report.status,
+            outcome: report.outcome,
+            executed: report.is_executed(),
+            decision_id: report.decision_id.as_deref(),
+            review_id: report.review_id.as_deref(),
+            reason_codes: &report.reason_codes,
+            job_id: report.job_id.as_deref(),
+            job_ref: report.job_ref.as_deref(),
+            execution: report.execution.as_ref(),
+            execution_error: report.execution_error.as_ref().map(ExecutionError::as_str),
+            http_status: report.http_status,
+            error: report.error.as_deref(),
+            tool: &report.tool,
+            request_id: &report.request_id,
+        }
+    }
+}
+
+impl Serialize for CallReport {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        ReportJson::from(self).serialize(serializer)
+    }
+}
+
+impl JsonSchema for CallReport {
+    fn schema_name() -> Cow<'static, str> {
+        ReportJson::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        ReportJson::json_schema(generator)
+    }
+}
+
 /// The longest downstream body quoted in the text block; the full body is in `execution`.
 pub const MAX_SUMMARY_BODY_CHARS: usize = 4000;
 
 impl CallReport {
-    /// A report with no decision yet, for `tool` and `request_id`.
+    /// A report of a call to `tool` sent as `request_id` that has no decision yet: status
+    /// `error` (Tenet gave no decision) until one of the constructors below sets another.
     pub fn new(tool: &str, request_id: &str) -> Self {
         Self {
-            status: Status::Error,
+            status: CallStatus::Error,
             outcome: None,
-            executed: false,
             decision_id: None,
             review_id: None,
             reason_codes: Vec::new(),
@@ -111,17 +271,102 @@ impl CallReport {
 
     /// An error report: no decision, with what went wrong.
     pub fn error(tool: &str, request_id: &str, message: impl Into<String>) -> Self {
+        Self::new(tool, request_id).into_error(message)
+    }
+
+    /// Status `error`: no decision (any outcome is dropped), with what went wrong.
+    pub fn into_error(self, message: impl Into<String>) -> Self {
+        Self {
+            status: CallStatus::Error,
+            outcome: None,
+            execution: None,
+            execution_error: None,
+            error: Some(message.into()),
+            ..self
+        }
+    }
+
+    /// Status `executed`: the call ran and the downstream API answered `response`.
+    pub fn executed(self, response: DownstreamResponse) -> Self {
+        Self {
+            status: CallStatus::Executed,
+            execution: Some(response),
+            execution_error: None,
+            error: None,
+            ..self
+        }
+    }
+
+    /// Status `failed`: allowed, but not executed because of `error`; with the downstream
+    /// response when there was one.
+    pub fn failed(self, error: ExecutionError, response: Option<DownstreamResponse>) -> Self {
+        Self {
+            status: CallStatus::Failed,
+            execution: response,
+            execution_error: Some(error),
+            ..self
+        }
+    }
+
+    /// Status `failed` with an explanation in `error` as well.
+    pub fn failed_because(self, error: ExecutionError, message: impl Into<String>) -> Self {
         Self {
             error: Some(message.into()),
-            ..Self::new(tool, request_id)
+            ..self.failed(error, None)
         }
+    }
+
+    /// Status `pending`: allowed and still running when the bridge stopped waiting (`why`).
+    pub fn pending(self, why: ExecutionError) -> Self {
+        Self {
+            status: CallStatus::Pending,
+            execution: None,
+            execution_error: Some(why),
+            ..self
+        }
+    }
+
+    /// Status `escalated` (for an `ESCALATE` outcome) or `blocked` (any other refusal).
+    pub fn refused(self, outcome: Outcome) -> Self {
+        let status = if outcome == Outcome::Escalate {
+            CallStatus::Escalated
+        } else {
+            CallStatus::Blocked
+        };
+        Self {
+            status,
+            outcome: Some(outcome),
+            execution: None,
+            execution_error: None,
+            ..self
+        }
+    }
+
+    /// Where the call ended.
+    pub fn status(&self) -> CallStatus {
+        self.status
+    }
+
+    /// True only when the call was allowed and ran with a downstream response.
+    pub fn is_executed(&self) -> bool {
+        self.status == CallStatus::Executed
+    }
+
+    /// The downstream response, when there was one.
+    pub fn execution(&self) -> Option<&DownstreamResponse> {
+        self.execution.as_ref()
+    }
+
+    /// Why an allowed call did not execute.
+    pub fn execution_error(&self) -> Option<&ExecutionError> {
+        self.execution_error.as_ref()
     }
 
     /// Whether the MCP result is an error: blocked, failed, or no decision.
     pub fn is_error(&self) -> bool {
         matches!(
             self.status,
-            Status::Blocked | Status::Failed | Status::Error
+            CallStatus::Blocked | CallStatus::Failed | CallStatus::Error
         )
     }
 
@@ -134,7 +379,7 @@ impl CallReport {
             self.reason_codes.join(", ")
         };
         match self.status {
-            Status::Executed => {
+            CallStatus::Executed => {
                 let execution = self.execution.as_ref();
                 let status = execution.map_or(0, |e| e.status);
                 let body = execution.map(|e| match &e.body {
@@ -157,35 +402,38 @@ impl CallReport {
                     "{tool} was executed through Tenet: the downstream API answered HTTP {status}{verdict}.\n{body}"
                 )
             }
-            Status::Failed => {
+            CallStatus::Failed => {
                 let error = self
                     .execution_error
-                    .as_deref()
-                    .unwrap_or("downstream_failed");
+                    .as_ref()
+                    .unwrap_or(&ExecutionError::DownstreamFailed);
                 let hint = match error {
-                    "credential_not_found" => {
+                    ExecutionError::CredentialNotFound => {
                         " No credential for this service is connected in Tenet for this agent: connect one in Tenet, then try again."
                     }
                     _ => {
                         " Tenet allowed the call but it did not complete; check the error before retrying."
                     }
                 };
-                format!("{tool} was allowed by Tenet but not executed: {error}.{hint}")
+                format!(
+                    "{tool} was allowed by Tenet but not executed: {}.{hint}",
+                    error.as_str()
+                )
             }
-            Status::Pending => format!(
+            CallStatus::Pending => format!(
                 "{tool} was allowed by Tenet and is still running as job {}. The bridge stopped waiting; \
                  do not call the tool again: call tenet_job_status with {{\"job_ref\": \"{}\"}} later for its result.",
                 self.job_id.as_deref().unwrap_or("(unknown)"),
                 self.job_ref.as_deref().unwrap_or("(unknown)")
             ),
-            Status::Escalated => format!(
+            CallStatus::Escalated => format!(
                 "{tool} is held for human approval as review {}. Tenet runs it if approved; do not retry. Reasons: {reasons}.",
                 self.review_id.as_deref().unwrap_or("(unknown)")
             ),
-            Status::Blocked => format!(
+            CallStatus::Blocked => format!(
                 "{tool} was blocked by Tenet policy. Reasons: {reasons}. Do not retry this call."
             ),
-            Status::Error => format!(
+            CallStatus::Error => format!(
                 "{tool} was not run: {}",
                 self.error.as_deref().unwrap_or("Tenet gave no decision")
             ),
@@ -310,10 +558,8 @@ mod tests {
         assert_eq!(schema["type"], "object");
         let validator = jsonschema::validator_for(&schema).unwrap();
         let mut report = CallReport::new("github.repos.get", "r1");
-        report.status = Status::Executed;
         report.outcome = Some(Outcome::AllowWithConditions);
-        report.executed = true;
-        report.execution = Some(Execution {
+        let report = report.executed(DownstreamResponse {
             status: 200,
             headers: Map::new(),
             body: json!({"a": 1}),
@@ -356,19 +602,19 @@ mod tests {
     #[test]
     fn summaries_say_what_to_do() {
         let mut r = CallReport::new("t", "r");
-        r.status = Status::Escalated;
         r.review_id = Some("rev_1".into());
+        let r = r.refused(Outcome::Escalate);
         assert!(
             r.summary()
                 .contains("held for human approval as review rev_1")
                 && r.summary().contains("do not retry")
         );
         assert!(!r.is_error());
-        r.status = Status::Blocked;
+        let mut r = r.refused(Outcome::Block);
         r.reason_codes = vec!["RULE_x".into()];
         assert!(r.summary().contains("RULE_x") && r.summary().contains("Do not retry"));
         assert!(r.is_error());
-        r.status = Status::Pending;
+        let mut r = r.pending(ExecutionError::PollTimeout);
         r.job_id = Some("job_9".into());
         r.job_ref = Some("job_9.00ff".into());
         assert!(
@@ -378,16 +624,105 @@ mod tests {
             "{}",
             r.summary()
         );
-        let long = CallReport {
-            status: Status::Executed,
-            execution: Some(Execution {
-                status: 200,
-                headers: Map::new(),
-                body: Value::String("x".repeat(10_000)),
-                duration_ms: 0,
-            }),
-            ..CallReport::new("t", "r")
-        };
+        let long = CallReport::new("t", "r").executed(DownstreamResponse {
+            status: 200,
+            headers: Map::new(),
+            body: Value::String("x".repeat(10_000)),
+            duration_ms: 0,
+        });
         assert!(long.summary().len() < 4200 && long.summary().contains("cut"));
+    }
+
+    /// The JSON of reports and the output schema are byte for byte what they were before
+    /// reports were built by constructors (clients validate results against the schema).
+    #[test]
+    fn report_json_and_schema_are_unchanged() {
+        assert_eq!(
+            Value::Object(output_schema()).to_string(),
+            r#"{"properties":{"decision_id":{},"error":{"type":["string","null"]},"executed":{"type":"boolean"},"execution":{"type":["object","null"]},"execution_error":{},"http_status":{},"job_id":{},"job_ref":{"type":["string","null"]},"outcome":{"enum":["ALLOW","ALLOW_WITH_CONDITIONS","ESCALATE","BLOCK",null]},"reason_codes":{"items":{"type":"string"},"type":"array"},"request_id":{},"review_id":{"type":["string","null"]},"status":{"enum":["executed","failed","pending","escalated","blocked","error"]},"tool":{}},"required":["status","executed","reason_codes","tool","request_id"],"type":"object"}"#
+        );
+        let mut report = CallReport::new("t.x", "r1");
+        report.outcome = Some(Outcome::Allow);
+        report.decision_id = Some("d1".into());
+        report.job_id = Some("job_1".into());
+        report.job_ref = Some("job_1.ab".into());
+        report.reason_codes = vec!["RULE_a".into()];
+        report.http_status = Some(200);
+        let report = report.failed(
+            ExecutionError::CredentialNotFound,
+            Some(DownstreamResponse {
+                status: 502,
+                headers: Map::new(),
+                body: Value::String("bad".into()),
+                duration_ms: 7,
+            }),
+        );
+        assert_eq!(
+            serde_json::to_string(&report).unwrap(),
+            r#"{"status":"failed","outcome":"ALLOW","executed":false,"decision_id":"d1","review_id":null,"reason_codes":["RULE_a"],"job_id":"job_1","job_ref":"job_1.ab","execution":{"status":502,"headers":{},"body":"bad","duration_ms":7},"execution_error":"credential_not_found","http_status":200,"error":null,"tool":"t.x","request_id":"r1"}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&CallReport::error("t", "", "boom")).unwrap(),
+            r#"{"status":"error","outcome":null,"executed":false,"decision_id":null,"review_id":null,"reason_codes":[],"job_id":null,"job_ref":null,"execution":null,"execution_error":null,"http_status":null,"error":"boom","tool":"t","request_id":""}"#
+        );
+    }
+
+    /// `executed` is true exactly for status `executed`, whatever built the report; an
+    /// error drops the decision; execution errors keep the names Tenet and clients use.
+    #[test]
+    fn executed_follows_the_status() {
+        let response = DownstreamResponse {
+            status: 200,
+            headers: Map::new(),
+            body: Value::Null,
+            duration_ms: 0,
+        };
+        let base = || {
+            let mut report = CallReport::new("t", "r");
+            report.outcome = Some(Outcome::Allow);
+            report
+        };
+        let reports = [
+            base().executed(response.clone()),
+            base().failed(ExecutionError::DownstreamFailed, Some(response.clone())),
+            base().failed_because(ExecutionError::NoJob, "no job"),
+            base().pending(ExecutionError::Cancelled),
+            base().refused(Outcome::Escalate),
+            base().refused(Outcome::Block),
+            base()
+                .executed(response)
+                .into_error("Tenet rejected the key"),
+        ];
+        let mut statuses: Vec<_> = reports.iter().map(CallReport::status).collect();
+        statuses.dedup();
+        assert_eq!(statuses, CallStatus::ALL);
+        for report in &reports {
+            let json = serde_json::to_value(report).unwrap();
+            let executed = report.status() == CallStatus::Executed;
+            assert_eq!(json["executed"], executed, "{json}");
+            assert_eq!(json["execution"].is_null(), report.execution().is_none());
+            assert_eq!(
+                CallStatus::from_label(json["status"].as_str().unwrap()),
+                Some(report.status())
+            );
+        }
+        let error = &reports[6];
+        assert_eq!((error.outcome, error.execution()), (None, None));
+        for name in [
+            "credential_not_found",
+            "downstream_failed",
+            "poll_timeout",
+            "cancelled",
+            "invalid_job_id",
+            "no_job",
+            "rate_limited",
+        ] {
+            assert_eq!(ExecutionError::from(name.to_owned()).as_str(), name);
+        }
+        assert_eq!(
+            ExecutionError::from("credential_not_found".to_owned()),
+            ExecutionError::CredentialNotFound
+        );
+        assert_eq!(CallStatus::from_label("ok"), None);
     }
 }

@@ -48,7 +48,7 @@ fn complete(tenet: &ScriptedTenet, job: &str) {
     tenet.on_job(job, vec![Canned::completed(job, 201, json!({"id": 7}))]);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_job_ref_works_only_for_its_agent_and_survives_restarts() {
     let tenet = ScriptedTenet::start().await;
     running_job(&tenet, "job_a");
@@ -111,7 +111,7 @@ async fn a_job_ref_works_only_for_its_agent_and_survives_restarts() {
     again.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_shared_job_secret_binds_refs_across_replicas_with_different_keys() {
     let tenet = ScriptedTenet::start().await;
     running_job(&tenet, "job_s");
@@ -348,6 +348,8 @@ fn http_transport(
 }
 
 /// The per-request agent of HTTP bearer tokens is the one a job reference binds.
+// Real time: under paused time the loopback HTTP server refused the client in 2 runs
+// of 20 (its timers fire as the paused clock jumps ahead while sockets are busy).
 #[tokio::test]
 async fn over_http_each_token_follows_only_its_own_jobs() {
     let tenet = ScriptedTenet::start().await;
@@ -371,6 +373,8 @@ async fn over_http_each_token_follows_only_its_own_jobs() {
 }
 
 /// MCP tasks, which carry a job's result, are visible to and cancellable by their agent only.
+// Real time: under paused time the loopback HTTP server refused the client in 2 runs
+// of 20 (its timers fire as the paused clock jumps ahead while sockets are busy).
 #[tokio::test]
 async fn over_http_each_token_sees_only_its_own_tasks() {
     use rmcp::model::{

@@ -62,7 +62,7 @@ async fn call(
     result.structured_content.unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn progress_is_reported_while_the_job_runs() {
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute("acme.items.create", vec![Canned::allow("job_p")]);
@@ -101,7 +101,7 @@ async fn progress_is_reported_while_the_job_runs() {
     client.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn running_jobs_answered_with_202_still_report_progress() {
     // Tenet may answer a running job's poll with 202; its body still says where the job is.
     let tenet = ScriptedTenet::start().await;
@@ -130,6 +130,55 @@ async fn running_jobs_answered_with_202_still_report_progress() {
     );
     assert_eq!(tenet.polls_of("job_202"), 3);
     client.stop().await;
+}
+
+/// A job is polled as a stream: the status of every answered poll, the final one
+/// included, then where polling ended, then nothing.
+#[tokio::test(start_paused = true)]
+async fn a_job_is_polled_as_a_stream_of_statuses() {
+    use futures::StreamExt;
+    use tenet_mcp::tenet::{
+        ApiKey, ClientConfig, TenetClient,
+        client::{JobPoll, JobWait},
+        wire::JobStatus,
+    };
+    let tenet = ScriptedTenet::start().await;
+    tenet.on_job(
+        "job_s",
+        vec![
+            Canned::job("job_s", "pending"),
+            Canned::text(503, "busy"),
+            Canned::job("job_s", "running"),
+            Canned::completed("job_s", 200, json!({"ok": 1})),
+        ],
+    );
+    let client = TenetClient::new(ClientConfig::new(&tenet.url(), ApiKey::new(KEY).unwrap()));
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let polls: Vec<_> = client.poll_job("job_s", deadline, &cancel).collect().await;
+    let statuses: Vec<_> = polls
+        .iter()
+        .filter_map(|poll| match poll {
+            JobPoll::Status(status) => Some(*status),
+            JobPoll::Ended(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [JobStatus::Pending, JobStatus::Running, JobStatus::Completed]
+    );
+    assert!(
+        matches!(polls.last(), Some(JobPoll::Ended(JobWait::Finished(job))) if job.status == JobStatus::Completed),
+        "{polls:?}"
+    );
+    assert_eq!(tenet.polls_of("job_s"), 4);
+
+    // Cancelled: the stream ends at once, saying so.
+    cancel.cancel();
+    tenet.start_job("acme.items.create", "job_x");
+    let polls: Vec<_> = client.poll_job("job_x", deadline, &cancel).collect().await;
+    assert_eq!(polls, [JobPoll::Ended(JobWait::Cancelled)]);
+    assert_eq!(tenet.polls_of("job_x"), 0);
 }
 
 /// A bridge whose call of `acme_items_create` is polling job `job` (still running),
@@ -170,7 +219,7 @@ async fn assert_polling_stopped(tenet: &ScriptedTenet, job: &str, why: &str) {
     assert_eq!(tenet.polls_of(job), polls, "polling went on after {why}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_client_that_disconnects_stops_the_polling() {
     let tenet = ScriptedTenet::start().await;
     let (client, _, _pending) = call_being_polled(&tenet, "job_d").await;
@@ -178,7 +227,7 @@ async fn a_client_that_disconnects_stops_the_polling() {
     assert_polling_stopped(&tenet, "job_d", "the client went away").await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_cancelled_call_stops_polling() {
     let tenet = ScriptedTenet::start().await;
     let (client, recorder, handle) = call_being_polled(&tenet, "job_c").await;
@@ -200,7 +249,7 @@ async fn a_cancelled_call_stops_polling() {
     client.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn job_status_finishes_a_call_that_timed_out() {
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute("acme.items.create", vec![Canned::allow("job_late")]);
@@ -266,6 +315,7 @@ async fn job_status_finishes_a_call_that_timed_out() {
     client.stop().await;
 }
 
+// Real time: the catalog watcher reacts to file-system events, which paused time cannot see.
 #[tokio::test]
 async fn watched_catalog_reloads_and_broken_reloads_keep_the_old_tools() {
     let tenet = ScriptedTenet::start().await;
@@ -309,7 +359,7 @@ async fn watched_catalog_reloads_and_broken_reloads_keep_the_old_tools() {
     client.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn tools_list_pages_large_catalogs() {
     let tenet = ScriptedTenet::start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -350,7 +400,7 @@ async fn tools_list_pages_large_catalogs() {
 }
 
 /// A client that declares the MCP Tasks extension gets an allowed call's job as a task.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn allowed_jobs_become_tasks_for_clients_that_ask() {
     use rmcp::model::{
         CallToolResponse, ClientCapabilities, ClientConfig, GetTaskParams, Implementation,

@@ -4,10 +4,7 @@
 
 mod common;
 
-use std::{
-    process::Stdio,
-    time::{Duration, Instant},
-};
+use std::{process::Stdio, time::Duration};
 
 use common::{
     harness::{Harness, Logs, Setup, fixture},
@@ -15,7 +12,7 @@ use common::{
 };
 use rmcp::{model::ErrorCode, service::ServiceError};
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt;
+use tokio::{io::AsyncReadExt, time::Instant};
 
 const KEY: &str = "tnt_test_secret_key_123";
 
@@ -348,7 +345,7 @@ async fn failed_jobs_report_their_error() {
     bridge.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn poll_deadline_answers_pending_with_the_job_id() {
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute("acme.items.create", vec![Canned::allow("job_slow")]);
@@ -372,7 +369,7 @@ async fn poll_deadline_answers_pending_with_the_job_id() {
     bridge.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn transient_failures_are_retried_with_the_same_request_id() {
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute(
@@ -440,7 +437,7 @@ async fn transient_failures_are_retried_with_the_same_request_id() {
     bridge.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn timeouts_are_retried_then_reported() {
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute(
@@ -459,7 +456,7 @@ async fn timeouts_are_retried_then_reported() {
     bridge.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn unreachable_tenet_is_an_error_result() {
     let tenet = ScriptedTenet::start().await;
     let closed = std::net::TcpListener::bind("127.0.0.1:0")

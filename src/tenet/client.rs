@@ -8,11 +8,13 @@
 use std::{
     fmt,
     sync::{Arc, OnceLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
+use futures::Stream;
 use rand::Rng;
 use reqwest::{StatusCode, header};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -52,7 +54,7 @@ impl fmt::Debug for ApiKey {
 
 /// How often to retry an execute and how long to wait between tries.
 #[derive(Clone, Debug)]
-pub struct RetryPolicy {
+pub struct RetrySchedule {
     /// Tries in all, the first included.
     pub max_tries: u32,
     /// The wait before the second try; doubled for each later one, with jitter.
@@ -63,7 +65,7 @@ pub struct RetryPolicy {
     pub max_retry_after: Duration,
 }
 
-impl Default for RetryPolicy {
+impl Default for RetrySchedule {
     fn default() -> Self {
         Self {
             max_tries: 3,
@@ -76,7 +78,7 @@ impl Default for RetryPolicy {
 
 /// The adaptive polling schedule.
 #[derive(Clone, Debug)]
-pub struct PollPolicy {
+pub struct PollSchedule {
     /// The first wait after the execute answered.
     pub first_delay: Duration,
     /// Each wait is the previous one times this.
@@ -85,7 +87,7 @@ pub struct PollPolicy {
     pub max_delay: Duration,
 }
 
-impl Default for PollPolicy {
+impl Default for PollSchedule {
     fn default() -> Self {
         Self {
             first_delay: Duration::from_millis(10),
@@ -105,9 +107,9 @@ pub struct ClientConfig {
     /// The timeout of each HTTP request.
     pub request_timeout: Duration,
     /// Retries of the execute.
-    pub retry: RetryPolicy,
+    pub retry: RetrySchedule,
     /// The polling schedule.
-    pub poll: PollPolicy,
+    pub poll: PollSchedule,
 }
 
 impl ClientConfig {
@@ -119,8 +121,8 @@ impl ClientConfig {
             api_url: without_userinfo(api_url).trim_end_matches('/').to_owned(),
             api_key,
             request_timeout: Duration::from_secs(30),
-            retry: RetryPolicy::default(),
-            poll: PollPolicy::default(),
+            retry: RetrySchedule::default(),
+            poll: PollSchedule::default(),
         }
     }
 }
@@ -192,11 +194,14 @@ pub enum TransportError {
     /// The call was cancelled by the client.
     #[error("the call was cancelled")]
     Cancelled,
+    /// The HTTP client could not be built, so nothing was sent.
+    #[error("{0}")]
+    NoClient(String),
 }
 
 /// An execute's answer and how many tries it took.
 #[derive(Clone, Debug)]
-pub struct Executed {
+pub struct ExecuteAnswer {
     /// The HTTP status of the final answer.
     pub http_status: u16,
     /// The classified answer.
@@ -223,6 +228,8 @@ pub enum JobWait {
     InvalidJobId,
     /// The call was cancelled by the client.
     Cancelled,
+    /// The HTTP client could not be built (why), so nothing was sent.
+    NoClient(String),
 }
 
 /// A Tenet API client. Cheap to clone.
@@ -252,7 +259,10 @@ impl TenetClient {
                     .connect_timeout(self.config.request_timeout.min(Duration::from_secs(10)))
                     .build()
                     .map_err(|error| {
-                        format!("cannot build the HTTP client (TLS set-up failed): {error}")
+                        format!(
+                            "the bridge cannot build its HTTP client, so it cannot call Tenet ({error}): \
+                             check the system's TLS set-up and root certificates, then restart tenet-mcp"
+                        )
                     })
             })
             .as_ref()
@@ -274,17 +284,13 @@ impl TenetClient {
         &self,
         request: &ExecuteRequest,
         cancel: &CancellationToken,
-    ) -> Result<Executed, TransportError> {
+    ) -> Result<ExecuteAnswer, TransportError> {
         let url = format!("{}/v1/execute", self.config.api_url);
         let retry = &self.config.retry;
         let mut tries = 0;
         loop {
             tries += 1;
-            let http = self.http().map_err(|detail| TransportError::Unreachable {
-                url: self.config.api_url.clone(),
-                tries,
-                detail,
-            })?;
+            let http = self.http().map_err(TransportError::NoClient)?;
             let sent = http
                 .post(&url)
                 .bearer_auth(self.config.api_key.expose())
@@ -303,7 +309,7 @@ impl TenetClient {
                         status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error();
                     if !transient || tries >= retry.max_tries {
                         let http_status = status.as_u16();
-                        return Ok(Executed {
+                        return Ok(ExecuteAnswer {
                             http_status,
                             reply: parse_execute_reply(http_status, &body),
                             tries,
@@ -346,70 +352,127 @@ impl TenetClient {
         }
     }
 
-    /// Polls `GET /v1/jobs/{id}` until the job finishes or `deadline` passes.
+    /// Polls `GET /v1/jobs/{id}` until the job finishes or `deadline` passes, as a stream:
+    /// the status of every answered poll (the final one included), then one
+    /// [`JobPoll::Ended`] saying where polling ended, then nothing.
     ///
     /// Transient failures (no connection, 429, 5xx, unreadable bodies) are logged and
-    /// polling goes on until the deadline. `on_poll` sees the job id and status of every answered poll.
-    pub async fn wait_for_job(
-        &self,
-        job_id: &str,
+    /// polling goes on until the deadline. Cancelling `cancel` ends it at once.
+    pub fn poll_job<'a>(
+        &'a self,
+        job_id: &'a str,
         deadline: Instant,
-        cancel: &CancellationToken,
-        mut on_poll: impl FnMut(&str, JobStatus),
-    ) -> JobWait {
-        let url = match job_url(&self.config.api_url, job_id) {
-            Ok(url) => url,
+        cancel: &'a CancellationToken,
+    ) -> impl Stream<Item = JobPoll> + Send + 'a {
+        let start = match job_url(&self.config.api_url, job_id) {
+            Ok(url) => PollState::Polling(JobPoller {
+                client: self,
+                job_id,
+                url,
+                deadline,
+                cancel,
+                delay: Duration::ZERO,
+                last_status: None,
+            }),
             Err(problem) => {
                 tracing::warn!(%problem, "refused to poll a job id that is not safe in a URL");
-                return JobWait::InvalidJobId;
+                PollState::Ending(JobWait::InvalidJobId)
             }
         };
-        let poll = &self.config.poll;
-        let mut last_status = None;
-        // Poll once at once: instant jobs are done by the time the execute answered.
-        let mut delay = Duration::ZERO;
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return JobWait::TimedOut { last_status };
+        futures::stream::unfold(start, |state| async move {
+            match state {
+                PollState::Polling(mut poller) => match poller.next_job().await {
+                    Ok(job) if job.status.is_final() => Some((
+                        JobPoll::Status(job.status),
+                        PollState::Ending(JobWait::Finished(job)),
+                    )),
+                    Ok(job) => Some((JobPoll::Status(job.status), PollState::Polling(poller))),
+                    Err(ended) => Some((JobPoll::Ended(ended), PollState::Ended)),
+                },
+                PollState::Ending(ended) => Some((JobPoll::Ended(ended), PollState::Ended)),
+                PollState::Ended => None,
             }
-            delay = if delay.is_zero() {
-                // A zero sleep would still wait for the timer's next 1 ms tick: skip it.
-                if cancel.is_cancelled() {
-                    return JobWait::Cancelled;
+        })
+    }
+}
+
+/// One item of [`TenetClient::poll_job`]'s stream.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobPoll {
+    /// A poll was answered: the job's status.
+    Status(JobStatus),
+    /// Polling ended: the stream's last item.
+    Ended(JobWait),
+}
+
+/// Where [`TenetClient::poll_job`]'s stream is.
+enum PollState<'a> {
+    /// Still polling.
+    Polling(JobPoller<'a>),
+    /// Polling ended; that is still to be told.
+    Ending(JobWait),
+    /// Told: the stream is over.
+    Ended,
+}
+
+/// Polls one job on an adaptive schedule.
+struct JobPoller<'a> {
+    client: &'a TenetClient,
+    job_id: &'a str,
+    url: String,
+    deadline: Instant,
+    cancel: &'a CancellationToken,
+    /// The wait before the next poll; zero before the first.
+    delay: Duration,
+    last_status: Option<JobStatus>,
+}
+
+impl JobPoller<'_> {
+    /// Waits for the next poll and sends it until one is answered with the job's status;
+    /// or says why polling ended.
+    async fn next_job(&mut self) -> Result<JobBody, JobWait> {
+        let poll = &self.client.config.poll;
+        let job_id = self.job_id;
+        loop {
+            let remaining = self.deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(JobWait::TimedOut {
+                    last_status: self.last_status,
+                });
+            }
+            self.delay = if self.delay.is_zero() {
+                // Poll once at once (instant jobs are done by the time the execute answered):
+                // a zero sleep would still wait for the timer's next 1 ms tick.
+                if self.cancel.is_cancelled() {
+                    return Err(JobWait::Cancelled);
                 }
                 poll.first_delay
             } else {
                 tokio::select! {
-                    () = tokio::time::sleep(delay.min(remaining)) => {}
-                    () = cancel.cancelled() => return JobWait::Cancelled,
+                    () = tokio::time::sleep(self.delay.min(remaining)) => {}
+                    () = self.cancel.cancelled() => return Err(JobWait::Cancelled),
                 }
-                delay.mul_f64(poll.growth).min(poll.max_delay)
+                self.delay.mul_f64(poll.growth).min(poll.max_delay)
             };
-            let Ok(http) = self.http() else {
-                return JobWait::TimedOut { last_status };
-            };
+            let http = self.client.http().map_err(JobWait::NoClient)?;
             let sent = http
-                .get(&url)
-                .bearer_auth(self.config.api_key.expose())
+                .get(&self.url)
+                .bearer_auth(self.client.config.api_key.expose())
                 .send();
             let sent_at = Instant::now();
             let outcome = tokio::select! {
                 outcome = read_response(sent) => outcome,
-                () = cancel.cancelled() => return JobWait::Cancelled,
+                () = self.cancel.cancelled() => return Err(JobWait::Cancelled),
             };
             crate::metrics::tenet_request("job", &outcome_label(&outcome), sent_at.elapsed());
             match outcome {
                 Ok((status, _, body)) => match read_poll(status, &body) {
                     Poll::Job(job) => {
-                        last_status = Some(job.status);
-                        on_poll(job_id, job.status);
-                        if job.status.is_final() {
-                            return JobWait::Finished(job);
-                        }
+                        self.last_status = Some(job.status);
+                        return Ok(job);
                     }
-                    Poll::Unauthorized => return JobWait::Unauthorized,
-                    Poll::NotFound => return JobWait::NotFound,
+                    Poll::Unauthorized => return Err(JobWait::Unauthorized),
+                    Poll::NotFound => return Err(JobWait::NotFound),
                     Poll::Unreadable(problem) => {
                         tracing::warn!(
                             job_id,
@@ -571,7 +634,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 /// Exponential backoff with jitter: a random wait in [d/2, d], d = base × 2^(try-1).
-fn backoff(retry: &RetryPolicy, tries: u32) -> Duration {
+fn backoff(retry: &RetrySchedule, tries: u32) -> Duration {
     let full = retry
         .base_delay
         .saturating_mul(1 << (tries - 1).min(16))
@@ -583,9 +646,48 @@ fn backoff(retry: &RetryPolicy, tries: u32) -> Duration {
 }
 
 #[cfg(test)]
+impl TenetClient {
+    /// A client whose HTTP client failed to build with `problem`, for tests.
+    pub(crate) fn unbuildable(config: ClientConfig, problem: &str) -> Self {
+        let client = Self::new(config);
+        let _ = client.http.set(Err(problem.to_owned()));
+        client
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
+    use futures::StreamExt;
     use proptest::prelude::*;
+
+    /// A client that cannot be built says so, on execute and on poll alike; it is not
+    /// an unreachable Tenet and not a job still running.
+    #[tokio::test]
+    async fn a_client_that_cannot_be_built_is_an_error() {
+        let config = ClientConfig::new("http://127.0.0.1:9", ApiKey::new("tnt_k").unwrap());
+        let client = TenetClient::unbuildable(config, "no TLS backend");
+        let cancel = CancellationToken::new();
+        let request: ExecuteRequest = serde_json::from_value(serde_json::json!({
+            "requestId": "r1",
+            "service": "s",
+            "toolCall": {"toolName": "s.t", "arguments": {}},
+            "agent": {"agentId": "a"},
+            "context": {}
+        }))
+        .unwrap();
+        let error = client.execute(&request, &cancel).await.unwrap_err();
+        assert!(
+            matches!(&error, TransportError::NoClient(problem) if problem == "no TLS backend"),
+            "{error:?}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let polls: Vec<_> = client.poll_job("job_1", deadline, &cancel).collect().await;
+        assert_eq!(
+            polls,
+            [JobPoll::Ended(JobWait::NoClient("no TLS backend".into()))]
+        );
+    }
 
     #[test]
     fn api_key_never_prints() {
@@ -768,7 +870,7 @@ mod tests {
 
     #[test]
     fn backoff_grows_with_jitter_and_cap() {
-        let retry = RetryPolicy::default();
+        let retry = RetrySchedule::default();
         for tries in 1..=6 {
             let full = (retry.base_delay * (1 << (tries - 1))).min(retry.max_delay);
             let wait = backoff(&retry, tries);

@@ -115,7 +115,7 @@ pub fn parse_execute_reply(http_status: u16, body: &[u8]) -> Reply {
         };
     }
     let empty = Map::new();
-    let (read, mut decision) = read_decision(json.as_ref().unwrap_or(&empty));
+    let (read, mut decision) = parse_decision(json.as_ref().unwrap_or(&empty));
     match read {
         Some(outcome) => decision.outcome = outcome,
         None => {
@@ -148,7 +148,7 @@ pub fn parse_execute_reply(http_status: u16, body: &[u8]) -> Reply {
 
 /// Reads the outcome, if the body names one, and the other decision fields from
 /// either shape of decision body. The returned decision's outcome is BLOCK until set.
-fn read_decision(body: &Map<String, Value>) -> (Option<Outcome>, Decision) {
+fn parse_decision(body: &Map<String, Value>) -> (Option<Outcome>, Decision) {
     let nested = body.get("decision").and_then(Value::as_object);
     // Keys are looked up in the nested object first, then at top level.
     let lookup = |keys: &[&str]| -> Option<&Value> {
