@@ -32,7 +32,7 @@ use rmcp::{
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::{bridge::Bridge, metrics};
+use crate::{bridge::Bridge, metrics, report::CallStatus};
 
 /// A session's id, as sent to the client.
 pub type SessionId = Arc<str>;
@@ -567,13 +567,10 @@ fn answer_status(message: &ServerJsonRpcMessage) -> Option<(&RequestId, String)>
                         .as_ref()
                         .and_then(|content| content.get("status"))
                         .and_then(|status| status.as_str());
-                    match reported {
-                        Some(
-                            status @ ("executed" | "failed" | "pending" | "escalated" | "blocked"
-                            | "error"),
-                        ) => status.to_owned(),
-                        _ if result.is_error == Some(true) => "error".to_owned(),
-                        _ => "ok".to_owned(),
+                    match reported.and_then(CallStatus::from_label) {
+                        Some(status) => status.as_str().to_owned(),
+                        None if result.is_error == Some(true) => "error".to_owned(),
+                        None => "ok".to_owned(),
                     }
                 }
                 ServerResult::CreateTaskResult(_) => "task".to_owned(),
