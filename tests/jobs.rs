@@ -7,7 +7,7 @@ mod common;
 use std::process::Stdio;
 
 use common::{
-    harness::{Harness, KEY, Setup},
+    harness::{Harness, KEY, Setup, finished_task},
     http_server::{self, TOKEN_A, TOKEN_B},
     scripted::{Canned, ScriptedTenet},
 };
@@ -429,17 +429,7 @@ async fn over_http_each_token_sees_only_its_own_tasks() {
         .await
         .expect_err("b cannot cancel a's task");
     complete(&tenet, "job_t");
-    let done = loop {
-        let got = a
-            .peer()
-            .get_task(GetTaskParams::new(task_id.clone()))
-            .await
-            .unwrap();
-        if got.task.status().is_terminal() {
-            break got.task;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let done = finished_task(&a, &task_id).await;
     let TaskPayload::Completed { result } = done.payload else {
         panic!(
             "a's task completes (b's cancel did nothing): {:?}",

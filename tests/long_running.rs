@@ -9,7 +9,7 @@ use std::{
 };
 
 use common::{
-    harness::{Harness, KEY, Setup, fixture, params},
+    harness::{Harness, KEY, Setup, finished_task, fixture, params},
     scripted::{Canned, ScriptedTenet},
 };
 use rmcp::{
@@ -403,8 +403,7 @@ async fn tools_list_pages_large_catalogs() {
 #[tokio::test(start_paused = true)]
 async fn allowed_jobs_become_tasks_for_clients_that_ask() {
     use rmcp::model::{
-        CallToolResponse, ClientCapabilities, ClientConfig, GetTaskParams, Implementation,
-        TaskPayload,
+        CallToolResponse, ClientCapabilities, ClientConfig, Implementation, TaskPayload,
     };
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute("acme.items.create", vec![Canned::allow("job_task")]);
@@ -442,17 +441,7 @@ async fn allowed_jobs_become_tasks_for_clients_that_ask() {
         panic!("expected a task, got {response:?}")
     };
     let task_id = created.task.task_id.clone();
-    let done = loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let got = client
-            .peer()
-            .get_task(GetTaskParams::new(task_id.clone()))
-            .await
-            .unwrap();
-        if got.task.status().is_terminal() {
-            break got.task;
-        }
-    };
+    let done = finished_task(&client, &task_id).await;
     let TaskPayload::Completed { result } = done.payload else {
         panic!("expected a completed task: {:?}", done.payload)
     };

@@ -76,6 +76,24 @@ pub async fn ok<C: Service<RoleClient>>(
     )
 }
 
+/// Polls `tasks/get` for `task_id` every 50 ms until the task is terminal, and returns it.
+pub async fn finished_task<C: Service<RoleClient>>(
+    client: &RunningService<RoleClient, C>,
+    task_id: &str,
+) -> rmcp::model::DetailedTask {
+    loop {
+        let got = client
+            .peer()
+            .get_task(rmcp::model::GetTaskParams::new(task_id.to_owned()))
+            .await
+            .expect("tasks/get of a known task");
+        if got.task.status().is_terminal() {
+            return got.task;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// How to build an in-process bridge: `serve`'s flags, as fields.
 pub struct Setup {
     /// Tenet's URL (`--api-url`).
