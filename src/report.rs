@@ -180,6 +180,9 @@ pub struct CallReport {
 struct ReportJson<'a> {
     /// Where the call ended.
     status: CallStatus,
+    /// What happened and what to do next, in words for the model: the text block's
+    /// words, here too because some clients hand models only `structuredContent`.
+    summary: String,
     /// Tenet's decision, or null when Tenet gave none.
     outcome: Option<Outcome>,
     /// True only when the call was allowed and its job completed with a downstream response.
@@ -212,6 +215,7 @@ impl<'a> From<&'a CallReport> for ReportJson<'a> {
     fn from(report: &'a CallReport) -> Self {
         Self {
             status: report.status,
+            summary: report.summary(),
             outcome: report.outcome,
             executed: report.is_executed(),
             decision_id: report.decision_id.as_deref(),
@@ -444,6 +448,7 @@ impl CallReport {
 /// The fields of a [`CallReport`] its `outputSchema` types: what an agent acts on.
 pub const SCHEMA_FIELDS: &[&str] = &[
     "status",
+    "summary",
     "outcome",
     "executed",
     "execution",
@@ -633,13 +638,13 @@ mod tests {
         assert!(long.summary().len() < 4200 && long.summary().contains("cut"));
     }
 
-    /// The JSON of reports and the output schema are byte for byte what they were before
-    /// reports were built by constructors (clients validate results against the schema).
+    /// The JSON of reports and the output schema are the wire contract, byte for byte
+    /// (clients validate results against the schema); `summary` carries the text block's words.
     #[test]
-    fn report_json_and_schema_are_unchanged() {
+    fn report_json_and_schema_are_the_wire_contract() {
         assert_eq!(
             Value::Object(output_schema()).to_string(),
-            r#"{"properties":{"decision_id":{},"error":{"type":["string","null"]},"executed":{"type":"boolean"},"execution":{"type":["object","null"]},"execution_error":{},"http_status":{},"job_id":{},"job_ref":{"type":["string","null"]},"outcome":{"enum":["ALLOW","ALLOW_WITH_CONDITIONS","ESCALATE","BLOCK",null]},"reason_codes":{"items":{"type":"string"},"type":"array"},"request_id":{},"review_id":{"type":["string","null"]},"status":{"enum":["executed","failed","pending","escalated","blocked","error"]},"tool":{}},"required":["status","executed","reason_codes","tool","request_id"],"type":"object"}"#
+            r#"{"properties":{"decision_id":{},"error":{"type":["string","null"]},"executed":{"type":"boolean"},"execution":{"type":["object","null"]},"execution_error":{},"http_status":{},"job_id":{},"job_ref":{"type":["string","null"]},"outcome":{"enum":["ALLOW","ALLOW_WITH_CONDITIONS","ESCALATE","BLOCK",null]},"reason_codes":{"items":{"type":"string"},"type":"array"},"request_id":{},"review_id":{"type":["string","null"]},"status":{"enum":["executed","failed","pending","escalated","blocked","error"]},"summary":{"type":"string"},"tool":{}},"required":["status","summary","executed","reason_codes","tool","request_id"],"type":"object"}"#
         );
         let mut report = CallReport::new("t.x", "r1");
         report.outcome = Some(Outcome::Allow);
@@ -657,14 +662,29 @@ mod tests {
                 duration_ms: 7,
             }),
         );
+        let with_summary = |report: &CallReport, rest: &str| {
+            format!(
+                r#"{{"status":"{}","summary":{},{rest}"#,
+                report.status().as_str(),
+                Value::String(report.summary())
+            )
+        };
         assert_eq!(
             serde_json::to_string(&report).unwrap(),
-            r#"{"status":"failed","outcome":"ALLOW","executed":false,"decision_id":"d1","review_id":null,"reason_codes":["RULE_a"],"job_id":"job_1","job_ref":"job_1.ab","execution":{"status":502,"headers":{},"body":"bad","duration_ms":7},"execution_error":"credential_not_found","http_status":200,"error":null,"tool":"t.x","request_id":"r1"}"#
+            with_summary(
+                &report,
+                r#""outcome":"ALLOW","executed":false,"decision_id":"d1","review_id":null,"reason_codes":["RULE_a"],"job_id":"job_1","job_ref":"job_1.ab","execution":{"status":502,"headers":{},"body":"bad","duration_ms":7},"execution_error":"credential_not_found","http_status":200,"error":null,"tool":"t.x","request_id":"r1"}"#
+            )
         );
+        let error = CallReport::error("t", "", "boom");
         assert_eq!(
-            serde_json::to_string(&CallReport::error("t", "", "boom")).unwrap(),
-            r#"{"status":"error","outcome":null,"executed":false,"decision_id":null,"review_id":null,"reason_codes":[],"job_id":null,"job_ref":null,"execution":null,"execution_error":null,"http_status":null,"error":"boom","tool":"t","request_id":""}"#
+            serde_json::to_string(&error).unwrap(),
+            with_summary(
+                &error,
+                r#""outcome":null,"executed":false,"decision_id":null,"review_id":null,"reason_codes":[],"job_id":null,"job_ref":null,"execution":null,"execution_error":null,"http_status":null,"error":"boom","tool":"t","request_id":""}"#
+            )
         );
+        assert!(error.summary().contains("boom"), "{}", error.summary());
     }
 
     /// `executed` is true exactly for status `executed`, whatever built the report; an

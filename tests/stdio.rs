@@ -306,6 +306,10 @@ async fn every_decision_shape_becomes_the_right_report() {
             "{name}: text {text:?} lacks {needle:?}"
         );
         assert!(!text.contains(KEY), "{name}: the key leaked into the text");
+        assert_eq!(
+            report["summary"], text,
+            "{name}: structuredContent.summary carries the text block's words (clients that show models only structuredContent)"
+        );
     }
     bridge.stop().await;
 }
