@@ -951,3 +951,45 @@ async fn inspector_cli_over_both_http_transports() {
     );
     server.stop().await;
 }
+
+/// Without OAuth, a client that looks for it (after a 401) is told to send the static
+/// bearer token, which is the message clients such as Claude Code show.
+#[tokio::test]
+async fn oauth_discovery_says_to_send_the_static_token() {
+    let tenet = ScriptedTenet::start().await;
+    let tokens = tokens_file();
+    let server = Server::start(&tenet, &["--auth-tokens", tokens.path().to_str().unwrap()]).await;
+    let http = reqwest::Client::new();
+    for (method, path) in [
+        ("GET", "/.well-known/oauth-protected-resource"),
+        ("GET", "/.well-known/oauth-protected-resource/mcp"),
+        ("GET", "/.well-known/oauth-authorization-server"),
+        ("GET", "/.well-known/openid-configuration"),
+        ("GET", "/mcp/.well-known/openid-configuration"),
+        ("POST", "/register"),
+    ] {
+        let response = http
+            .request(method.parse().unwrap(), server.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{method} {path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "oauth_not_configured", "{path}: {body}");
+        let message = body["message"].as_str().unwrap();
+        assert!(
+            message.contains("static bearer token") && message.contains("Authorization: Bearer"),
+            "{path}: {message}"
+        );
+    }
+    let other: Value = http
+        .get(server.url("/nowhere"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(other["error"], "not_found", "{other}");
+    server.stop().await;
+}

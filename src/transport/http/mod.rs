@@ -379,12 +379,34 @@ async fn render_metrics(State(status): State<Status>) -> Response {
         .into_response()
 }
 
-async fn not_found() -> Response {
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if is_oauth_discovery(uri.path()) {
+        // Clients that got a 401 look for OAuth next, and show this message when
+        // they find none (Claude Code: "Dynamic Client Registration rejected").
+        return Rejection::new(
+            StatusCode::NOT_FOUND,
+            "oauth_not_configured",
+            "this MCP server does not use OAuth: it takes a static bearer token. Send the header \
+             `Authorization: Bearer <token>` with the token its operator gave you (from the server's \
+             --auth-tokens file), e.g. `claude mcp add --transport http tenet URL --header \"Authorization: Bearer $TOKEN\"`",
+        )
+        .into_response();
+    }
     Rejection::new(
         StatusCode::NOT_FOUND,
         "not_found",
         "this server serves /mcp (Streamable HTTP), /sse and /message (legacy SSE), /healthz and /metrics",
     ).into_response()
+}
+
+/// Whether `path` is where an MCP client looks for OAuth: the RFC 9728 and RFC 8414
+/// metadata (also with a path suffix), OpenID discovery, or dynamic client registration.
+fn is_oauth_discovery(path: &str) -> bool {
+    path.starts_with("/.well-known/oauth-protected-resource")
+        || path.starts_with("/.well-known/oauth-authorization-server")
+        || path.starts_with("/.well-known/openid-configuration")
+        || path.ends_with("/.well-known/openid-configuration")
+        || matches!(path, "/register" | "/authorize" | "/token")
 }
 
 #[cfg(test)]
