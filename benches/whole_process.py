@@ -201,7 +201,8 @@ def main() -> None:
         generated_catalog(1000, cat_1k)
         generated_catalog(10000, cat_10k)
         cases = [
-            ("tenet-mcp, shipped catalog", [binary, "serve"]),
+            ("tenet-mcp, shipped catalog (default toolset)", [binary, "serve"]),
+            ("tenet-mcp, shipped catalog, every tool shown", [binary, "serve", "--toolsets", "all"]),
             ("tenet-mcp, 1,000 tools", [binary, "serve", "--catalog", cat_1k]),
             ("Python SDK MCPServer, 1,000 tools", [python, os.path.join(here, "peer_server.py"), "1000"]),
             ("tenet-mcp, 10,000 tools", [binary, "serve", "--catalog", cat_10k]),

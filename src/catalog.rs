@@ -345,6 +345,16 @@ pub struct Source {
     pub text: String,
 }
 
+/// How [`Catalog::build`] checks input schemas.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SchemaCheck {
+    /// Against the meta-schema, with every `pattern` and `$ref` compiled ([`check`]).
+    Full,
+    /// Not against the meta-schema: the shipped catalog, checked by the test suite.
+    /// The shape checks (an object schema, path parameters required) still run.
+    Shipped,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ServiceFile {
@@ -381,15 +391,18 @@ struct ToolEntry {
 
 impl Catalog {
     /// The catalog shipped in the binary (the repository's `catalog/` at build time).
+    ///
+    /// Its schemas are not meta-checked again here: they are the very bytes the test
+    /// suite checks (`embedded_catalog_is_valid_and_large_enough`), and checking 1,800
+    /// schemas is most of a cold start. Every other check runs, and each validator is
+    /// compiled at its tool's first call as for any catalog.
     pub fn embedded() -> Result<Self, CatalogError> {
-        Self::from_sources(
+        Self::build(
             EMBEDDED_CATALOG
                 .iter()
-                .map(|(name, text)| Source {
-                    origin: format!("embedded:{name}"),
-                    text: (*text).to_owned(),
-                })
+                .map(|(name, text)| (format!("embedded:{name}"), *text))
                 .collect(),
+            SchemaCheck::Shipped,
         )
     }
 
@@ -415,8 +428,19 @@ impl Catalog {
         }
     }
 
-    /// Parses and validates catalog texts.
+    /// Parses and validates catalog texts, every input schema fully.
     pub fn from_sources(sources: Vec<Source>) -> Result<Self, CatalogError> {
+        Self::build(
+            sources
+                .iter()
+                .map(|source| (source.origin.clone(), source.text.as_str()))
+                .collect(),
+            SchemaCheck::Full,
+        )
+    }
+
+    /// Parses and validates (origin, text) pairs; `schemas` says how input schemas are checked.
+    fn build(sources: Vec<(String, &str)>, schemas: SchemaCheck) -> Result<Self, CatalogError> {
         let mut catalog = Catalog::default();
         let mut problems = Vec::new();
         let mut service_origin: HashMap<String, String> = HashMap::new();
@@ -428,12 +452,18 @@ impl Catalog {
             });
         }
         let files = parse_all(sources);
-        let schemas: Vec<&Value> = files
-            .iter()
-            .filter_map(|(_, file)| file.as_ref().ok())
-            .flat_map(|file| file.tools.iter().map(|entry| &entry.input_schema))
-            .collect();
-        let mut checked = check_all(&schemas).into_iter();
+        let mut checked = match schemas {
+            SchemaCheck::Full => {
+                let schemas: Vec<&Value> = files
+                    .iter()
+                    .filter_map(|(_, file)| file.as_ref().ok())
+                    .flat_map(|file| file.tools.iter().map(|entry| &entry.input_schema))
+                    .collect();
+                check_all(&schemas)
+            }
+            SchemaCheck::Shipped => Vec::new(),
+        }
+        .into_iter();
         for (origin, file) in files {
             let file: ServiceFile = match file {
                 Ok(file) => file,
@@ -518,7 +548,12 @@ impl Catalog {
                         Vec::new()
                     }
                 };
-                let checked = checked.next().unwrap_or_else(|| Err("not checked".into()));
+                let checked = match schemas {
+                    SchemaCheck::Full => {
+                        checked.next().unwrap_or_else(|| Err("not checked".into()))
+                    }
+                    SchemaCheck::Shipped => Ok(()),
+                };
                 let sound = check_input_schema(&entry.input_schema, checked, &params, &mut report);
                 check_arguments(&entry.input_schema, &entry.arguments, &params, &mut report);
                 if mcp_name == JOB_STATUS_TOOL {
@@ -745,12 +780,12 @@ const PARALLEL_PARSE_MIN: usize = 1024 * 1024;
 
 /// Parses catalog files, each on its own thread when they are large (the shipped
 /// catalog is megabytes of JSON); in order.
-fn parse_all(sources: Vec<Source>) -> Vec<(String, Result<ServiceFile, String>)> {
-    let parse = |source: Source| {
-        let parsed = serde_json::from_str(&source.text).map_err(|error| error.to_string());
-        (source.origin, parsed)
+fn parse_all(sources: Vec<(String, &str)>) -> Vec<(String, Result<ServiceFile, String>)> {
+    let parse = |(origin, text): (String, &str)| {
+        let parsed = serde_json::from_str(text).map_err(|error| error.to_string());
+        (origin, parsed)
     };
-    let total: usize = sources.iter().map(|source| source.text.len()).sum();
+    let total: usize = sources.iter().map(|(_, text)| text.len()).sum();
     if sources.len() < 2 || total < PARALLEL_PARSE_MIN {
         return sources.into_iter().map(parse).collect();
     }
@@ -758,7 +793,7 @@ fn parse_all(sources: Vec<Source>) -> Vec<(String, Result<ServiceFile, String>)>
         let workers: Vec<_> = sources
             .into_iter()
             .map(|source| {
-                let origin = source.origin.clone();
+                let origin = source.0.clone();
                 (origin, scope.spawn(move || parse(source)))
             })
             .collect();
@@ -999,6 +1034,17 @@ mod tests {
                 "missing {service}"
             );
         }
+        // The shipped schemas are not meta-checked at load (SchemaCheck::Shipped): this is
+        // where they are, fully, from the very bytes the binary embeds.
+        let schemas: Vec<Value> = catalog
+            .tools()
+            .iter()
+            .map(|tool| Value::Object((*tool.input_schema).clone()))
+            .collect();
+        let checked = check_all(&schemas.iter().collect::<Vec<_>>());
+        for (tool, checked) in catalog.tools().iter().zip(checked) {
+            assert_eq!(checked, Ok(()), "{}", tool.name);
+        }
         for tool in catalog.tools() {
             if let Err(problems) = tool.validate_arguments(&json!({})) {
                 assert!(
@@ -1013,6 +1059,47 @@ mod tests {
             .expect("github.repos.delete shipped");
         assert_eq!(delete.name, "github.repos.delete");
         assert_eq!(delete.method, HttpMethod::Delete);
+    }
+
+    #[test]
+    fn shipped_catalogs_skip_only_the_meta_check() {
+        let broken =
+            json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": "one"}}});
+        let text = |schema: &Value| {
+            json!({"service": "s", "tools": [tool("s.items.get", "GET", "/items/{id}", schema.clone())]})
+                .to_string()
+        };
+        let shipped = |text: &str| {
+            Catalog::build(vec![("embedded:s.json".into(), text)], SchemaCheck::Shipped)
+        };
+        // A file given with --catalog is checked fully...
+        let found = problems(load(&[serde_json::from_str(&text(&broken)).unwrap()]));
+        assert!(
+            found.iter().any(|p| p.contains("not a valid JSON Schema")),
+            "{found:?}"
+        );
+        // ...the shipped one is not meta-checked at load (the test suite checks it); its
+        // shape still is, and a broken schema still fails at its first call.
+        let with_id = json!({"type": "object", "properties": {"id": {"type": "string"}, "n": {"type": "integer", "minimum": "one"}}, "required": ["id"]});
+        let catalog = shipped(&text(&with_id)).unwrap();
+        let errors = catalog
+            .by_name("s.items.get")
+            .unwrap()
+            .validate_arguments(&json!({"id": "1"}))
+            .unwrap_err();
+        assert!(errors[0].contains("does not compile"), "{errors:?}");
+        let found = problems(shipped(&text(&broken)));
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("embedded:s.json: tool s.items.get: path parameter `id`")),
+            "{found:?}"
+        );
+        let found = problems(shipped(&text(&json!({"type": "string"}))));
+        assert!(
+            found.iter().any(|p| p.contains("\"type\": \"object\"")),
+            "{found:?}"
+        );
     }
 
     #[test]
