@@ -47,9 +47,23 @@ pub fn spawn(bridge: Bridge, paths: Vec<PathBuf>, watch: bool) {
     });
 }
 
-/// Loads `paths` and, if valid, serves them.
+/// Loads `paths` and, if valid, serves them. The load (file reads, parsing, schema
+/// checks) runs on a blocking thread: over stdio the runtime has one thread, and calls
+/// in flight keep being served while a large catalog loads.
 async fn reload(bridge: &Bridge, paths: &[PathBuf], cause: &str) {
-    match Catalog::load(paths) {
+    let owned = paths.to_vec();
+    let loaded = match tokio::task::spawn_blocking(move || Catalog::load(&owned)).await {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            tracing::error!(
+                cause,
+                %error,
+                "catalog reload rejected, the previous catalog stays in force: the load did not finish"
+            );
+            return;
+        }
+    };
+    match loaded {
         Ok(catalog) => {
             let tools = catalog.tools().len();
             match bridge.replace_catalog(Arc::new(catalog)).await {
