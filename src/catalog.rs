@@ -355,6 +355,14 @@ enum SchemaCheck {
     Shipped,
 }
 
+/// The embedded catalog files, named `embedded:<file>`.
+fn embedded_sources() -> Vec<(String, &'static str)> {
+    EMBEDDED_CATALOG
+        .iter()
+        .map(|(name, text)| (format!("embedded:{name}"), *text))
+        .collect()
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ServiceFile {
@@ -397,13 +405,14 @@ impl Catalog {
     /// schemas is most of a cold start. Every other check runs, and each validator is
     /// compiled at its tool's first call as for any catalog.
     pub fn embedded() -> Result<Self, CatalogError> {
-        Self::build(
-            EMBEDDED_CATALOG
-                .iter()
-                .map(|(name, text)| (format!("embedded:{name}"), *text))
-                .collect(),
-            SchemaCheck::Shipped,
-        )
+        Self::build(embedded_sources(), SchemaCheck::Shipped)
+    }
+
+    /// The embedded catalog with every input schema checked fully, as any other file is:
+    /// what `catalog check` reports on (`serve` skips this meta-check of bytes the test
+    /// suite has checked).
+    pub fn embedded_fully_checked() -> Result<Self, CatalogError> {
+        Self::build(embedded_sources(), SchemaCheck::Full)
     }
 
     /// Loads catalog files; each path is a `.json` file or a folder of them.
@@ -1023,6 +1032,12 @@ mod tests {
     #[test]
     fn embedded_catalog_is_valid_and_large_enough() {
         let catalog = Catalog::embedded().unwrap_or_else(|e| panic!("{e}"));
+        let checked = Catalog::embedded_fully_checked().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            checked.tools().len(),
+            catalog.tools().len(),
+            "`catalog check` (every schema meta-checked) and `serve` load the same tools"
+        );
         assert!(
             catalog.tools().len() >= 30,
             "only {} tools",

@@ -189,7 +189,12 @@ pub fn exit_code(result: Result<(), impl ExitStatus>) -> ExitCode {
 
 /// Runs `catalog check`: prints every tool, or every problem.
 pub fn catalog_check(args: &CheckArgs) -> ExitCode {
-    match Catalog::load_or_embedded(&args.paths) {
+    let checked = if args.paths.is_empty() {
+        Catalog::embedded_fully_checked()
+    } else {
+        Catalog::load(&args.paths)
+    };
+    match checked {
         Ok(catalog) => {
             for tool in catalog.tools() {
                 println!(
