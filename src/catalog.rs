@@ -35,11 +35,17 @@ pub const MAX_CATALOG_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// An HTTP method a catalog tool resolves to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HttpMethod {
+    /// `GET`: reads.
     Get,
+    /// `HEAD`: reads headers only.
     Head,
+    /// `POST`: creates or acts.
     Post,
+    /// `PUT`: replaces.
     Put,
+    /// `PATCH`: updates.
     Patch,
+    /// `DELETE`: irreversible; Tenet gates it.
     Delete,
 }
 

@@ -6,6 +6,8 @@
 //! [`transport`]s serve the bridge; the [`emulator`] is a local Tenet speaking the
 //! same HTTP contract, for tests and first runs.
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod bridge;
 pub mod catalog;
 pub mod cli;

@@ -22,7 +22,7 @@ use crate::{
 };
 
 /// The largest downstream response body kept in a job.
-pub const MAX_DOWNSTREAM_BODY: usize = 4 * 1024 * 1024;
+pub(super) const MAX_DOWNSTREAM_BODY: usize = 4 * 1024 * 1024;
 
 /// Characters left as they are in a path segment.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -295,7 +295,7 @@ pub(crate) fn build(
 }
 
 /// Runs the call; `Ok` with the downstream response, or the job's execution error.
-pub async fn run(
+pub(super) async fn run(
     http: &reqwest::Client,
     tool: &Tool,
     arguments: &Map<String, Value>,

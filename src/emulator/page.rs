@@ -8,7 +8,7 @@
 use axum::response::Html;
 
 /// `GET /`
-pub async fn index() -> Html<&'static str> {
+pub(super) async fn index() -> Html<&'static str> {
     Html(PAGE)
 }
 

@@ -17,7 +17,7 @@ use crate::tenet::wire::JobBody;
 
 /// A review of an escalated call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Review {
+pub(crate) struct Review {
     /// `rev_...`
     pub id: String,
     /// `pending`, `approved` or `denied`.
@@ -48,7 +48,7 @@ pub struct Review {
 
 /// Whose jobs and reviews a read may return.
 #[derive(Clone, Copy, Debug)]
-pub enum Reader<'a> {
+pub(crate) enum Reader<'a> {
     /// Every row: approvers and the approval page.
     Everyone,
     /// The rows the key `id` created; a tenant key also reads rows written before
@@ -77,7 +77,7 @@ impl Reader<'_> {
 const READABLE: &str = "(:owner IS NULL OR owner = :owner OR (owner IS NULL AND :legacy))";
 
 /// The state database.
-pub struct Store {
+pub(crate) struct Store {
     db: Mutex<Connection>,
 }
 
@@ -132,7 +132,7 @@ fn add_owner_columns(db: &Connection) -> Result<(), StoreError> {
 
 impl Store {
     /// Opens the database under `dir`, or in memory.
-    pub fn open(dir: Option<&Path>) -> Result<Self, StoreError> {
+    pub(crate) fn open(dir: Option<&Path>) -> Result<Self, StoreError> {
         let db = match dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -162,7 +162,10 @@ impl Store {
     }
 
     /// The stored answer to an execute: (body fingerprint, HTTP status, body).
-    pub fn execute_answer(&self, key: &str) -> Result<Option<(String, u16, String)>, StoreError> {
+    pub(crate) fn execute_answer(
+        &self,
+        key: &str,
+    ) -> Result<Option<(String, u16, String)>, StoreError> {
         self.db()
             .query_row(
                 "SELECT fingerprint, status, body FROM executes WHERE key = ?1",
@@ -174,7 +177,7 @@ impl Store {
     }
 
     /// Records the answer to an execute.
-    pub fn save_execute_answer(
+    pub(crate) fn save_execute_answer(
         &self,
         key: &str,
         fingerprint: &str,
@@ -191,7 +194,7 @@ impl Store {
     }
 
     /// A job, if `reader` may see it.
-    pub fn job(&self, id: &str, reader: Reader<'_>) -> Result<Option<JobBody>, StoreError> {
+    pub(crate) fn job(&self, id: &str, reader: Reader<'_>) -> Result<Option<JobBody>, StoreError> {
         let (owner, legacy) = reader.params();
         let body: Option<String> = self
             .db()
@@ -207,7 +210,7 @@ impl Store {
 
     /// Creates a job owned by the key `owner` (none: the job of a review from before
     /// owners were recorded).
-    pub fn add_job(&self, job: &JobBody, owner: Option<&str>) -> Result<(), StoreError> {
+    pub(crate) fn add_job(&self, job: &JobBody, owner: Option<&str>) -> Result<(), StoreError> {
         let body = serde_json::to_string(job)?;
         self.db()
             .execute(
@@ -219,7 +222,7 @@ impl Store {
     }
 
     /// Updates a job.
-    pub fn save_job(&self, job: &JobBody) -> Result<(), StoreError> {
+    pub(crate) fn save_job(&self, job: &JobBody) -> Result<(), StoreError> {
         let body = serde_json::to_string(job)?;
         self.db()
             .execute(
@@ -231,7 +234,7 @@ impl Store {
     }
 
     /// Marks jobs a previous process left unfinished as failed; returns how many.
-    pub fn fail_unfinished_jobs(&self, error: &str) -> Result<usize, StoreError> {
+    pub(crate) fn fail_unfinished_jobs(&self, error: &str) -> Result<usize, StoreError> {
         let rows: Vec<String> = {
             let db = self.db();
             let mut statement = db.prepare("SELECT body FROM jobs").map_err(sql)?;
@@ -258,7 +261,7 @@ impl Store {
 
     /// A review and the key that created it (none for rows from before owners were
     /// recorded).
-    pub fn review(&self, id: &str) -> Result<Option<(Review, Option<String>)>, StoreError> {
+    pub(crate) fn review(&self, id: &str) -> Result<Option<(Review, Option<String>)>, StoreError> {
         let row: Option<(String, Option<String>)> = self
             .db()
             .query_row(
@@ -272,7 +275,7 @@ impl Store {
     }
 
     /// The reviews `reader` may see, oldest first.
-    pub fn reviews(&self, reader: Reader<'_>) -> Result<Vec<Review>, StoreError> {
+    pub(crate) fn reviews(&self, reader: Reader<'_>) -> Result<Vec<Review>, StoreError> {
         let (owner, legacy) = reader.params();
         let db = self.db();
         let mut statement = db
@@ -292,7 +295,7 @@ impl Store {
     }
 
     /// Creates a review owned by the key `owner`.
-    pub fn add_review(&self, review: &Review, owner: &str) -> Result<(), StoreError> {
+    pub(crate) fn add_review(&self, review: &Review, owner: &str) -> Result<(), StoreError> {
         let body = serde_json::to_string(review)?;
         self.db()
             .execute(
@@ -304,7 +307,7 @@ impl Store {
     }
 
     /// Updates a review.
-    pub fn save_review(&self, review: &Review) -> Result<(), StoreError> {
+    pub(crate) fn save_review(&self, review: &Review) -> Result<(), StoreError> {
         let body = serde_json::to_string(review)?;
         self.db()
             .execute(
@@ -316,7 +319,7 @@ impl Store {
     }
 
     /// What `agent` has spent on `day`.
-    pub fn spent(&self, agent: &str, day: &str) -> Result<f64, StoreError> {
+    pub(crate) fn spent(&self, agent: &str, day: &str) -> Result<f64, StoreError> {
         Ok(self
             .db()
             .query_row(
@@ -330,7 +333,7 @@ impl Store {
     }
 
     /// Adds to what `agent` has spent on `day`.
-    pub fn add_spend(&self, agent: &str, day: &str, usd: f64) -> Result<(), StoreError> {
+    pub(crate) fn add_spend(&self, agent: &str, day: &str, usd: f64) -> Result<(), StoreError> {
         self.db()
             .execute("INSERT INTO spend VALUES (?1, ?2, ?3) ON CONFLICT (agent, day) DO UPDATE SET usd = usd + ?3", params![agent, day, usd])
             .map(drop)
@@ -338,7 +341,7 @@ impl Store {
     }
 
     /// The audit log's head as last appended, if one was ever stored.
-    pub fn audit_head(&self) -> Result<Option<Head>, StoreError> {
+    pub(crate) fn audit_head(&self) -> Result<Option<Head>, StoreError> {
         let row: Option<(i64, String)> = self
             .db()
             .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |row| {
@@ -355,7 +358,7 @@ impl Store {
     }
 
     /// Stores the audit log's head.
-    pub fn save_audit_head(&self, head: &Head) -> Result<(), StoreError> {
+    pub(crate) fn save_audit_head(&self, head: &Head) -> Result<(), StoreError> {
         let seq = i64::try_from(head.seq).map_err(|_| StoreError::SequenceTooLarge(head.seq))?;
         self.db()
             .execute(
@@ -367,7 +370,7 @@ impl Store {
     }
 
     /// The key of the audit log's argument digests: 32 random bytes made once per state.
-    pub fn audit_secret(&self) -> Result<[u8; 32], StoreError> {
+    pub(crate) fn audit_secret(&self) -> Result<[u8; 32], StoreError> {
         let mut fresh = [0u8; 32];
         rand::Rng::fill(&mut rand::rng(), &mut fresh[..]);
         let db = self.db();

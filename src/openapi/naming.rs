@@ -31,7 +31,7 @@ pub(crate) struct PathIndex<'a> {
 
 impl<'a> PathIndex<'a> {
     /// Indexes (path, lower-case method) pairs.
-    pub fn new(operations: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+    pub(super) fn new(operations: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         let mut paths: HashMap<&str, BTreeSet<&str>> = HashMap::new();
         for (path, method) in operations {
             paths.entry(path).or_default().insert(method);

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::spec::Spec;
 
 /// The longest description kept, in characters.
-pub const MAX_DESCRIPTION_CHARS: usize = 200;
+pub(super) const MAX_DESCRIPTION_CHARS: usize = 200;
 
 /// How deep nested schemas are expanded before the rest is accepted as any value.
 const MAX_DEPTH: usize = 24;
@@ -44,7 +44,7 @@ pub(crate) struct Converter<'a> {
 
 impl<'a> Converter<'a> {
     /// A converter for `spec`.
-    pub fn new(spec: &'a Spec) -> Self {
+    pub(super) fn new(spec: &'a Spec) -> Self {
         Self {
             spec,
             expanding: Vec::new(),
@@ -53,14 +53,14 @@ impl<'a> Converter<'a> {
     }
 
     /// Whether a (possibly referenced) schema is marked `readOnly`.
-    pub fn is_read_only(&self, schema: &Value) -> bool {
+    pub(super) fn is_read_only(&self, schema: &Value) -> bool {
         self.spec
             .resolve(schema)
             .is_ok_and(|s| s.get("readOnly") == Some(&Value::Bool(true)))
     }
 
     /// The argument schema of an OpenAPI schema.
-    pub fn convert(&mut self, schema: &Value) -> Result<Value, String> {
+    pub(super) fn convert(&mut self, schema: &Value) -> Result<Value, String> {
         self.convert_at(schema, 0)
     }
 
@@ -202,7 +202,7 @@ fn last_segment(reference: &str) -> &str {
 /// The first sentence of a description: HTML tags and Markdown links reduced to their
 /// text, leading `> [!NOTE]` call-outs skipped, whitespace collapsed, at most
 /// [`MAX_DESCRIPTION_CHARS`] characters (cut with `…`).
-pub fn sentence(text: &str) -> String {
+pub(super) fn sentence(text: &str) -> String {
     let text = unlink(&untag(text));
     let paragraphs: Vec<&str> = text
         .split("\n\n")
@@ -237,7 +237,7 @@ pub fn sentence(text: &str) -> String {
 }
 
 /// `text` cut to at most [`MAX_DESCRIPTION_CHARS`] characters, with `…` when cut.
-pub fn cut(text: &str) -> String {
+pub(super) fn cut(text: &str) -> String {
     if text.chars().count() <= MAX_DESCRIPTION_CHARS {
         return text.to_owned();
     }

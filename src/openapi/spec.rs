@@ -19,7 +19,7 @@ pub(crate) struct Spec {
 
 impl Spec {
     /// Parses a description; JSON when it opens with `{`, YAML otherwise.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub(super) fn parse(text: &str) -> Result<Self, String> {
         let root: Value = if text.trim_start().starts_with('{') {
             serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?
         } else {
@@ -46,7 +46,7 @@ impl Spec {
     }
 
     /// The value a local reference (`#/components/...`) points at.
-    pub fn lookup(&self, reference: &str) -> Result<&Value, String> {
+    pub(super) fn lookup(&self, reference: &str) -> Result<&Value, String> {
         let pointer = reference.strip_prefix('#').ok_or_else(|| {
             format!(
                 "`$ref: {reference}` points outside this file, which the importer does not follow"
@@ -58,7 +58,7 @@ impl Spec {
     }
 
     /// `value` with its `$ref` chain followed (parameters, request bodies).
-    pub fn resolve<'a>(&'a self, mut value: &'a Value) -> Result<&'a Value, String> {
+    pub(super) fn resolve<'a>(&'a self, mut value: &'a Value) -> Result<&'a Value, String> {
         for _ in 0..MAX_REF_CHAIN {
             match value.get("$ref").and_then(Value::as_str) {
                 Some(reference) => value = self.lookup(reference)?,

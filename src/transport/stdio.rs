@@ -274,7 +274,7 @@ mod unix {
     use super::{Reader, Writer};
 
     /// stdin as a non-blocking pipe or socket.
-    pub fn reader(fd: OwnedFd) -> io::Result<Reader> {
+    pub(super) fn reader(fd: OwnedFd) -> io::Result<Reader> {
         Ok(match socket(fd)? {
             Ok(socket) => Box::new(socket),
             Err(fd) => Box::new(pipe::Receiver::from_owned_fd(fd)?),
@@ -282,7 +282,7 @@ mod unix {
     }
 
     /// stdout as a non-blocking pipe or socket.
-    pub fn writer(fd: OwnedFd) -> io::Result<Writer> {
+    pub(super) fn writer(fd: OwnedFd) -> io::Result<Writer> {
         Ok(match socket(fd)? {
             Ok(socket) => Box::new(socket),
             Err(fd) => Box::new(pipe::Sender::from_owned_fd(fd)?),
