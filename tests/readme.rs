@@ -85,6 +85,16 @@ const EXPECTED: &[(&str, &str, Check)] = &[
     ),
     (
         "Register it with your MCP client",
+        "sh",
+        Check::Skip("`codex mcp add`: Codex's CLI"),
+    ),
+    (
+        "Register it with your MCP client",
+        "sh",
+        Check::Skip("`gemini mcp add`: Gemini CLI"),
+    ),
+    (
+        "Register it with your MCP client",
         "json",
         Check::ClientConfig,
     ),
@@ -114,6 +124,16 @@ const EXPECTED: &[(&str, &str, Check)] = &[
         "Remote agents (HTTP)",
         "sh",
         Check::Skip("`claude mcp add`: Claude Code's CLI"),
+    ),
+    (
+        "Remote agents (HTTP)",
+        "sh",
+        Check::Skip("`codex mcp add`: Codex's CLI"),
+    ),
+    (
+        "Remote agents (HTTP)",
+        "sh",
+        Check::Skip("`gemini mcp add`: Gemini CLI"),
     ),
     ("Remote agents (HTTP)", "python", Check::PythonAgent),
     (
