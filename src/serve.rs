@@ -23,7 +23,7 @@ use crate::{
     selection::{AgentScopes, SelectionArgs},
     tenet::{
         ApiKey, ClientConfig, TenetClient,
-        client::{DEFAULT_API_URL, check_api_url, without_userinfo},
+        client::{DEFAULT_API_URL, check_api_url, normalized_api_url, without_userinfo},
     },
     transport,
 };
@@ -395,9 +395,7 @@ pub async fn run(
         (args.api_url.as_str().to_owned(), key, None)
     };
     let mut upstream = Upstream::new(api_url, api_key);
-    if let Some(secret) = &job_secret {
-        upstream.job_refs = JobRefs::derive(secret);
-    }
+    upstream.job_refs = choose_job_refs(job_secret, Some(&upstream.api_key))?;
     upstream.agent_id = args.agent_id;
     upstream.context = args
         .context
@@ -412,9 +410,7 @@ pub async fn run(
         scopes,
         mode: args.tool_mode,
     };
-    let api_url = without_userinfo(&upstream.api_url)
-        .trim_end_matches('/')
-        .to_owned();
+    let api_url = normalized_api_url(&upstream.api_url);
     let bridge = upstream.bridge(catalog.clone())?;
     reload::spawn(bridge.clone(), args.catalogs.clone(), args.watch);
     let served = match server {
@@ -459,7 +455,15 @@ const MIN_JOB_SECRET_LEN: usize = 16;
 /// restart sharing either accepts the others' references. `None` for the key is fine
 /// only when the secret is set.
 pub fn job_refs_for(api_key: Option<&ApiKey>) -> Result<JobRefs, ConfigError> {
-    match (job_secret_from_env()?, api_key) {
+    choose_job_refs(job_secret_from_env()?, api_key)
+}
+
+/// The job references keyed by `secret` when there is one, else by `api_key`.
+fn choose_job_refs(
+    secret: Option<String>,
+    api_key: Option<&ApiKey>,
+) -> Result<JobRefs, ConfigError> {
+    match (secret, api_key) {
         (Some(secret), _) => Ok(JobRefs::derive(&secret)),
         (None, Some(key)) => Ok(JobRefs::derive(key.expose())),
         (None, None) => Err(ConfigError(format!(

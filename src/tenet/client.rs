@@ -118,7 +118,7 @@ impl ClientConfig {
     /// `serve` refuses such a URL earlier with [`check_api_url`].
     pub fn new(api_url: &str, api_key: ApiKey) -> Self {
         Self {
-            api_url: without_userinfo(api_url).trim_end_matches('/').to_owned(),
+            api_url: normalized_api_url(api_url),
             api_key,
             request_timeout: Duration::from_secs(30),
             retry: RetrySchedule::default(),
@@ -156,6 +156,12 @@ pub fn check_api_url(api_url: &str) -> Result<(), String> {
 /// A URL with its userinfo (`user:password@`) removed, for use and display alike.
 /// Works on any text, URL or not: whatever precedes the last `@` of the authority
 /// (which ends at `/`, `\`, `?` or `#`, as URL parsers read http URLs) goes.
+/// `api_url` as the client uses it: without userinfo or a trailing `/`.
+pub fn normalized_api_url(api_url: &str) -> String {
+    without_userinfo(api_url).trim_end_matches('/').to_owned()
+}
+
+/// `url` with any `user:password@` removed.
 pub fn without_userinfo(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|at| at + 3) else {
         return url.to_owned();

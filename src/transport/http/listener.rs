@@ -17,10 +17,7 @@ use std::{
     convert::Infallible,
     io,
     pin::Pin,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex},
     task::{Context, Poll},
     time::Duration,
 };
@@ -204,32 +201,40 @@ async fn serve_connection(
 /// How many connections are open, and the most there were since memory was last
 /// handed back to the system.
 #[derive(Debug, Default)]
-struct Occupancy {
-    open: AtomicUsize,
-    peak: Mutex<usize>,
+struct Occupancy(Mutex<Counts>);
+
+/// The counts of [`Occupancy`], changed together under its lock.
+#[derive(Debug, Default)]
+struct Counts {
+    open: usize,
+    peak: usize,
 }
 
 impl Occupancy {
     /// Connections at a peak of at least this many are worth handing memory back after.
     const BURST: usize = 256;
 
+    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn opened(&self) {
-        let open = self.open.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut peak = self.peak.lock().unwrap_or_else(|p| p.into_inner());
-        *peak = (*peak).max(open);
+        let mut counts = self.counts();
+        counts.open += 1;
+        counts.peak = counts.peak.max(counts.open);
     }
 
     fn closed(&self) {
-        let open = self.open.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
-        let mut peak = self.peak.lock().unwrap_or_else(|p| p.into_inner());
-        if *peak >= Self::BURST && open * 4 <= *peak {
+        let mut counts = self.counts();
+        counts.open = counts.open.saturating_sub(1);
+        if counts.peak >= Self::BURST && counts.open * 4 <= counts.peak {
             tracing::debug!(
-                peak = *peak,
-                open,
+                peak = counts.peak,
+                open = counts.open,
                 "a burst of connections closed; releasing its memory"
             );
-            *peak = open;
-            drop(peak);
+            counts.peak = counts.open;
+            drop(counts);
             tokio::task::spawn_blocking(release_free_memory);
         }
     }
