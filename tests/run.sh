@@ -3,7 +3,7 @@
 #
 # 1. Installs the pinned third-party MCP clients the interop tests drive (the Python
 #    `mcp` SDK in .interop/venv, the MCP Inspector CLI in tests/interop/node_modules)
-#    and Chromium for the approval page test.
+#    and the Debian packages the tests start: Chromium (approval page) and HAProxy (replicas).
 # 2. Runs every Rust test: unit tests, the stdio/HTTP/emulator integration tests
 #    and the interop tests. A missing client fails its tests; nothing is skipped.
 set -euo pipefail
@@ -12,13 +12,17 @@ cd "$(dirname "$0")/.."
 bash tests/interop/setup.sh
 bash catalog/generate.sh --install
 
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "tests/run.sh: installing Chromium (Debian package) for the approval page test" >&2
-  if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    sudo apt-get update -qq >/dev/null && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  fi
+# Debian packages the tests start for real: Chromium (the approval page test) and
+# HAProxy (tests/replicas.rs, with docs/deploy/haproxy.cfg).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "tests/run.sh: installing Debian packages: ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 cargo test --locked

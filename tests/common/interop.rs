@@ -22,6 +22,12 @@ fn repo() -> PathBuf {
 /// Runs the Python driver with `transport_args` (e.g. `--transport http --url ...`),
 /// feeding it `steps`; returns its JSON report.
 pub fn python_driver(transport_args: &[String], steps: &Value) -> Value {
+    python_script("mcp_driver.py", transport_args, Some(steps.to_string()))
+}
+
+/// Runs `tests/interop/SCRIPT` with the interop venv's Python (which has the `mcp` SDK)
+/// and `args`, feeding it `input`; returns the JSON document it prints. Blocking.
+pub fn python_script(script: &str, args: &[String], input: Option<String>) -> Value {
     let python = repo().join(".interop/venv/bin/python");
     assert!(
         python.exists(),
@@ -29,9 +35,9 @@ pub fn python_driver(transport_args: &[String], steps: &Value) -> Value {
     );
     let mut command = Command::new(python);
     command
-        .arg(repo().join("tests/interop/mcp_driver.py"))
-        .args(transport_args);
-    let (status, stdout, stderr) = run(command, Some(steps.to_string()));
+        .arg(repo().join("tests/interop").join(script))
+        .args(args);
+    let (status, stdout, stderr) = run(command, input);
     parse("the Python MCP client", status, &stdout, &stderr)
 }
 

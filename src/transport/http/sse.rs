@@ -175,6 +175,11 @@ fn stream_response(
     response
         .headers_mut()
         .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    // The session id as Streamable HTTP sends it, so a load balancer can pin the
+    // session's `/message?sessionId=` posts to this replica (docs/deploy/haproxy.cfg).
+    if let Ok(value) = HeaderValue::from_str(id) {
+        response.headers_mut().insert("mcp-session-id", value);
+    }
     response
 }
 
