@@ -34,6 +34,7 @@ use rmcp::{
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
     catalog::{Catalog, JOB_STATUS_TOOL, Tool},
@@ -42,6 +43,7 @@ use crate::{
     governor::{Decided, Governor, JobWatcher, PendingJob},
     report::{CallReport, output_schema},
     selection::{AgentScopes, Selection, Selector},
+    telemetry,
     tenet::wire::JobStatus,
 };
 
@@ -649,6 +651,30 @@ impl ServerHandler for Bridge {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let headers = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .map(|parts| &parts.headers);
+        let client_trace = telemetry::incoming(context.meta.get_traceparent(), headers);
+        let span = telemetry::call_span(
+            &request.name,
+            self.agent_id(&context),
+            client_trace.as_ref(),
+        );
+        telemetry::with_client_trace(client_trace, self.governed_call(request, context))
+            .instrument(span)
+            .await
+    }
+}
+
+impl Bridge {
+    /// Serves one `tools/call`: finds the tool, has the governor take it through Tenet,
+    /// and makes the result.
+    async fn governed_call(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
         let view = self.view();
         let governor = &self.inner.governor;
         let agent_id = self.agent_id(&context);
@@ -761,11 +787,10 @@ impl ServerHandler for Bridge {
         };
         Ok(self.finish(&report).into())
     }
-}
 
-impl Bridge {
     /// Logs a governed call's outcome and makes its tool result.
     fn finish(&self, report: &CallReport) -> CallToolResult {
+        report.record_on(&tracing::Span::current());
         tracing::info!(
             tool = %report.tool,
             status = ?report.status(),

@@ -78,7 +78,9 @@ impl Governor {
     ) -> Decided {
         let request_id = uuid::Uuid::new_v4().to_string();
         let arguments = Value::Object(arguments);
-        if let Err(problems) = tool.validate_arguments(&arguments) {
+        let validated = tracing::info_span!(target: crate::telemetry::TARGET, "validate")
+            .in_scope(|| tool.validate_arguments(&arguments));
+        if let Err(problems) = validated {
             let message = format!(
                 "the arguments do not match the tool's input schema ({} problem(s)): {}. Fix them and call again.",
                 problems.len(),

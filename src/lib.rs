@@ -22,6 +22,7 @@ pub mod reload;
 pub mod report;
 pub mod selection;
 pub mod serve;
+pub mod telemetry;
 pub mod tenet;
 pub mod transport;
 pub mod web;

@@ -9,8 +9,9 @@ use tenet_mcp::{
         catalog_import, catalog_list, exit_code, job_ref,
     },
     emulator, serve,
+    telemetry::Exporter,
 };
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -25,12 +26,35 @@ fn main() -> ExitCode {
         }
     };
     // Logs go to stderr only: in stdio mode stdout carries JSON-RPC.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
+        .with_filter(filter);
+    let otlp_endpoint = match &cli.command {
+        Command::Serve(args) => args.otlp_endpoint.as_deref(),
+        _ => None,
+    };
+    let (exporter, traces) = match otlp_endpoint.map(Exporter::start) {
+        Some(Ok((exporter, layer))) => (Some(exporter), Some(layer)),
+        Some(Err(error)) => {
+            eprintln!("tenet-mcp: {error}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
         .init();
+    let code = run(cli);
+    if let Some(exporter) = exporter {
+        exporter.shutdown();
+    }
+    code
+}
 
+/// Runs the parsed command.
+fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Catalog {
             command: CatalogCommand::Check(args),

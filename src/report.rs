@@ -552,6 +552,30 @@ fn compact(schema: &mut Value) {
     }
 }
 
+impl CallReport {
+    /// Records the outcome on the call's span (`crate::telemetry`'s `tools/call`).
+    pub(crate) fn record_on(&self, span: &tracing::Span) {
+        span.record("tool", self.tool.as_str());
+        span.record("status", self.status().as_str());
+        if let Some(outcome) = &self.outcome {
+            span.record("outcome", outcome.as_str());
+        }
+        span.record("request_id", self.request_id.as_str());
+        for (field, value) in [
+            ("decision_id", &self.decision_id),
+            ("review_id", &self.review_id),
+            ("job_id", &self.job_id),
+        ] {
+            if let Some(value) = value {
+                span.record(field, value.as_str());
+            }
+        }
+        if let Some(status) = self.http_status {
+            span.record("http_status", status);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

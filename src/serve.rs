@@ -51,6 +51,10 @@ pub struct ServeArgs {
     /// The timeout of each HTTP request to Tenet, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 30.0, value_parser = parse_seconds)]
     pub request_timeout: f64,
+    /// Export a trace of every governed call to this OpenTelemetry collector (OTLP/HTTP,
+    /// e.g. http://localhost:4318); off by default.
+    #[arg(long, value_name = "URL", env = "TENET_MCP_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
     /// Start a local Tenet emulator in-process and use it instead of Tenet.
     #[arg(long)]
     pub emulator: bool,

@@ -21,9 +21,10 @@ use std::{
 };
 
 use common::{
-    http_server::{ACCEPT_BOTH, Server, within},
+    http_server::{Server, within},
     interop::python_script,
     scripted::{Canned, ScriptedTenet},
+    stateless,
 };
 use serde_json::{Value, json};
 
@@ -138,40 +139,9 @@ fn assert_request_ids_unique(tenet: &ScriptedTenet) {
     assert_eq!(ids.len(), executes.len(), "a requestId was executed twice");
 }
 
-/// POSTs a session-less (2026-07-28) `tools/call` of `acme_items_get` with `id`.
+/// A session-less `tools/call` of `acme_items_get` with `id`, through `url`.
 async fn stateless_call(http: &reqwest::Client, url: &str, id: &str) -> Value {
-    let body = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {
-            "name": "acme_items_get", "arguments": {"id": id},
-            "_meta": {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientCapabilities": {},
-                "io.modelcontextprotocol/clientInfo": {"name": "replicas-test", "version": "0"}
-            }
-        }
-    });
-    let response = http
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", ACCEPT_BOTH)
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", "acme_items_get")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
-    let text = response.text().await.unwrap();
-    // One JSON document, or an event stream whose last `data:` line is the answer.
-    let json = text
-        .lines()
-        .filter_map(|line| line.strip_prefix("data:"))
-        .map(str::trim)
-        .rfind(|data| !data.is_empty())
-        .unwrap_or(text.trim());
-    serde_json::from_str(json).unwrap_or_else(|error| panic!("{error}: {text}"))
+    stateless::call(http, url, "acme_items_get", json!({"id": id}), &[], &[]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

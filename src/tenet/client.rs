@@ -16,6 +16,9 @@ use rand::Rng;
 use reqwest::{StatusCode, header};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::telemetry;
 
 use super::{
     decision::{Reply, parse_execute_reply, quote},
@@ -297,15 +300,18 @@ impl TenetClient {
         loop {
             tries += 1;
             let http = self.http().map_err(TransportError::NoClient)?;
+            let span =
+                tracing::info_span!(target: telemetry::TARGET, "tenet.execute", try_ = tries);
             let sent = http
                 .post(&url)
                 .bearer_auth(self.config.api_key.expose())
                 .header("Idempotency-Key", &request.request_id)
+                .headers(telemetry::tenet_headers(&span))
                 .json(request)
                 .send();
             let sent_at = Instant::now();
             let outcome = tokio::select! {
-                outcome = read_response(sent) => outcome,
+                outcome = read_response(sent).instrument(span) => outcome,
                 () = cancel.cancelled() => return Err(TransportError::Cancelled),
             };
             crate::metrics::tenet_request("execute", &outcome_label(&outcome), sent_at.elapsed());
@@ -461,19 +467,26 @@ impl JobPoller<'_> {
                 self.delay.mul_f64(poll.growth).min(poll.max_delay)
             };
             let http = self.client.http().map_err(JobWait::NoClient)?;
+            let span = tracing::info_span!(
+                target: telemetry::TARGET,
+                "tenet.poll",
+                job_status = tracing::field::Empty
+            );
             let sent = http
                 .get(&self.url)
                 .bearer_auth(self.client.config.api_key.expose())
+                .headers(telemetry::tenet_headers(&span))
                 .send();
             let sent_at = Instant::now();
             let outcome = tokio::select! {
-                outcome = read_response(sent) => outcome,
+                outcome = read_response(sent).instrument(span.clone()) => outcome,
                 () = self.cancel.cancelled() => return Err(JobWait::Cancelled),
             };
             crate::metrics::tenet_request("job", &outcome_label(&outcome), sent_at.elapsed());
             match outcome {
                 Ok((status, _, body)) => match read_poll(status, &body) {
                     Poll::Job(job) => {
+                        span.record("job_status", job.status.as_str());
                         self.last_status = Some(job.status);
                         return Ok(job);
                     }

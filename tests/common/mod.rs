@@ -6,4 +6,5 @@ pub mod harness;
 pub mod http_server;
 pub mod interop;
 pub mod scripted;
+pub mod stateless;
 pub mod stdio_server;
