@@ -7,13 +7,14 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand};
 
+#[cfg(feature = "emulator")]
+use crate::emulator::{
+    EmulatorError,
+    cli::{AuditArgs, EmulatorArgs, ReviewsArgs, ReviewsError},
+};
 use crate::{
     catalog::{Catalog, CatalogError, JOB_STATUS_TOOL},
     config::ConfigError,
-    emulator::{
-        EmulatorError,
-        cli::{AuditArgs, EmulatorArgs, ReviewsArgs, ReviewsError},
-    },
     error::ServeError,
     openapi::{ImportOptions, MAX_SPEC_BYTES, Naming, import},
     selection::SelectionArgs,
@@ -45,11 +46,19 @@ pub enum Command {
         command: CatalogCommand,
     },
     /// Run a local Tenet emulator (same HTTP contract, real policy, approvals and audit log).
+    #[cfg(feature = "emulator")]
     Emulator(EmulatorArgs),
     /// List, approve or deny the emulator's escalated calls.
+    #[cfg(feature = "emulator")]
     Reviews(ReviewsArgs),
     /// Check an emulator audit log.
+    #[cfg(feature = "emulator")]
     Audit(AuditArgs),
+    /// Not in this build, which has no emulator: `emulator`, `reviews` and `audit` say how
+    /// to get one.
+    #[cfg(not(feature = "emulator"))]
+    #[command(name = "emulator", visible_aliases = ["reviews", "audit"])]
+    NoEmulator(NoEmulatorArgs),
     /// Print the `job_ref` an agent passes to `tenet_job_status` to follow a job its call
     /// did not start, such as an escalated call a person approved.
     JobRef(JobRefArgs),
@@ -64,6 +73,15 @@ pub struct JobRefArgs {
     pub agent_id: String,
     /// The job id (job_...), as `tenet-mcp reviews approve` or the approval page shows it.
     pub job_id: String,
+}
+
+/// The arguments of a command this build leaves out: taken as given, and not used.
+#[cfg(not(feature = "emulator"))]
+#[derive(Debug, Args)]
+pub struct NoEmulatorArgs {
+    /// Whatever followed the command.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub ignored: Vec<String>,
 }
 
 /// `tenet-mcp catalog ...`
@@ -156,20 +174,23 @@ impl ExitStatus for ServeError {
     fn exit_code(&self) -> u8 {
         match self {
             ServeError::Config(_) => EXIT_CONFIG,
-            ServeError::Emulator(_)
-            | ServeError::Initialize(_)
-            | ServeError::Metrics(_)
-            | ServeError::ServerTask(_) => EXIT_FAILURE,
+            #[cfg(feature = "emulator")]
+            ServeError::Emulator(_) => EXIT_FAILURE,
+            ServeError::Initialize(_) | ServeError::Metrics(_) | ServeError::ServerTask(_) => {
+                EXIT_FAILURE
+            }
         }
     }
 }
 
+#[cfg(feature = "emulator")]
 impl ExitStatus for EmulatorError {
     fn exit_code(&self) -> u8 {
         EXIT_FAILURE
     }
 }
 
+#[cfg(feature = "emulator")]
 impl ExitStatus for ReviewsError {
     fn exit_code(&self) -> u8 {
         EXIT_FAILURE
@@ -326,6 +347,13 @@ fn write_whole(path: &std::path::Path, text: &str) -> Result<(), String> {
         })
 }
 
+/// Runs `emulator`, `reviews` or `audit` in a build without the emulator: says so,
+/// and how to get a build with it (exit 2).
+#[cfg(not(feature = "emulator"))]
+pub fn no_emulator() -> ExitCode {
+    exit_code(Err(ConfigError(crate::serve::NO_EMULATOR.into())))
+}
+
 /// Runs `job-ref`: prints the reference, keyed as the server keys it (by
 /// `TENET_MCP_JOB_SECRET`, else by `TENET_API_KEY`).
 pub fn job_ref(args: &JobRefArgs) -> ExitCode {
@@ -361,11 +389,41 @@ mod tests {
         assert_eq!(ServeError::from(config()).exit_code(), EXIT_CONFIG);
         let invalid = Catalog::load(&["/nonexistent/catalog.json".into()]).unwrap_err();
         assert_eq!(invalid.exit_code(), EXIT_CONFIG);
-        let emulator = ServeError::Emulator(EmulatorError::NoCallerKey);
-        assert_eq!(emulator.exit_code(), EXIT_FAILURE);
-        assert_eq!(
-            ReviewsError::NoKey("TENET_APPROVER_KEY".into()).exit_code(),
-            EXIT_FAILURE
-        );
+        #[cfg(feature = "emulator")]
+        {
+            let emulator = ServeError::Emulator(EmulatorError::NoCallerKey);
+            assert_eq!(emulator.exit_code(), EXIT_FAILURE);
+            assert_eq!(
+                ReviewsError::NoKey("TENET_APPROVER_KEY".into()).exit_code(),
+                EXIT_FAILURE
+            );
+        }
+    }
+
+    /// A build without the emulator still knows its commands, and says why it cannot
+    /// run them instead of calling them unknown.
+    #[cfg(not(feature = "emulator"))]
+    #[test]
+    fn without_the_emulator_its_commands_say_how_to_get_it() {
+        for argv in [
+            &["tenet-mcp", "emulator", "--bind", "127.0.0.1:0"][..],
+            &["tenet-mcp", "reviews", "approve", "rev_1"],
+            &[
+                "tenet-mcp",
+                "audit",
+                "verify",
+                "audit.jsonl",
+                "--expect-head",
+                "1:ab",
+            ],
+        ] {
+            let cli = Cli::try_parse_from(argv).expect("the command parses");
+            assert!(
+                matches!(cli.command, Command::NoEmulator(_)),
+                "{argv:?}: {:?}",
+                cli.command
+            );
+        }
+        assert!(crate::serve::NO_EMULATOR.contains("`emulator` cargo feature"));
     }
 }

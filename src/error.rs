@@ -7,7 +7,9 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{config::ConfigError, emulator::EmulatorError};
+use crate::config::ConfigError;
+#[cfg(feature = "emulator")]
+use crate::emulator::EmulatorError;
 
 /// Why `serve` stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +18,7 @@ pub enum ServeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The embedded emulator (`--emulator`) did not start.
+    #[cfg(feature = "emulator")]
     #[error("cannot start the embedded emulator: {0}")]
     Emulator(#[source] EmulatorError),
     /// The stdio client's MCP initialization failed.

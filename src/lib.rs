@@ -3,8 +3,11 @@
 //! Data flows one way: the [`catalog`] names the tools; the [`bridge`] advertises them
 //! over MCP and hands each `tools/call` to the [`governor`], which sends it to Tenet
 //! (the [`tenet`] client) and reads the answer into a [`report::CallReport`]. The
-//! [`transport`]s serve the bridge; the [`emulator`] is a local Tenet speaking the
+//! [`transport`]s serve the bridge; the `emulator` is a local Tenet speaking the
 //! same HTTP contract, for tests and first runs.
+//!
+//! Cargo features: `emulator` (on by default) builds the emulator and its commands;
+//! without it the crate is the bridge alone, and does not link SQLite.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -13,6 +16,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod discovery;
+#[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod error;
 pub mod governor;

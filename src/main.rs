@@ -3,12 +3,14 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+#[cfg(feature = "emulator")]
+use tenet_mcp::{cli::ExitStatus, emulator};
 use tenet_mcp::{
     cli::{
-        CatalogCommand, Cli, Command, EXIT_CONFIG, EXIT_FAILURE, ExitStatus, catalog_check,
-        catalog_import, catalog_list, exit_code, job_ref,
+        CatalogCommand, Cli, Command, EXIT_CONFIG, EXIT_FAILURE, catalog_check, catalog_import,
+        catalog_list, exit_code, job_ref,
     },
-    emulator, serve,
+    serve,
     telemetry::Exporter,
 };
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
@@ -65,10 +67,15 @@ fn run(cli: Cli) -> ExitCode {
         Command::Catalog {
             command: CatalogCommand::Import(args),
         } => catalog_import(&args),
-        Command::Audit(args) => emulator::cli::run_audit(&args),
         Command::JobRef(args) => job_ref(&args),
+        #[cfg(feature = "emulator")]
+        Command::Audit(args) => emulator::cli::run_audit(&args),
+        #[cfg(feature = "emulator")]
         Command::Emulator(args) => block_on(emulator::cli::run_emulator(args)),
+        #[cfg(feature = "emulator")]
         Command::Reviews(args) => block_on(emulator::cli::run_reviews(args)),
+        #[cfg(not(feature = "emulator"))]
+        Command::NoEmulator(_) => tenet_mcp::cli::no_emulator(),
         Command::Serve(args) => {
             // One stdio client is served best on one thread: no cross-thread wake-ups per call.
             let runtime = if args.transport == serve::Transport::Stdio {
@@ -97,6 +104,7 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 }
 
 /// Runs a command's future; its error is printed and mapped to its exit code.
+#[cfg(feature = "emulator")]
 fn block_on(command: impl Future<Output = Result<(), impl ExitStatus>>) -> ExitCode {
     match runtime() {
         Some(runtime) => exit_code(runtime.block_on(command)),

@@ -12,12 +12,12 @@ use std::{
 };
 
 use clap::{Args, ValueEnum};
+use futures::future::BoxFuture;
 use serde_json::{Map, Value};
 
 use crate::{
     bridge::{Bridge, ToolMode, ToolOptions},
     catalog::Catalog,
-    emulator,
     governor::{Governor, JobRefs},
     reload,
     selection::{AgentScopes, SelectionArgs},
@@ -361,7 +361,7 @@ pub async fn run(
     let http = args.http_options()?;
     let job_secret = job_secret_from_env()?;
     if !args.emulator {
-        check_api_url(args.api_url.as_str()).map_err(ConfigError)?;
+        check_api_url(args.api_url.as_str()).map_err(|e| ConfigError(e.to_string()))?;
     }
     let catalog = Arc::new(
         Catalog::load_or_embedded(&args.catalogs).map_err(|e| ConfigError(e.to_string()))?,
@@ -379,19 +379,8 @@ pub async fn run(
         .map(|path| agent_scopes(&path, &catalog))
         .transpose()?;
     let (api_url, api_key, emulator) = if args.emulator {
-        let running = emulator::start(emulator::EmulatorConfig::embedded(catalog.clone()))
-            .await
-            .map_err(ServeError::Emulator)?;
-        let approver = running
-            .approver_key()
-            .map(|key| format!(", or with `TENET_APPROVER_KEY={} tenet-mcp reviews approve REV --emulator-url {}`", key.expose(), running.url()))
-            .unwrap_or_default();
-        eprintln!(
-            "tenet-mcp: using the local Tenet emulator at {url} (API key {key}); approve escalated calls at {url}/{approver}",
-            url = running.url(),
-            key = running.api_key().expose(),
-        );
-        (running.url(), running.api_key().clone(), Some(running))
+        let (url, key, stop) = start_emulator(catalog.clone()).await?;
+        (url, key, Some(stop))
     } else {
         let key = std::env::var("TENET_API_KEY").ok().and_then(ApiKey::new).ok_or_else(|| {
             ConfigError("TENET_API_KEY is not set: export it (your Tenet tenant key, tnt_...) or run with --emulator to try a local Tenet".into())
@@ -427,10 +416,55 @@ pub async fn run(
             transport::stdio::serve(bridge, shutdown).await
         }
     };
-    if let Some(running) = emulator {
-        running.shutdown().await;
+    if let Some(stop) = emulator {
+        stop.await;
     }
     served
+}
+
+/// What `--emulator` says in a build without the emulator, and the `emulator`,
+/// `reviews` and `audit` commands too.
+pub const NO_EMULATOR: &str = "this build of tenet-mcp has no emulator (it was built without the \
+     `emulator` cargo feature): `serve --emulator`, `emulator`, `reviews` and `audit` need a build \
+     with it, which the default build is (`cargo install tenet-mcp`)";
+
+/// Starts the in-process emulator of `--emulator` and says where it is; its URL, its
+/// key, and what stops it.
+#[cfg(feature = "emulator")]
+async fn start_emulator(
+    catalog: Arc<Catalog>,
+) -> Result<(String, ApiKey, BoxFuture<'static, ()>), ServeError> {
+    let running = crate::emulator::start(crate::emulator::EmulatorConfig::embedded(catalog))
+        .await
+        .map_err(ServeError::Emulator)?;
+    let approver = running
+        .approver_key()
+        .map(|key| {
+            format!(
+                ", or with `TENET_APPROVER_KEY={} tenet-mcp reviews approve REV --emulator-url {}`",
+                key.expose(),
+                running.url()
+            )
+        })
+        .unwrap_or_default();
+    eprintln!(
+        "tenet-mcp: using the local Tenet emulator at {url} (API key {key}); approve escalated calls at {url}/{approver}",
+        url = running.url(),
+        key = running.api_key().expose(),
+    );
+    Ok((
+        running.url(),
+        running.api_key().clone(),
+        Box::pin(running.shutdown()),
+    ))
+}
+
+/// `--emulator` in a build without the emulator: a configuration error saying how to get one.
+#[cfg(not(feature = "emulator"))]
+async fn start_emulator(
+    _catalog: Arc<Catalog>,
+) -> Result<(String, ApiKey, BoxFuture<'static, ()>), ServeError> {
+    Err(ConfigError(NO_EMULATOR.into()).into())
 }
 
 /// The per-token `tools` lists of an `--auth-tokens` file, each glob checked against `catalog`.

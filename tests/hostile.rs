@@ -8,20 +8,27 @@
 //! (garbage, invalid UTF-8, batches, 100k-deep nesting, bad `tools/call` params),
 //! 50 MiB bodies and lines, bad tokens and Origins. Everything is bounded and
 //! listens on and connects to loopback only.
+//!
+//! The servers run in-process ([`HttpHarness`]), but for the two tests that measure
+//! the process: its memory, and the metrics every call of the process counts.
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 
 use common::{
-    harness::{Logs, Setup},
+    harness::{HttpHarness, KEY, Logs, Setup},
     http_server::{
-        ACCEPT_BOTH, KEY, Server, SseClient, TOKEN_A, TOKEN_B, metric, tokens_file, within,
+        ACCEPT_BOTH, Endpoint, Server, SseClient, TOKEN_A, TOKEN_B, metric, tokens_file, within,
     },
     scripted::{Canned, ScriptedTenet},
 };
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
+use tenet_mcp::transport::http::Options;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
@@ -94,14 +101,14 @@ async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
 
 /// A raw Streamable HTTP session: initialized, its id kept.
 struct Session<'a> {
-    server: &'a Server,
+    server: &'a Endpoint,
     id: String,
     token: Option<&'a str>,
 }
 
 impl<'a> Session<'a> {
     /// Opens a session; `Err` carries the refusal.
-    async fn open(server: &'a Server, token: Option<&'a str>) -> Result<Self, reqwest::Response> {
+    async fn open(server: &'a Endpoint, token: Option<&'a str>) -> Result<Self, reqwest::Response> {
         let response = post(server, token, &[], initialize()).await;
         if response.status() != StatusCode::OK {
             return Err(response);
@@ -164,7 +171,7 @@ fn initialize() -> String {
 
 /// A raw POST to /mcp.
 async fn post(
-    server: &Server,
+    server: &Endpoint,
     token: Option<&str>,
     headers: &[(&str, &str)],
     body: impl Into<reqwest::Body>,
@@ -188,7 +195,7 @@ async fn post(
 
 /// POSTs a 50 MiB JSON body on a raw connection, with its length declared or chunked,
 /// and returns the HTTP status the server answers before the body is all sent.
-async fn huge_post(server: &Server, path: &str, headers: &str, declared: bool) -> u16 {
+async fn huge_post(server: &Endpoint, path: &str, headers: &str, declared: bool) -> u16 {
     const SIZE: usize = 50 << 20;
     let addr = server.base.trim_start_matches("http://");
     let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -243,7 +250,7 @@ async fn huge_post(server: &Server, path: &str, headers: &str, declared: bool) -
 }
 
 /// `/healthz` answers 200.
-async fn healthy(server: &Server) {
+async fn healthy(server: &Endpoint) {
     let response = server.get("/healthz", &[]).await;
     assert_eq!(response.status(), StatusCode::OK);
 }
@@ -264,7 +271,7 @@ async fn half_open_connections_are_closed_and_healthz_keeps_answering() {
     const HALF_OPEN: usize = 2000;
     let tenet = ScriptedTenet::start().await;
     let server = Server::start(&tenet, &["--header-read-timeout", "2"]).await;
-    let pid = server.child.id().unwrap();
+    let pid = server.process.child.id().unwrap();
     let addr = server.base.trim_start_matches("http://").to_owned();
     let warm = reqwest::Client::new();
     let response = warm.get(server.url("/healthz")).send().await.unwrap();
@@ -341,11 +348,12 @@ async fn half_open_connections_are_closed_and_healthz_keeps_answering() {
 #[tokio::test]
 async fn connections_past_the_cap_are_closed_at_once() {
     let tenet = ScriptedTenet::start().await;
-    let server = Server::start(
-        &tenet,
-        &["--max-connections", "8", "--header-read-timeout", "30"],
-    )
-    .await;
+    let options = Options {
+        max_connections: 8,
+        header_read_timeout: Duration::from_secs(30),
+        ..Options::default()
+    };
+    let server = HttpHarness::start(&tenet, options).await;
     let addr = server.base.trim_start_matches("http://").to_owned();
     let mut held = Vec::new();
     for _ in 0..8 {
@@ -388,18 +396,13 @@ async fn connections_past_the_cap_are_closed_at_once() {
 async fn one_agent_cannot_take_every_session() {
     let tenet = ScriptedTenet::start().await;
     let tokens = tokens_file();
-    let server = Server::start(
-        &tenet,
-        &[
-            "--auth-tokens",
-            tokens.path().to_str().unwrap(),
-            "--max-sessions-per-agent",
-            "2",
-            "--max-sessions",
-            "10",
-        ],
-    )
-    .await;
+    let options = Options {
+        auth_tokens: Some(PathBuf::from(tokens.path())),
+        max_sessions_per_agent: 2,
+        max_sessions: 10,
+        ..Options::default()
+    };
+    let server = HttpHarness::start(&tenet, options).await;
     let first = Session::open(&server, Some(TOKEN_A)).await.unwrap();
     let _second = Session::open(&server, Some(TOKEN_A)).await.unwrap();
     let refused = Session::open(&server, Some(TOKEN_A)).await.err().unwrap();
@@ -483,6 +486,7 @@ async fn session_less_calls_are_metered_and_capped() {
 
 #[tokio::test]
 async fn shutdown_waits_for_a_session_less_call_in_flight() {
+    let (logs, _capture) = Logs::capture();
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute(
         "acme.items.get",
@@ -494,7 +498,7 @@ async fn shutdown_waits_for_a_session_less_call_in_flight() {
             .delayed(Duration::from_millis(1500)),
         ],
     );
-    let mut server = Server::start(&tenet, &[]).await;
+    let server = HttpHarness::start(&tenet, Options::default()).await;
     let version = [
         ("mcp-protocol-version", "2026-07-28"),
         ("mcp-method", "tools/call"),
@@ -514,37 +518,25 @@ async fn shutdown_waits_for_a_session_less_call_in_flight() {
         assert_eq!(status, StatusCode::OK, "{answered}");
         answered
     };
-    let terminate = async {
-        within(
-            "the call counted in flight",
-            Duration::from_secs(10),
-            async {
-                loop {
-                    let metrics = server.metrics(None).await;
-                    if metric(&metrics, "tenet_mcp_tool_calls_in_flight", &[]) == Some(1.0) {
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            },
-        )
-        .await;
-        server.terminate().await
+    let shut_down = async {
+        // The call is in flight from before its execute reaches Tenet.
+        tenet.wait_for_executes("acme.items.get", 1).await;
+        server.shut_down().await
     };
-    let (answered, exit) = tokio::join!(call, terminate);
+    let (answered, stopped) = tokio::join!(call, shut_down);
     assert_eq!(
         answered["result"]["structuredContent"]["status"], "executed",
         "{answered}"
     );
-    assert_eq!(exit, Some(0));
-    let log = server.final_log().await;
+    stopped.expect("a clean shutdown");
+    let log = logs.text();
     assert!(log.contains("in_flight=1"), "{log}");
 }
 
 #[tokio::test]
 async fn the_host_check_holds_over_http2_cleartext() {
     let tenet = ScriptedTenet::start().await;
-    let server = Server::start(&tenet, &[]).await;
+    let server = HttpHarness::start(&tenet, Options::default()).await;
     let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
     let h2 = reqwest::Client::builder()
         .http2_prior_knowledge()
@@ -588,7 +580,11 @@ async fn the_host_check_holds_over_http2_cleartext() {
 async fn streamable_http_answers_malformed_json_rpc_with_exact_codes() {
     let tenet = ScriptedTenet::start().await;
     let tokens = tokens_file();
-    let server = Server::start(&tenet, &["--auth-tokens", tokens.path().to_str().unwrap()]).await;
+    let options = Options {
+        auth_tokens: Some(PathBuf::from(tokens.path())),
+        ..Options::default()
+    };
+    let server = HttpHarness::start(&tenet, options).await;
     let session = Session::open(&server, Some(TOKEN_A)).await.unwrap();
     for (i, params) in bad_call_params().iter().enumerate() {
         let (status, answer) = session
@@ -668,7 +664,7 @@ async fn streamable_http_answers_malformed_json_rpc_with_exact_codes() {
 #[tokio::test]
 async fn legacy_sse_answers_malformed_json_rpc_with_exact_codes() {
     let tenet = ScriptedTenet::start().await;
-    let server = Server::start(&tenet, &[]).await;
+    let server = HttpHarness::start(&tenet, Options::default()).await;
     let sse = SseClient::open(&server, None, None).await.unwrap();
     sse.initialize().await;
     for params in bad_call_params() {
@@ -706,7 +702,11 @@ async fn legacy_sse_answers_malformed_json_rpc_with_exact_codes() {
 #[tokio::test]
 async fn a_slow_but_steady_client_is_served() {
     let tenet = ScriptedTenet::start().await;
-    let server = Server::start(&tenet, &["--header-read-timeout", "5"]).await;
+    let options = Options {
+        header_read_timeout: Duration::from_secs(5),
+        ..Options::default()
+    };
+    let server = HttpHarness::start(&tenet, options).await;
     let addr = server.base.trim_start_matches("http://").to_owned();
     let mut stream = TcpStream::connect(&addr).await.unwrap();
     for chunk in [
@@ -734,11 +734,7 @@ async fn a_slow_but_steady_client_is_served() {
 async fn stdio_answers_every_bad_line_and_keeps_serving() {
     let (logs, _capture) = Logs::capture();
     let tenet = ScriptedTenet::start().await;
-    let mut stdio = Setup {
-        api_key: KEY.to_owned(),
-        ..Setup::new(&tenet)
-    }
-    .start_lines();
+    let mut stdio = Setup::new(&tenet).start_lines();
     // Garbage before initialize is answered too.
     let garbage = stdio.exchange(b"{not json").await;
     assert_eq!(

@@ -1,20 +1,26 @@
-//! The real binary over HTTP (`--transport http`: Streamable HTTP at /mcp and legacy
-//! SSE at /sse), against a scripted Tenet: both transports, bearer tokens and agent
-//! ids, Origin/Host checks, body limit, malformed JSON, unknown sessions, the session
-//! cap, idle reaping, 50 concurrent clients, /metrics, graceful shutdown, config
-//! errors, and interop with the Python `mcp` SDK and the MCP Inspector CLI.
-//! Everything listens on and connects to loopback only.
+//! MCP over HTTP (Streamable HTTP at /mcp and legacy SSE at /sse) against a scripted
+//! Tenet: both transports, bearer tokens and agent ids, Origin/Host checks, body limit,
+//! malformed JSON, unknown sessions, the session cap, idle reaping, 50 concurrent
+//! clients, /metrics, graceful shutdown, config errors, and interop with the Python
+//! `mcp` SDK and the MCP Inspector CLI. Everything listens on and connects to loopback
+//! only.
+//!
+//! Most tests serve the bridge in-process ([`HttpHarness`]); the binary ([`Server`])
+//! serves the tests of argv, exit codes, signals and stderr, and the one that reads
+//! metrics every call of the process counts (in-process tests share one recorder).
 
 mod common;
 
 use std::{
     collections::HashMap,
+    path::PathBuf,
     process::Stdio,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use common::{
+    harness::{HttpHarness, Logs},
     http_server::{
         KEY, Server, SseClient, TOKEN_A, TOKEN_B, fixture, initialize_body, metric, tokens_file,
         within,
@@ -23,34 +29,27 @@ use common::{
     scripted::{Canned, ScriptedTenet},
 };
 use reqwest::{StatusCode, header};
-use rmcp::{
-    RoleClient,
-    model::{CallToolRequestParams, CallToolResult},
-    service::RunningService,
-};
+use rmcp::{RoleClient, service::RunningService};
 use serde_json::{Value, json};
-
-fn arguments(value: Value) -> serde_json::Map<String, Value> {
-    let Value::Object(map) = value else {
-        panic!("arguments must be an object")
-    };
-    map
-}
+use tenet_mcp::transport::http::Options;
 
 /// Calls a tool and returns (structuredContent, isError).
 async fn call(client: &RunningService<RoleClient, ()>, tool: &str, args: Value) -> (Value, bool) {
-    let result: CallToolResult = within(
+    let (report, _, is_error) = within(
         "tools/call",
         Duration::from_secs(15),
-        client
-            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments(args))),
+        common::harness::ok(client, tool, args),
     )
-    .await
-    .expect("a tool result");
-    (
-        result.structured_content.expect("structuredContent"),
-        result.is_error.unwrap_or(false),
-    )
+    .await;
+    (report, is_error)
+}
+
+/// `--auth-tokens` with the [`tokens_file`] (kept alive by the caller).
+fn with_tokens(tokens: &tempfile::NamedTempFile) -> Options {
+    Options {
+        auth_tokens: Some(PathBuf::from(tokens.path())),
+        ..Options::default()
+    }
 }
 
 /// The answers that give one call of each outcome.
@@ -153,12 +152,7 @@ async fn streamable_http_serves_tools_and_each_outcome() {
     );
     // The client closing its session (DELETE) frees it.
     client.cancel().await.unwrap();
-    within("the session to close", Duration::from_secs(5), async {
-        while server.live_sessions().await != 0 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    server.wait_for_sessions(0).await;
     server.stop().await;
 }
 
@@ -166,7 +160,7 @@ async fn streamable_http_serves_tools_and_each_outcome() {
 async fn legacy_sse_speaks_the_2024_11_05_protocol() {
     let tenet = ScriptedTenet::start().await;
     script_outcomes(&tenet);
-    let server = Server::start(&tenet, &[]).await;
+    let server = HttpHarness::start(&tenet, Options::default()).await;
     let sse = SseClient::open(&server, None, None).await.unwrap();
     let init = sse.initialize().await;
     assert_eq!(init["result"]["serverInfo"]["name"], "tenet-mcp");
@@ -233,14 +227,7 @@ async fn legacy_sse_speaks_the_2024_11_05_protocol() {
     let id = sse.session_id().to_owned();
     assert_eq!(server.live_sessions().await, 1);
     sse.reader.abort();
-    let closed = Instant::now();
-    while server.live_sessions().await != 0 {
-        assert!(
-            closed.elapsed() < Duration::from_secs(5),
-            "the session outlived its stream"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    server.wait_for_sessions(0).await;
     let gone = server
         .http
         .post(server.url(&format!("/message?sessionId={id}")))
@@ -257,7 +244,7 @@ async fn legacy_sse_speaks_the_2024_11_05_protocol() {
 async fn bearer_tokens_authenticate_and_name_the_agent() {
     let tenet = ScriptedTenet::start().await;
     let tokens = tokens_file();
-    let server = Server::start(&tenet, &["--auth-tokens", tokens.path().to_str().unwrap()]).await;
+    let server = HttpHarness::start(&tenet, with_tokens(&tokens)).await;
 
     // No token, or a wrong one: 401 with a Bearer challenge, on every MCP route and /metrics.
     for (token, invalid) in [(None, false), (Some("token-nobody-has-0123456789"), true)] {
@@ -330,6 +317,16 @@ async fn bearer_tokens_authenticate_and_name_the_agent() {
     }
 
     // A session belongs to the agent that opened it.
+    let foreign_sessions = |metrics: &str| {
+        metric(
+            metrics,
+            "tenet_mcp_http_rejections_total",
+            &[r#"reason="foreign_session""#],
+        )
+        .unwrap_or(0.0)
+    };
+    // No other test of this process uses a foreign session: the count is this test's.
+    let before = foreign_sessions(&server.metrics(Some(TOKEN_A)).await);
     let foreign = sse
         .post_raw(
             json!({"jsonrpc": "2.0", "id": "x", "method": "tools/list"}).to_string(),
@@ -341,12 +338,8 @@ async fn bearer_tokens_authenticate_and_name_the_agent() {
     assert_eq!(body["error"], "session_not_found", "{body}");
     let metrics = server.metrics(Some(TOKEN_A)).await;
     assert_eq!(
-        metric(
-            &metrics,
-            "tenet_mcp_http_rejections_total",
-            &[r#"reason="foreign_session""#]
-        ),
-        Some(1.0),
+        foreign_sessions(&metrics) - before,
+        1.0,
         "a foreign session on SSE is counted as on Streamable HTTP:\n{metrics}"
     );
     assert!(
@@ -358,17 +351,13 @@ async fn bearer_tokens_authenticate_and_name_the_agent() {
     );
     client.cancel().await.unwrap();
     drop(sse);
-    let log = server.stop().await;
-    assert!(
-        log.contains("agent-a, agent-b"),
-        "the startup lists the agents:\n{log}"
-    );
+    server.stop().await;
 }
 
 #[tokio::test]
 async fn foreign_origins_and_hosts_are_refused() {
     let tenet = ScriptedTenet::start().await;
-    let server = Server::start(&tenet, &[]).await;
+    let server = HttpHarness::start(&tenet, Options::default()).await;
     let evil = [("origin", "https://evil.example")];
     assert_eq!(
         server.post_mcp(initialize_body(), &evil).await.status(),
@@ -402,7 +391,11 @@ async fn foreign_origins_and_hosts_are_refused() {
     assert_eq!(rebinding.status(), StatusCode::FORBIDDEN);
     server.stop().await;
 
-    let server = Server::start(&tenet, &["--allowed-origin", "https://app.example.com"]).await;
+    let options = Options {
+        allowed_origins: vec!["https://app.example.com".into()],
+        ..Options::default()
+    };
+    let server = HttpHarness::start(&tenet, options).await;
     assert_eq!(
         server
             .post_mcp(initialize_body(), &[("origin", "https://app.example.com")])
@@ -423,7 +416,11 @@ async fn foreign_origins_and_hosts_are_refused() {
 #[tokio::test]
 async fn oversized_bodies_malformed_json_and_unknown_sessions() {
     let tenet = ScriptedTenet::start().await;
-    let server = Server::start(&tenet, &["--max-body", "2048"]).await;
+    let options = Options {
+        max_body: 2048,
+        ..Options::default()
+    };
+    let server = HttpHarness::start(&tenet, options).await;
     let big = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"pad": "x".repeat(3000)}}).to_string();
     let response = server.post_mcp(big.clone(), &[]).await;
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
@@ -471,7 +468,11 @@ async fn oversized_bodies_malformed_json_and_unknown_sessions() {
 #[tokio::test]
 async fn the_session_cap_answers_503() {
     let tenet = ScriptedTenet::start().await;
-    let server = Server::start(&tenet, &["--max-sessions", "2"]).await;
+    let options = Options {
+        max_sessions: 2,
+        ..Options::default()
+    };
+    let server = HttpHarness::start(&tenet, options).await;
     let first = SseClient::open(&server, None, None).await.unwrap();
     let initialized = server.post_mcp(initialize_body(), &[]).await;
     assert_eq!(initialized.status(), StatusCode::OK);
@@ -490,26 +491,24 @@ async fn the_session_cap_answers_503() {
     );
     // A session that ends frees its slot.
     drop(first);
-    let freed = Instant::now();
-    while server.live_sessions().await != 1 {
-        assert!(
-            freed.elapsed() < Duration::from_secs(5),
-            "the closed session kept its slot"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    server.wait_for_sessions(1).await;
     assert!(SseClient::open(&server, None, None).await.is_ok());
     server.stop().await;
 }
 
 #[tokio::test]
 async fn idle_sessions_are_reaped_but_not_during_a_call() {
+    let (logs, _capture) = Logs::capture();
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute(
         "acme.items.create",
         vec![Canned::allow("job_long").delayed(Duration::from_millis(1800))],
     );
-    let server = Server::start(&tenet, &["--session-idle-timeout", "0.8"]).await;
+    let options = Options {
+        idle_timeout: Duration::from_millis(800),
+        ..Options::default()
+    };
+    let server = HttpHarness::start(&tenet, options).await;
 
     // A session with a call that outlasts the idle timeout keeps it, while idle
     // sessions of both transports go.
@@ -554,20 +553,32 @@ async fn idle_sessions_are_reaped_but_not_during_a_call() {
     let mut busy = busy;
     busy.wait_ended(Duration::from_secs(3)).await;
     assert_eq!(server.live_sessions().await, 0);
-    let log = server.stop().await;
+    server.stop().await;
+    let log = logs.text();
     assert!(log.contains("idle session reaped"), "{log}");
 }
 
 /// 50 clients at once (half Streamable HTTP, half legacy SSE), each making 20 calls
-/// concurrently in its session: every answer is the one for its request.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// concurrently in its session: every answer is the one for its request. They call
+/// `acme_items_replace`, which no other test of this process calls, so its count in
+/// the process-wide metrics is theirs.
+// Four workers: the server and its 50 clients share one runtime, as the binary and
+// the test process had two each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_clients_twenty_calls_each() {
     const CLIENTS: usize = 50;
     const CALLS: usize = 20;
     let tenet = ScriptedTenet::start().await;
-    // Generous timeouts: this checks matching under load, not latency on a small debug build.
-    let server =
-        Arc::new(Server::start(&tenet, &["--poll-timeout", "30", "--request-timeout", "20"]).await);
+    let server = Arc::new(HttpHarness::start(&tenet, Options::default()).await);
+    let replaced = |metrics: &str| {
+        metric(
+            metrics,
+            "tenet_mcp_tool_calls_total",
+            &["tool=\"acme_items_replace\"", "status=\"executed\""],
+        )
+        .unwrap_or(0.0)
+    };
+    let before = replaced(&server.metrics(None).await);
     let started = Instant::now();
     let mut clients = Vec::new();
     for c in 0..CLIENTS {
@@ -581,7 +592,10 @@ async fn fifty_concurrent_clients_twenty_calls_each() {
                     async move {
                         (
                             id.clone(),
-                            call(client, "acme_items_get", json!({"id": id})).await.0,
+                            // Bounded per client below: under load a call may wait its turn.
+                            common::harness::ok(client, "acme_items_replace", json!({"id": id}))
+                                .await
+                                .0,
                         )
                     }
                 });
@@ -596,7 +610,9 @@ async fn fifty_concurrent_clients_twenty_calls_each() {
                     async move {
                         (
                             id.clone(),
-                            sse.call(id, "acme_items_get", json!({"id": id})).await.0,
+                            sse.call(id, "acme_items_replace", json!({"id": id}))
+                                .await
+                                .0,
                         )
                     }
                 });
@@ -614,7 +630,7 @@ async fn fifty_concurrent_clients_twenty_calls_each() {
     }
     assert_eq!(results.len(), CLIENTS * CALLS);
     let executes: HashMap<String, Value> = tenet
-        .executes_of("acme.items.get")
+        .executes_of("acme.items.replace")
         .into_iter()
         .map(|r| (r.body["requestId"].as_str().unwrap().to_owned(), r.body))
         .collect();
@@ -633,14 +649,9 @@ async fn fifty_concurrent_clients_twenty_calls_each() {
             "{report}"
         );
     }
-    let metrics = server.metrics(None).await;
     assert_eq!(
-        metric(
-            &metrics,
-            "tenet_mcp_tool_calls_total",
-            &["tool=\"acme_items_get\"", "status=\"executed\""]
-        ),
-        Some((CLIENTS * CALLS) as f64)
+        replaced(&server.metrics(None).await) - before,
+        (CLIENTS * CALLS) as f64
     );
     eprintln!(
         "{} calls over {CLIENTS} clients in {:?}",
@@ -658,9 +669,15 @@ async fn sigterm_lets_calls_in_flight_finish_then_exits_0() {
         "acme.items.create",
         vec![Canned::allow("job_shutdown").delayed(Duration::from_millis(1500))],
     );
-    let mut server = Server::start(&tenet, &["--shutdown-grace", "10"]).await;
-    let client = server.client(None).await;
-    let sse = SseClient::open(&server, None, None).await.unwrap();
+    let tokens = tokens_file();
+    let tokens_path = tokens.path().to_str().unwrap();
+    let mut server = Server::start(
+        &tenet,
+        &["--shutdown-grace", "10", "--auth-tokens", tokens_path],
+    )
+    .await;
+    let client = server.client(Some(TOKEN_A)).await;
+    let sse = SseClient::open(&server, Some(TOKEN_B), None).await.unwrap();
     sse.initialize().await;
     let streamable_call = tokio::spawn(async move {
         let (report, _) = call(&client, "acme_items_create", json!({"name": "streamable"})).await;
@@ -672,31 +689,25 @@ async fn sigterm_lets_calls_in_flight_finish_then_exits_0() {
             .await;
         report
     });
-    within("both calls to reach Tenet", Duration::from_secs(5), async {
-        while tenet.executes_of("acme.items.create").len() < 2 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
-    let pid = server.child.id().unwrap();
+    tenet.wait_for_executes("acme.items.create", 2).await;
     let signalled = Instant::now();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.signal_terminate();
     // No new connections once shutting down.
-    assert!(
-        reqwest::Client::new()
-            .get(server.url("/healthz"))
-            .send()
-            .await
-            .is_err(),
-        "still accepting after SIGTERM"
-    );
+    within(
+        "the server to stop accepting",
+        Duration::from_secs(5),
+        async {
+            while reqwest::Client::new()
+                .get(server.url("/healthz"))
+                .send()
+                .await
+                .is_ok()
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        },
+    )
+    .await;
     let streamable = within(
         "the Streamable HTTP call",
         Duration::from_secs(10),
@@ -709,7 +720,7 @@ async fn sigterm_lets_calls_in_flight_finish_then_exits_0() {
         .unwrap();
     assert_eq!(streamable["status"], "executed", "{streamable}");
     assert_eq!(sse["status"], "executed", "{sse}");
-    let status = within("exit", Duration::from_secs(10), server.child.wait())
+    let status = within("exit", Duration::from_secs(10), server.process.child.wait())
         .await
         .unwrap();
     assert_eq!(status.code(), Some(0), "{}", server.log());
@@ -722,6 +733,10 @@ async fn sigterm_lets_calls_in_flight_finish_then_exits_0() {
     assert!(
         log.contains("signal received") && log.contains("HTTP server stopped"),
         "{log}"
+    );
+    assert!(
+        log.contains("agent-a, agent-b"),
+        "the startup lists the agents:\n{log}"
     );
 }
 
@@ -898,7 +913,7 @@ async fn python_sdk_clients_over_both_http_transports() {
     let tenet = ScriptedTenet::start().await;
     script_outcomes(&tenet);
     let tokens = tokens_file();
-    let server = Server::start(&tenet, &["--auth-tokens", tokens.path().to_str().unwrap()]).await;
+    let server = HttpHarness::start(&tenet, with_tokens(&tokens)).await;
     for (transport, path, token, agent) in [
         ("http", "/mcp", TOKEN_A, "agent-a"),
         ("sse", "/sse", TOKEN_B, "agent-b"),
@@ -927,7 +942,7 @@ async fn inspector_cli_over_both_http_transports() {
     let tenet = ScriptedTenet::start().await;
     script_outcomes(&tenet);
     let tokens = tokens_file();
-    let server = Server::start(&tenet, &["--auth-tokens", tokens.path().to_str().unwrap()]).await;
+    let server = HttpHarness::start(&tenet, with_tokens(&tokens)).await;
     for (transport, path) in [("http", "/mcp"), ("sse", "/sse")] {
         let base = |method: &[&str]| -> Vec<String> {
             let mut args: Vec<String> = vec![
@@ -958,7 +973,7 @@ async fn inspector_cli_over_both_http_transports() {
 async fn oauth_discovery_says_to_send_the_static_token() {
     let tenet = ScriptedTenet::start().await;
     let tokens = tokens_file();
-    let server = Server::start(&tenet, &["--auth-tokens", tokens.path().to_str().unwrap()]).await;
+    let server = HttpHarness::start(&tenet, with_tokens(&tokens)).await;
     let http = reqwest::Client::new();
     for (method, path) in [
         ("GET", "/.well-known/oauth-protected-resource"),

@@ -36,16 +36,13 @@ use std::{
 };
 
 use common::{
-    http_server::{Server, within},
+    http_server::{Logged, Server, within},
     scripted::{Canned, ScriptedTenet},
     stdio_server::tool_names,
 };
 use rmcp::{ServiceExt, model::CallToolRequestParams, transport::TokioChildProcess};
 use serde_json::{Value, json};
-use tokio::{
-    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
-    process::Command,
-};
+use tokio::{io::AsyncWriteExt, process::Command};
 
 /// How a block is checked.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -548,43 +545,25 @@ async fn policy_example_starts_the_emulator() {
     for block in blocks_checked_by(Check::Policy) {
         let policy = dir.path().join("policy.toml");
         std::fs::write(&policy, &block.text).unwrap();
-        let mut emulator = Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
-            .args(["emulator", "--bind", "127.0.0.1:0", "--policy"])
-            .arg(&policy)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(emulator.stderr.take().unwrap()).lines();
-        let mut log = String::new();
-        let started = within(
-            "the emulator's first words",
-            Duration::from_secs(15),
-            async {
-                while let Ok(Some(line)) = lines.next_line().await {
-                    log.push_str(&line);
-                    log.push('\n');
-                    if line.contains("listening on") {
-                        return Some(line);
-                    }
-                }
-                None
-            },
+        let (emulator, started) = Logged::spawn(
+            Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+                .args(["emulator", "--bind", "127.0.0.1:0", "--policy"])
+                .arg(&policy),
+            "listening on",
         )
         .await;
         let line = started.unwrap_or_else(|| {
             panic!(
-                "README.md line {}: the emulator refuses the policy:\n{log}",
-                block.line
+                "README.md line {}: the emulator refuses the policy:\n{}",
+                block.line,
+                emulator.log()
             )
         });
         assert!(
             line.contains("API key tnt_local_dev_key"),
             "the policy's key is the one in use: {line}"
         );
-        emulator.kill().await.unwrap();
+        drop(emulator);
     }
 }
 

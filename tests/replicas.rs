@@ -268,7 +268,7 @@ async fn sessions_survive_a_killed_replica_and_stay_pinned() {
         }
     })
     .await;
-    servers[1].child.start_kill().unwrap();
+    servers[1].process.child.start_kill().unwrap();
     let mut reports = Vec::new();
     for driver in drivers {
         reports.push(driver.await.unwrap());
@@ -355,16 +355,7 @@ async fn sigterm_drains_a_replica_behind_the_balancer() {
         .unwrap()
         - 1;
     let draining = &mut servers[index];
-    let exit = tokio::spawn({
-        let pid = draining.child.id().unwrap();
-        async move {
-            std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .unwrap()
-        }
-    });
-    assert!(exit.await.unwrap().success());
+    draining.signal_terminate();
     // The call in flight completes through the draining replica...
     let answer = within("the drained call", Duration::from_secs(20), call)
         .await
@@ -376,7 +367,7 @@ async fn sigterm_drains_a_replica_behind_the_balancer() {
     let code = within(
         "the replica to exit",
         Duration::from_secs(20),
-        draining.child.wait(),
+        draining.process.child.wait(),
     )
     .await
     .unwrap();

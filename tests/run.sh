@@ -26,3 +26,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cargo test --locked
+
+# The bridge-only build (no `emulator` feature) compiles, links no SQLite, and its
+# emulator commands say how to get a build with the emulator.
+cargo check --no-default-features --locked --bins
+cargo test --no-default-features --locked --lib cli::
+if cargo tree --no-default-features -e normal --locked | grep -q rusqlite; then
+  echo "tests/run.sh: the bridge-only build (--no-default-features) depends on rusqlite" >&2
+  exit 1
+fi

@@ -84,15 +84,21 @@ impl fmt::Display for Head {
     }
 }
 
-impl FromStr for Head {
-    type Err = String;
+/// Text that is not a [`Head`].
+#[derive(Debug, PartialEq, thiserror::Error)]
+#[error(
+    "expected SEQ:HASH as printed by `tenet-mcp audit verify` (a record number, a colon and 64 hex digits)"
+)]
+pub struct NotAHead;
 
-    fn from_str(text: &str) -> Result<Self, String> {
-        let usage = "expected SEQ:HASH as printed by `tenet-mcp audit verify` (a record number, a colon and 64 hex digits)";
-        let (seq, hash) = text.trim().split_once(':').ok_or(usage)?;
-        let seq = seq.parse().map_err(|_| usage)?;
+impl FromStr for Head {
+    type Err = NotAHead;
+
+    fn from_str(text: &str) -> Result<Self, NotAHead> {
+        let (seq, hash) = text.trim().split_once(':').ok_or(NotAHead)?;
+        let seq = seq.parse().map_err(|_| NotAHead)?;
         if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(usage.into());
+            return Err(NotAHead);
         }
         Ok(Self {
             seq,
@@ -849,7 +855,10 @@ mod tests {
             "1:abcd",
         ] {
             assert!(
-                bad.parse::<Head>().unwrap_err().contains("SEQ:HASH"),
+                bad.parse::<Head>()
+                    .unwrap_err()
+                    .to_string()
+                    .contains("SEQ:HASH"),
                 "{bad}"
             );
         }

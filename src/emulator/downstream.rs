@@ -21,6 +21,93 @@ use crate::{
     tenet::wire::Execution,
 };
 
+/// Why the request of a call cannot be built from its arguments and the catalog.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RequestError {
+    /// The arguments lack a path parameter.
+    #[error("missing path parameter `{0}`")]
+    MissingPathParameter(String),
+    /// Path parameters would leave a segment empty, `.` or `..`.
+    #[error(
+        "path parameter {params} must not be empty, `.` or `..`: it would take the request outside the path {path}"
+    )]
+    PathEscape {
+        /// The parameters of the segment, quoted and joined by `and`.
+        params: String,
+        /// The tool's path template.
+        path: String,
+    },
+    /// The catalog gives the service no base URL.
+    #[error("the catalog gives service {0} no base_url")]
+    NoBaseUrl(String),
+    /// The built URL is not the base URL followed by the filled template.
+    #[error(
+        "the downstream URL of {tool} does not keep to base_url + {path}: check the catalog's base_url and path"
+    )]
+    OffTemplate {
+        /// The tool.
+        tool: String,
+        /// Its path template.
+        path: String,
+    },
+    /// A header argument would replace the credential.
+    #[error(
+        "argument `{argument}` would set the credential header {header}: the catalog must not place an argument there"
+    )]
+    CredentialHeader {
+        /// The argument.
+        argument: String,
+        /// The header the catalog places it in.
+        header: String,
+    },
+    /// The catalog places an argument in a header whose name is not one.
+    #[error("argument `{argument}`: `{header}` is not a header name")]
+    HeaderName {
+        /// The argument.
+        argument: String,
+        /// The name the catalog gives.
+        header: String,
+    },
+    /// A header argument holds characters a header cannot carry.
+    #[error(
+        "argument `{0}` holds characters a header cannot carry (control characters or line breaks)"
+    )]
+    HeaderValue(String),
+    /// The JSON body could not be written.
+    #[error(transparent)]
+    Body(#[from] serde_json::Error),
+    /// The catalog's method is not an HTTP method.
+    #[error(transparent)]
+    Method(#[from] axum::http::method::InvalidMethod),
+}
+
+/// Why an allowed call's job failed: its `executionError`, one of the contract's codes
+/// or why its request could not be built.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum JobError {
+    /// The catalog no longer has the tool.
+    #[error("unknown_tool")]
+    UnknownTool,
+    /// The policy has no credential for the service.
+    #[error("credential_not_found")]
+    NoCredential,
+    /// The request could not be built.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The API did not answer in time.
+    #[error("downstream_timeout")]
+    Timeout,
+    /// The API could not be reached.
+    #[error("downstream_unreachable")]
+    Unreachable,
+    /// The response broke off.
+    #[error("downstream_failed")]
+    Failed,
+    /// The response body is over [`MAX_DOWNSTREAM_BODY`].
+    #[error("downstream_body_too_large")]
+    BodyTooLarge,
+}
+
 /// The largest downstream response body kept in a job.
 pub(super) const MAX_DOWNSTREAM_BODY: usize = 4 * 1024 * 1024;
 
@@ -56,12 +143,11 @@ fn form_encode(pairs: &[(String, String)]) -> String {
 
 /// The HTTP client of downstream calls: a product user agent, and no redirects, so a
 /// credential is never carried to a host the catalog did not name.
-pub(crate) fn client() -> Result<reqwest::Client, String> {
+pub(crate) fn client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .user_agent(concat!("tenet-emulator/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .map_err(|e| format!("cannot build the downstream HTTP client: {e}"))
 }
 
 /// The text a path parameter's value stands for: a string as it is, anything else as JSON.
@@ -79,13 +165,13 @@ fn parameter_text(value: Value) -> String {
 pub(crate) fn fill_path(
     tool: &Tool,
     arguments: &Map<String, Value>,
-) -> Result<(String, Map<String, Value>), String> {
+) -> Result<(String, Map<String, Value>), RequestError> {
     let mut rest = arguments.clone();
     let mut values = Vec::new();
     for param in tool.path_params() {
         let value = rest
             .remove(param)
-            .ok_or_else(|| format!("missing path parameter `{param}`"))?;
+            .ok_or_else(|| RequestError::MissingPathParameter(param.to_owned()))?;
         let encoded = utf8_percent_encode(&parameter_text(value), SEGMENT).to_string();
         values.push((param, encoded));
     }
@@ -102,11 +188,10 @@ pub(crate) fn fill_path(
             }
         }
         if !named.is_empty() && matches!(filled.as_str(), "" | "." | "..") {
-            return Err(format!(
-                "path parameter {} must not be empty, `.` or `..`: it would take the request outside the path {}",
-                named.join(" and "),
-                tool.path
-            ));
+            return Err(RequestError::PathEscape {
+                params: named.join(" and "),
+                path: tool.path.clone(),
+            });
         }
         segments.push(filled);
     }
@@ -118,17 +203,15 @@ pub(crate) fn fill_path(
 pub(crate) fn resolve(
     tool: &Tool,
     arguments: &Map<String, Value>,
-) -> Result<(Url, Map<String, Value>), String> {
+) -> Result<(Url, Map<String, Value>), RequestError> {
     let base = tool
         .base_url
         .as_deref()
-        .ok_or_else(|| format!("the catalog gives service {} no base_url", tool.service))?;
+        .ok_or_else(|| RequestError::NoBaseUrl(tool.service.to_string()))?;
     let (path, rest) = fill_path(tool, arguments)?;
-    let outside = || {
-        format!(
-            "the downstream URL of {} does not keep to base_url + {}: check the catalog's base_url and path",
-            tool.name, tool.path
-        )
+    let outside = || RequestError::OffTemplate {
+        tool: tool.name.clone(),
+        path: tool.path.clone(),
     };
     let base_url = Url::parse(base).map_err(|_| outside())?;
     let url = Url::parse(&format!("{base}{path}")).map_err(|_| outside())?;
@@ -224,7 +307,7 @@ pub(crate) fn build(
     tool: &Tool,
     arguments: &Map<String, Value>,
     credential_header: &str,
-) -> Result<Request, String> {
+) -> Result<Request, RequestError> {
     let (mut url, rest) = resolve(tool, arguments)?;
     let mut query = Vec::new();
     let mut headers = Vec::new();
@@ -253,16 +336,20 @@ pub(crate) fn build(
             }
             Location::Header => {
                 if wire.eq_ignore_ascii_case(credential_header) {
-                    return Err(format!(
-                        "argument `{argument}` would set the credential header {wire}: the catalog must not place an argument there"
-                    ));
+                    return Err(RequestError::CredentialHeader {
+                        argument: argument.clone(),
+                        header: wire.to_owned(),
+                    });
                 }
-                let name = reqwest::header::HeaderName::from_bytes(wire.as_bytes())
-                    .map_err(|_| format!("argument `{argument}`: `{wire}` is not a header name"))?;
-                let value = reqwest::header::HeaderValue::from_str(&scalar_text(&value))
-                    .map_err(|_| {
-                        format!("argument `{argument}` holds characters a header cannot carry (control characters or line breaks)")
+                let name =
+                    reqwest::header::HeaderName::from_bytes(wire.as_bytes()).map_err(|_| {
+                        RequestError::HeaderName {
+                            argument: argument.clone(),
+                            header: wire.to_owned(),
+                        }
                     })?;
+                let value = reqwest::header::HeaderValue::from_str(&scalar_text(&value))
+                    .map_err(|_| RequestError::HeaderValue(argument.clone()))?;
                 headers.push((name, value));
             }
             Location::Body => {
@@ -278,7 +365,7 @@ pub(crate) fn build(
         (false, _) => None,
         (true, BodyEncoding::Json) => Some((
             "application/json",
-            serde_json::to_vec(&Value::Object(body)).map_err(|e| e.to_string())?,
+            serde_json::to_vec(&Value::Object(body))?,
         )),
         (true, BodyEncoding::Form) => {
             let mut pairs = Vec::new();
@@ -301,10 +388,10 @@ pub(super) async fn run(
     arguments: &Map<String, Value>,
     credential: &Credential,
     timeout: Duration,
-) -> Result<Execution, String> {
+) -> Result<Execution, JobError> {
     let prepared = build(tool, arguments, &credential.header)?;
-    let method =
-        reqwest::Method::from_bytes(tool.method.as_str().as_bytes()).map_err(|e| e.to_string())?;
+    let method = reqwest::Method::from_bytes(tool.method.as_str().as_bytes())
+        .map_err(|e| JobError::Request(e.into()))?;
     let mut request = http.request(method, prepared.url).timeout(timeout);
     for (name, value) in prepared.headers {
         request = request.header(name, value);
@@ -318,21 +405,17 @@ pub(super) async fn run(
     let started = Instant::now();
     let mut response = request.send().await.map_err(|e| {
         if e.is_timeout() {
-            "downstream_timeout".to_owned()
+            JobError::Timeout
         } else {
-            "downstream_unreachable".to_owned()
+            JobError::Unreachable
         }
     })?;
     let status = response.status().as_u16();
     let headers = headers_json(response.headers());
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|_| "downstream_failed".to_owned())?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|_| JobError::Failed)? {
         if body.len() + chunk.len() > MAX_DOWNSTREAM_BODY {
-            return Err("downstream_body_too_large".into());
+            return Err(JobError::BodyTooLarge);
         }
         body.extend_from_slice(&chunk);
     }
@@ -386,7 +469,7 @@ mod tests {
         let issues = catalog.by_name("gh.issues.get").unwrap();
         for (owner, repo) in [("..", ".."), (".", "r"), ("o", ""), ("o", "..")] {
             let arguments = args(json!({"owner": owner, "repo": repo, "number": "1"}));
-            let refused = resolve(issues, &arguments).unwrap_err();
+            let refused = resolve(issues, &arguments).unwrap_err().to_string();
             assert!(
                 refused.contains("must not be empty, `.` or `..`")
                     && refused.contains("/repos/{owner}/{repo}/issues/{number}"),
@@ -395,7 +478,9 @@ mod tests {
             assert!(fill_path(issues, &arguments).is_err());
         }
         let pairs = catalog.by_name("gh.pairs.get").unwrap();
-        let refused = fill_path(pairs, &args(json!({"a": ".", "b": "."}))).unwrap_err();
+        let refused = fill_path(pairs, &args(json!({"a": ".", "b": "."})))
+            .unwrap_err()
+            .to_string();
         assert!(refused.contains("`a` and `b`"), "{refused}");
         let files = catalog.by_name("gh.files.get").unwrap();
         let (url, _) = resolve(files, &args(json!({"name": ".."}))).unwrap();
@@ -495,14 +580,17 @@ mod tests {
     fn header_arguments_never_replace_the_credential_or_break_the_request() {
         let catalog = placed();
         let t = catalog.by_name("p.auth.set").unwrap();
-        let refused = build(t, &args(json!({"token": "x"})), "x-api-key").unwrap_err();
+        let refused = build(t, &args(json!({"token": "x"})), "x-api-key")
+            .unwrap_err()
+            .to_string();
         assert!(refused.contains("credential header X-Api-Key"), "{refused}");
         let refused = build(
             t,
             &args(json!({"token": "a\r\nInjected: 1"})),
             "Authorization",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             refused.contains("characters a header cannot carry"),
             "{refused}"
@@ -575,7 +663,7 @@ mod tests {
                         prop_assert!(body.iter().all(|b| b.is_ascii_graphic()));
                     }
                 }
-                Err(message) => prop_assert!(!message.trim().is_empty()),
+                Err(refused) => prop_assert!(!refused.to_string().trim().is_empty()),
             }
         }
 

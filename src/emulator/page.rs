@@ -1,11 +1,22 @@
 //! The approval page at `/`: pending and decided reviews with Approve and Deny buttons.
 //!
 //! The page is static; its script reads `/ui/reviews` and posts decisions to
-//! `/ui/reviews/{id}/approve|deny`. The emulator's page guard serves all three only on
-//! a loopback bind, to requests addressed to a loopback name and from the same origin,
-//! and forbids framing them.
+//! `/ui/reviews/{id}/approve|deny`. Its [`guard`] serves all three only on a loopback
+//! bind, to requests addressed to a loopback name and from the same origin, and forbids
+//! framing them.
 
-use axum::response::Html;
+use axum::{
+    extract::{Path, Request, State},
+    http::{HeaderMap, HeaderValue, Uri, header},
+    middleware::Next,
+    response::{Html, Response},
+};
+
+use super::{
+    reviews,
+    server::{App, Shared, forbidden},
+    store::Reader,
+};
 
 /// `GET /`
 pub(super) async fn index() -> Html<&'static str> {
@@ -83,3 +94,64 @@ setInterval(load, 2000);
 </body>
 </html>
 "#;
+/// Guards the approval page and its actions: refuses them unless [`refusal`]
+/// passes, and forbids framing and caching of whatever it answers.
+pub(super) async fn guard(State(app): State<App>, request: Request, next: Next) -> Response {
+    let mut response = match refusal(&app, request.uri(), request.headers()) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Why the page must not answer this request, if it must not: the emulator is not
+/// bound to loopback, the request addressed a name that is not loopback (DNS
+/// rebinding), or it came from another site.
+fn refusal(app: &Shared, uri: &Uri, headers: &HeaderMap) -> Option<Response> {
+    if !app.loopback {
+        return Some(forbidden(
+            "the approval page is served only on a loopback bind; use `tenet-mcp reviews` with the approver key",
+        ));
+    }
+    if !crate::web::addresses_loopback(uri, headers) {
+        return Some(forbidden(
+            "the approval page answers only requests addressed to localhost or a loopback address: open it at http://127.0.0.1:<port>/",
+        ));
+    }
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let hosts = crate::web::addressed_hosts(uri, headers);
+    let same_origin = |origin: &HeaderValue| {
+        origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.strip_prefix("http://"))
+            .is_some_and(|o| !hosts.is_empty() && hosts.iter().all(|host| *host == o))
+    };
+    let cross_site = site.is_some_and(|s| s != "same-origin" && s != "none")
+        || headers.get(header::ORIGIN).is_some_and(|o| !same_origin(o));
+    cross_site.then(|| forbidden("cross-site requests are refused"))
+}
+
+/// `GET /ui/reviews`: every review.
+pub(super) async fn ui_reviews(State(app): State<App>) -> Response {
+    reviews::reviews_json(&app, Reader::Everyone)
+}
+
+/// `POST /ui/reviews/{id}/approve|deny`: a decision made on the page.
+pub(super) async fn ui_decide_review(
+    State(app): State<App>,
+    Path((id, verdict)): Path<(String, String)>,
+) -> Response {
+    reviews::settle_review(&app, &id, &verdict, "page").await
+}

@@ -133,27 +133,51 @@ impl ClientConfig {
 /// Checks Tenet's API URL: an `http` or `https` URL with a host and no userinfo
 /// (`user:password@`), which would otherwise be sent and could leak into logs.
 /// The error never repeats the URL's userinfo.
-pub fn check_api_url(api_url: &str) -> Result<(), String> {
-    let url = reqwest::Url::parse(api_url).map_err(|error| {
-        format!(
-            "TENET_API_URL (--api-url) `{}` is not a URL ({error}): use e.g. {DEFAULT_API_URL}",
-            without_userinfo(api_url)
-        )
+pub fn check_api_url(api_url: &str) -> Result<(), ApiUrlError> {
+    let shown = || without_userinfo(api_url);
+    let url = reqwest::Url::parse(api_url).map_err(|error| ApiUrlError::NotAUrl {
+        url: shown(),
+        reason: error.to_string(),
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(format!(
-            "TENET_API_URL (--api-url) `{}` is not an http(s) URL with a host: use e.g. {DEFAULT_API_URL}",
-            without_userinfo(api_url)
-        ));
+        return Err(ApiUrlError::NotHttp { url: shown() });
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(format!(
-            "TENET_API_URL (--api-url) `{}` carries a user name or password (`user:password@`): remove it; \
-             Tenet authenticates with TENET_API_KEY alone",
-            without_userinfo(api_url)
-        ));
+        return Err(ApiUrlError::Userinfo { url: shown() });
     }
     Ok(())
+}
+
+/// Why [`check_api_url`] refuses an API URL; the URL is shown without its userinfo.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiUrlError {
+    /// It does not parse.
+    #[error(
+        "TENET_API_URL (--api-url) `{url}` is not a URL ({reason}): use e.g. {DEFAULT_API_URL}"
+    )]
+    NotAUrl {
+        /// The URL, without userinfo.
+        url: String,
+        /// What the parser said.
+        reason: String,
+    },
+    /// It is not `http` or `https`, or has no host.
+    #[error(
+        "TENET_API_URL (--api-url) `{url}` is not an http(s) URL with a host: use e.g. {DEFAULT_API_URL}"
+    )]
+    NotHttp {
+        /// The URL, without userinfo.
+        url: String,
+    },
+    /// It carries `user:password@`.
+    #[error(
+        "TENET_API_URL (--api-url) `{url}` carries a user name or password (`user:password@`): remove it; \
+         Tenet authenticates with TENET_API_KEY alone"
+    )]
+    Userinfo {
+        /// The URL, without userinfo.
+        url: String,
+    },
 }
 
 /// A URL with its userinfo (`user:password@`) removed, for use and display alike.
@@ -204,8 +228,20 @@ pub enum TransportError {
     #[error("the call was cancelled")]
     Cancelled,
     /// The HTTP client could not be built, so nothing was sent.
-    #[error("{0}")]
-    NoClient(String),
+    #[error(transparent)]
+    NoClient(NoHttpClient),
+}
+
+/// The bridge's HTTP client could not be built (no TLS set-up, say), so nothing can
+/// be sent to Tenet.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error(
+    "the bridge cannot build its HTTP client, so it cannot call Tenet ({cause}): \
+     check the system's TLS set-up and root certificates, then restart tenet-mcp"
+)]
+pub struct NoHttpClient {
+    /// What the HTTP library said.
+    cause: String,
 }
 
 /// An execute's answer and how many tries it took.
@@ -238,14 +274,14 @@ pub enum JobWait {
     /// The call was cancelled by the client.
     Cancelled,
     /// The HTTP client could not be built (why), so nothing was sent.
-    NoClient(String),
+    NoClient(NoHttpClient),
 }
 
 /// A Tenet API client. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct TenetClient {
     /// Built at the first request: TLS set-up stays off the server's start-up path.
-    http: Arc<OnceLock<Result<reqwest::Client, String>>>,
+    http: Arc<OnceLock<Result<reqwest::Client, NoHttpClient>>>,
     config: ClientConfig,
 }
 
@@ -259,7 +295,7 @@ impl TenetClient {
     }
 
     /// The HTTP client, built once.
-    fn http(&self) -> Result<&reqwest::Client, String> {
+    fn http(&self) -> Result<&reqwest::Client, NoHttpClient> {
         self.http
             .get_or_init(|| {
                 reqwest::Client::builder()
@@ -267,11 +303,8 @@ impl TenetClient {
                     .timeout(self.config.request_timeout)
                     .connect_timeout(self.config.request_timeout.min(Duration::from_secs(10)))
                     .build()
-                    .map_err(|error| {
-                        format!(
-                            "the bridge cannot build its HTTP client, so it cannot call Tenet ({error}): \
-                             check the system's TLS set-up and root certificates, then restart tenet-mcp"
-                        )
+                    .map_err(|error| NoHttpClient {
+                        cause: error.to_string(),
                     })
             })
             .as_ref()
@@ -349,7 +382,7 @@ impl TenetClient {
                         return Err(TransportError::Unreachable {
                             url: self.config.api_url.clone(),
                             tries,
-                            detail,
+                            detail: detail.to_string(),
                         });
                     }
                     crate::metrics::tenet_retry("execute", "unreachable");
@@ -542,30 +575,42 @@ pub const MAX_JOB_ID_LEN: usize = 128;
 /// Checks that a job id is safe as one URL path segment: 1 to [`MAX_JOB_ID_LEN`]
 /// characters from RFC 3986's unreserved set (`A-Z a-z 0-9 - . _ ~`), and not `.` or
 /// `..` (which URL normalisation would turn into another path).
-pub fn check_job_id(job_id: &str) -> Result<(), String> {
-    const RULE: &str =
-        "a job id is 1 to 128 characters from A-Z a-z 0-9 - . _ ~, and not `.` or `..`";
+pub fn check_job_id(job_id: &str) -> Result<(), JobIdError> {
     if job_id.is_empty() {
-        return Err(format!("the job id is empty: {RULE}"));
+        return Err(JobIdError::Empty);
     }
     if job_id == "." || job_id == ".." {
-        return Err(format!(
-            "the job id `{job_id}` would leave the jobs path: {RULE}"
-        ));
+        return Err(JobIdError::Dots(job_id.to_owned()));
     }
     if job_id.len() > MAX_JOB_ID_LEN {
-        return Err(format!(
-            "the job id is {} characters long: {RULE}",
-            job_id.len()
-        ));
+        return Err(JobIdError::TooLong(job_id.len()));
     }
     if !job_id.bytes().all(is_unreserved) {
-        return Err(format!(
-            "the job id has characters outside the safe set: {RULE}"
-        ));
+        return Err(JobIdError::Unsafe);
     }
     Ok(())
 }
+
+/// Why [`check_job_id`] refuses a job id.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum JobIdError {
+    /// It is empty.
+    #[error("the job id is empty: {JOB_ID_RULE}")]
+    Empty,
+    /// It is `.` or `..`.
+    #[error("the job id `{0}` would leave the jobs path: {JOB_ID_RULE}")]
+    Dots(String),
+    /// It is longer than [`MAX_JOB_ID_LEN`] (its length).
+    #[error("the job id is {0} characters long: {JOB_ID_RULE}")]
+    TooLong(usize),
+    /// It has characters outside the unreserved set.
+    #[error("the job id has characters outside the safe set: {JOB_ID_RULE}")]
+    Unsafe,
+}
+
+/// What a job id must be, as [`JobIdError`] says it.
+const JOB_ID_RULE: &str =
+    "a job id is 1 to 128 characters from A-Z a-z 0-9 - . _ ~, and not `.` or `..`";
 
 /// RFC 3986 unreserved: `A-Z a-z 0-9 - . _ ~`.
 fn is_unreserved(byte: u8) -> bool {
@@ -586,7 +631,7 @@ fn job_path_segment(job_id: &str) -> percent_encoding::PercentEncode<'_> {
 }
 
 /// The URL that polls `job_id`, or why the job id cannot be put in one.
-fn job_url(api_url: &str, job_id: &str) -> Result<String, String> {
+fn job_url(api_url: &str, job_id: &str) -> Result<String, JobIdError> {
     check_job_id(job_id)?;
     Ok(format!("{api_url}/v1/jobs/{}", job_path_segment(job_id)))
 }
@@ -594,7 +639,7 @@ fn job_url(api_url: &str, job_id: &str) -> Result<String, String> {
 /// Sends a request and reads status, `Retry-After` and body, or says why it could not.
 async fn read_response(
     sent: impl Future<Output = reqwest::Result<reqwest::Response>>,
-) -> Result<(StatusCode, Option<Duration>, Vec<u8>), String> {
+) -> Result<(StatusCode, Option<Duration>, Vec<u8>), Unanswered> {
     let response = sent.await.map_err(describe)?;
     let status = response.status();
     let retry_after = response
@@ -607,15 +652,26 @@ async fn read_response(
 }
 
 /// The metrics label of a request's outcome: its HTTP status, or `unreachable`.
-fn outcome_label<T>(outcome: &Result<(StatusCode, T, Vec<u8>), String>) -> String {
+fn outcome_label<T>(outcome: &Result<(StatusCode, T, Vec<u8>), Unanswered>) -> String {
     match outcome {
         Ok((status, _, _)) => status.as_str().to_owned(),
         Err(_) => "unreachable".to_owned(),
     }
 }
 
+/// Why a request to Tenet got no answer, in words: what failed and the innermost
+/// cause, without the URL or type names.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}{}", cause.as_deref().map(|cause| format!(" ({cause})")).unwrap_or_default())]
+struct Unanswered {
+    /// Timed out, connection failed, cut off or failed.
+    kind: &'static str,
+    /// The innermost cause, when there is one.
+    cause: Option<String>,
+}
+
 /// A reqwest error in words, without the URL's query (which we never fill) or type names.
-fn describe(error: reqwest::Error) -> String {
+fn describe(error: reqwest::Error) -> Unanswered {
     use std::error::Error as _;
     let kind = if error.is_timeout() {
         "timed out"
@@ -626,17 +682,13 @@ fn describe(error: reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    let mut cause = String::new();
+    let mut cause = None;
     let mut source = error.source();
     while let Some(inner) = source {
-        cause = inner.to_string();
+        cause = Some(inner.to_string()).filter(|text| !text.is_empty());
         source = inner.source();
     }
-    if cause.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind} ({cause})")
-    }
+    Unanswered { kind, cause }
 }
 
 /// `Retry-After` as delta-seconds or an HTTP date.
@@ -669,7 +721,9 @@ impl TenetClient {
     /// A client whose HTTP client failed to build with `problem`, for tests.
     pub(crate) fn unbuildable(config: ClientConfig, problem: &str) -> Self {
         let client = Self::new(config);
-        let _ = client.http.set(Err(problem.to_owned()));
+        let _ = client.http.set(Err(NoHttpClient {
+            cause: problem.to_owned(),
+        }));
         client
     }
 }
@@ -697,14 +751,16 @@ mod tests {
         .unwrap();
         let error = client.execute(&request, &cancel).await.unwrap_err();
         assert!(
-            matches!(&error, TransportError::NoClient(problem) if problem == "no TLS backend"),
+            matches!(&error, TransportError::NoClient(problem) if problem.cause == "no TLS backend"),
             "{error:?}"
         );
         let deadline = Instant::now() + Duration::from_secs(60);
         let polls: Vec<_> = client.poll_job("job_1", deadline, &cancel).collect().await;
         assert_eq!(
             polls,
-            [JobPoll::Ended(JobWait::NoClient("no TLS backend".into()))]
+            [JobPoll::Ended(JobWait::NoClient(NoHttpClient {
+                cause: "no TLS backend".into()
+            }))]
         );
     }
 
@@ -732,7 +788,7 @@ mod tests {
         assert_eq!(without_userinfo("not a url"), "not a url");
         assert_eq!(without_userinfo("http://u:p@h\\a@b"), "http://h\\a@b");
         assert_eq!(without_userinfo("http://a@b@h"), "http://h");
-        let problem = check_api_url(url).unwrap_err();
+        let problem = check_api_url(url).unwrap_err().to_string();
         assert!(
             problem.contains("user name or password")
                 && problem.contains("http://tenet.example:8443/base/"),
@@ -742,7 +798,9 @@ mod tests {
             !problem.contains("s3cret") && !problem.contains("agent"),
             "{problem}"
         );
-        let problem = check_api_url("http://agent:s3cret@[::1").unwrap_err();
+        let problem = check_api_url("http://agent:s3cret@[::1")
+            .unwrap_err()
+            .to_string();
         assert!(
             problem.contains("is not a URL") && !problem.contains("s3cret"),
             "{problem}"
@@ -793,6 +851,7 @@ mod tests {
         assert!(
             check_job_id("..")
                 .unwrap_err()
+                .to_string()
                 .contains("would leave the jobs path")
         );
         assert_eq!(job_path_segment("a/b c").to_string(), "a%2Fb%20c");
@@ -853,7 +912,7 @@ mod tests {
                     prop_assert_eq!(parsed.host_str(), Some("tenet.example"));
                     prop_assert!(parsed.query().is_none() && parsed.fragment().is_none());
                 }
-                Err(problem) => prop_assert!(check_job_id(&job_id).is_err() && !problem.is_empty()),
+                Err(problem) => prop_assert!(check_job_id(&job_id).is_err() && !problem.to_string().is_empty()),
             }
         }
 

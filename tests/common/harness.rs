@@ -35,10 +35,11 @@ use tokio::{
     task::JoinHandle,
 };
 
-use super::scripted::ScriptedTenet;
+use super::{http_server::Endpoint, scripted::ScriptedTenet};
 
 /// The API key the in-process bridges send to the scripted Tenet.
-pub const KEY: &str = "tnt_test";
+/// Distinct enough that a log or error holding it is a leak.
+pub const KEY: &str = "tnt_test_secret_key_456";
 
 /// The test catalog (service `acme`).
 pub fn fixture() -> String {
@@ -53,16 +54,22 @@ pub fn params(tool: &str, arguments: Value) -> CallToolRequestParams {
     CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments)
 }
 
+/// Calls `tool` with `arguments` (a JSON object) on any connected client.
+pub async fn call<C: Service<RoleClient>>(
+    client: &RunningService<RoleClient, C>,
+    tool: &str,
+    arguments: Value,
+) -> Result<CallToolResult, ServiceError> {
+    client.call_tool(params(tool, arguments)).await
+}
+
 /// Calls `tool` on any connected client; its structured result, text and `isError`.
 pub async fn ok<C: Service<RoleClient>>(
     client: &RunningService<RoleClient, C>,
     tool: &str,
     arguments: Value,
 ) -> (Value, String, bool) {
-    let result = client
-        .call_tool(params(tool, arguments))
-        .await
-        .expect("a tool result");
+    let result = call(client, tool, arguments).await.expect("a tool result");
     let text = result
         .content
         .iter()
@@ -74,6 +81,14 @@ pub async fn ok<C: Service<RoleClient>>(
         text,
         result.is_error.unwrap_or(false),
     )
+}
+
+/// The names of every tool any connected client is shown, all pages, in order.
+pub async fn tool_names<C: Service<RoleClient>>(
+    client: &RunningService<RoleClient, C>,
+) -> Vec<String> {
+    let tools = client.list_all_tools().await.expect("tools/list");
+    tools.into_iter().map(|t| t.name.to_string()).collect()
 }
 
 /// Polls `tasks/get` for `task_id` every 50 ms until the task is terminal, and returns it.
@@ -220,9 +235,9 @@ impl Setup {
         })
         .await
         .expect("the HTTP options are valid");
-        let base = format!("http://{}", server.local_addr());
+        let endpoint = Endpoint::new(format!("http://{}", server.local_addr()));
         let serving = Serving::spawn(|shutdown| server.serve_until(bridge, shutdown));
-        HttpHarness { base, serving }
+        HttpHarness { endpoint, serving }
     }
 
     /// Serves the bridge on one end of a pipe; returns the other end and the server.
@@ -344,7 +359,7 @@ impl Harness<()> {
 impl<C: Service<RoleClient>> Harness<C> {
     /// Calls `tool` with `arguments` (a JSON object).
     pub async fn call(&self, tool: &str, arguments: Value) -> Result<CallToolResult, ServiceError> {
-        self.client.call_tool(params(tool, arguments)).await
+        call(&self.client, tool, arguments).await
     }
 
     /// Calls `tool`; its structured result, text and `isError`.
@@ -354,8 +369,7 @@ impl<C: Service<RoleClient>> Harness<C> {
 
     /// The names of every tool listed, all pages.
     pub async fn tool_names(&self) -> Vec<String> {
-        let tools = self.client.list_all_tools().await.expect("tools/list");
-        tools.into_iter().map(|t| t.name.to_string()).collect()
+        tool_names(&self.client).await
     }
 
     /// Disconnects the client without waiting for the bridge, which may still be
@@ -379,17 +393,38 @@ impl<C: Service<RoleClient>> Harness<C> {
     }
 }
 
-/// A bridge served in-process over HTTP on a loopback port.
+/// A bridge served in-process over HTTP on a loopback port, reached through its
+/// [`Endpoint`].
 pub struct HttpHarness {
-    /// Its base URL, `http://127.0.0.1:PORT`.
-    pub base: String,
+    endpoint: Endpoint,
     serving: Serving,
 }
 
+impl std::ops::Deref for HttpHarness {
+    type Target = Endpoint;
+
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
+
 impl HttpHarness {
+    /// The test catalog against `tenet`, with `serve`'s defaults, over HTTP as
+    /// `options` say.
+    pub async fn start(tenet: &ScriptedTenet, options: Options) -> Self {
+        Setup::new(tenet).serve_http(options).await
+    }
+
     /// Shuts the server down gracefully (as a signal does) and waits for it.
     pub async fn shut_down(self) -> Result<(), ServeError> {
         self.serving.shut_down().await
+    }
+
+    /// Shuts the server down, which must go without error.
+    pub async fn stop(self) {
+        self.shut_down()
+            .await
+            .expect("the server shuts down cleanly");
     }
 }
 

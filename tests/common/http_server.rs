@@ -1,9 +1,13 @@
-//! The server binary over HTTP, as the HTTP tests drive it: started on a free
-//! loopback port against a scripted Tenet, with its stderr collected, and raw
-//! request helpers.
+//! HTTP servers under test, and clients for them: [`Endpoint`] (raw requests, an rmcp
+//! Streamable HTTP client, `/metrics` and `/healthz`), [`SseClient`] (a raw legacy SSE
+//! client), and [`Server`], the binary over HTTP, for the tests that need a process:
+//! argv, signals, exit codes, stderr, its memory, and metrics no other test shares.
+//! In-process servers ([`super::harness::HttpHarness`]) are reached through an
+//! [`Endpoint`] too.
 
 use std::{
     collections::HashMap,
+    ops::Deref,
     process::Stdio,
     sync::{Arc, Mutex},
     time::Duration,
@@ -20,19 +24,17 @@ use rmcp::{
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
     sync::{oneshot, watch},
+    task::JoinHandle,
 };
 
+pub use super::harness::{KEY, fixture};
 use super::scripted::ScriptedTenet;
 
-pub const KEY: &str = "tnt_http_secret_key_456";
 pub const TOKEN_A: &str = "token-for-agent-a-0123456789";
 pub const TOKEN_B: &str = "token-for-agent-b-9876543210";
 pub const ACCEPT_BOTH: &str = "application/json, text/event-stream";
-
-pub fn fixture() -> String {
-    format!("{}/tests/fixtures/acme.json", env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Bounds every wait in these tests.
 pub async fn within<T>(what: &str, limit: Duration, future: impl Future<Output = T>) -> T {
@@ -52,99 +54,25 @@ pub fn tokens_file() -> tempfile::NamedTempFile {
     file
 }
 
-/// The server under test: the binary, its base URL, and its stderr.
-pub struct Server {
-    pub child: tokio::process::Child,
+/// Where an HTTP server under test listens, and the requests tests make to it.
+pub struct Endpoint {
+    /// `http://127.0.0.1:PORT`.
     pub base: String,
-    log: Arc<Mutex<String>>,
-    /// Reads stderr until the process closes it.
-    reader: Option<tokio::task::JoinHandle<()>>,
+    /// A client for raw requests.
     pub http: reqwest::Client,
 }
 
-impl Server {
-    /// Starts `serve --transport http` on a free loopback port.
-    pub async fn start(tenet: &ScriptedTenet, extra: &[&str]) -> Self {
-        Self::start_with(
-            tenet,
-            &["--transport", "http", "--bind", "127.0.0.1:0"],
-            extra,
-        )
-        .await
-    }
-
-    pub async fn start_with(tenet: &ScriptedTenet, transport: &[&str], extra: &[&str]) -> Self {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
-            .args([
-                "serve",
-                "--catalog",
-                &fixture(),
-                "--poll-timeout",
-                "3",
-                "--request-timeout",
-                "2",
-            ])
-            .args(transport)
-            .args(extra)
-            .env("TENET_API_KEY", KEY)
-            .env("TENET_API_URL", tenet.url())
-            .env_remove("TENET_AGENT_ID")
-            .env("TENET_MCP_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (url_tx, url_rx) = oneshot::channel();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let sink = log.clone();
-        let reader = tokio::spawn(async move {
-            let mut url_tx = Some(url_tx);
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(url) = line.strip_prefix("tenet-mcp: listening on ")
-                    && let Some(tx) = url_tx.take()
-                {
-                    let _ = tx.send(url.trim().to_owned());
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let base = match tokio::time::timeout(Duration::from_secs(15), url_rx).await {
-            Ok(Ok(base)) => base,
-            _ => panic!(
-                "the server did not say where it listens:\n{}",
-                log.lock().unwrap()
-            ),
-        };
+impl Endpoint {
+    /// The server at `base`.
+    pub fn new(base: String) -> Self {
         Self {
-            child,
             base,
-            log,
-            reader: Some(reader),
             http: reqwest::Client::new(),
         }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
-    }
-
-    pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// The whole log of an exited server: waits for stderr to be read to its end.
-    pub async fn final_log(&mut self) -> String {
-        if let Some(reader) = self.reader.take() {
-            within("the rest of stderr", Duration::from_secs(5), reader)
-                .await
-                .unwrap();
-        }
-        self.log()
     }
 
     /// An rmcp Streamable HTTP client, with a bearer token or none.
@@ -208,18 +136,172 @@ impl Server {
         health["sessions"].as_u64().unwrap()
     }
 
-    /// Sends SIGTERM and returns the exit code, bounded.
-    pub async fn terminate(&mut self) -> Option<i32> {
-        let pid = self.child.id().expect("still running");
+    /// Waits (at most 5 s) until the server holds `n` live sessions.
+    pub async fn wait_for_sessions(&self, n: u64) {
+        within(
+            &format!("{n} live sessions"),
+            Duration::from_secs(5),
+            async {
+                while self.live_sessions().await != n {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            },
+        )
+        .await;
+    }
+}
+
+/// A child process whose stderr is read, line by line, in the background.
+pub struct Logged {
+    pub child: Child,
+    log: Arc<Mutex<String>>,
+    /// Reads stderr until the process closes it.
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Logged {
+    /// Spawns `command` with stderr piped (killed on drop) and waits, at most 15 s,
+    /// for a stderr line containing `marker`: that line, or `None` when the process
+    /// ended or took too long.
+    pub async fn spawn(command: &mut Command, marker: &str) -> (Self, Option<String>) {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (line_tx, line_rx) = oneshot::channel();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let sink = log.clone();
+        let marker = marker.to_owned();
+        let reader = tokio::spawn(async move {
+            let mut line_tx = Some(line_tx);
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains(&marker)
+                    && let Some(tx) = line_tx.take()
+                {
+                    let _ = tx.send(line.clone());
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let line = tokio::time::timeout(Duration::from_secs(15), line_rx)
+            .await
+            .ok()
+            .and_then(Result::ok);
+        let logged = Self {
+            child,
+            log,
+            reader: Some(reader),
+        };
+        (logged, line)
+    }
+
+    /// Its stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The whole stderr of an exited process: waits for it to be read to its end.
+    pub async fn final_log(&mut self) -> String {
+        if let Some(reader) = self.reader.take() {
+            within("the rest of stderr", Duration::from_secs(5), reader)
+                .await
+                .unwrap();
+        }
+        self.log()
+    }
+}
+
+/// The server binary over HTTP: its process and stderr, and its [`Endpoint`].
+pub struct Server {
+    pub process: Logged,
+    endpoint: Endpoint,
+}
+
+impl Deref for Server {
+    type Target = Endpoint;
+
+    fn deref(&self) -> &Endpoint {
+        &self.endpoint
+    }
+}
+
+impl Server {
+    /// Starts `serve --transport http` on a free loopback port.
+    pub async fn start(tenet: &ScriptedTenet, extra: &[&str]) -> Self {
+        Self::start_with(
+            tenet,
+            &["--transport", "http", "--bind", "127.0.0.1:0"],
+            extra,
+        )
+        .await
+    }
+
+    pub async fn start_with(tenet: &ScriptedTenet, transport: &[&str], extra: &[&str]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tenet-mcp"));
+        command
+            .args([
+                "serve",
+                "--catalog",
+                &fixture(),
+                "--poll-timeout",
+                "3",
+                "--request-timeout",
+                "2",
+            ])
+            .args(transport)
+            .args(extra)
+            .env("TENET_API_KEY", KEY)
+            .env("TENET_API_URL", tenet.url())
+            .env_remove("TENET_AGENT_ID")
+            .env("TENET_MCP_LOG", "info");
+        const LISTENING: &str = "tenet-mcp: listening on ";
+        let (process, line) = Logged::spawn(&mut command, LISTENING).await;
+        let Some(base) =
+            line.and_then(|line| Some(line.strip_prefix(LISTENING)?.trim().to_owned()))
+        else {
+            panic!(
+                "the server did not say where it listens:\n{}",
+                process.log()
+            )
+        };
+        Self {
+            process,
+            endpoint: Endpoint::new(base),
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+
+    /// The whole log of an exited server: waits for stderr to be read to its end.
+    pub async fn final_log(&mut self) -> String {
+        self.process.final_log().await
+    }
+
+    /// Sends SIGTERM.
+    pub fn signal_terminate(&self) {
+        let pid = self.process.child.id().expect("still running");
         let status = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
             .status()
             .unwrap();
         assert!(status.success());
+    }
+
+    /// Sends SIGTERM and returns the exit code, bounded.
+    pub async fn terminate(&mut self) -> Option<i32> {
+        self.signal_terminate();
         within(
             "exit after SIGTERM",
             Duration::from_secs(20),
-            self.child.wait(),
+            self.process.child.wait(),
         )
         .await
         .unwrap()
@@ -265,7 +347,7 @@ pub struct Routes {
 impl SseClient {
     /// `GET /sse`; `Err` carries the response when it is not a stream.
     pub async fn open(
-        server: &Server,
+        server: &Endpoint,
         token: Option<&str>,
         origin: Option<&str>,
     ) -> Result<Self, reqwest::Response> {

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+#[cfg(feature = "emulator")]
 pub mod downstream;
 pub mod harness;
 pub mod http_server;

@@ -21,6 +21,7 @@ use axum::{
     routing::{get, post},
 };
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 /// One canned HTTP answer.
 #[derive(Clone, Debug)]
@@ -94,11 +95,27 @@ pub struct Recorded {
     pub body: Value,
 }
 
-#[derive(Default)]
+impl Recorded {
+    /// Whether this is an execute of `tool` (a Tenet tool name).
+    pub fn is_execute_of(&self, tool: &str) -> bool {
+        self.kind == "execute" && self.body["toolCall"]["toolName"] == tool
+    }
+}
+
 struct Scripts {
     execute: HashMap<String, VecDeque<Canned>>,
     jobs: HashMap<String, VecDeque<Canned>>,
     requests: Vec<Recorded>,
+    /// Told of every request recorded.
+    received: watch::Sender<()>,
+}
+
+impl Scripts {
+    /// Records a request and tells those waiting for one.
+    fn push(&mut self, recorded: Recorded) {
+        self.requests.push(recorded);
+        self.received.send_replace(());
+    }
 }
 
 /// The running scripted Tenet.
@@ -160,7 +177,7 @@ async fn execute(
             .iter()
             .filter(|r| r.kind == "execute")
             .count();
-        scripts.requests.push(recorded);
+        scripts.push(recorded);
         scripts.execute.get_mut(&tool).and_then(next).unwrap_or_else(|| {
             Canned::json(202, json!({"jobId": format!("job_auto_{n}"), "status": "pending", "decision": "ALLOW"}))
         })
@@ -177,9 +194,7 @@ async fn job(
 ) -> Response {
     let canned = {
         let mut scripts = scripts.lock().unwrap();
-        scripts
-            .requests
-            .push(record(&headers, "job", uri.path().to_owned(), b""));
+        scripts.push(record(&headers, "job", uri.path().to_owned(), b""));
         scripts.jobs.get_mut(&id).and_then(next).unwrap_or_else(|| {
             Canned::json(200, json!({"jobId": id, "status": "completed", "execution": {"status": 200, "headers": {"content-type": "application/json"}, "body": {"ok": true, "job": id}, "durationMs": 7}}))
         })
@@ -195,16 +210,19 @@ async fn other(
     headers: HeaderMap,
 ) -> Response {
     let mut scripts = scripts.lock().unwrap();
-    scripts
-        .requests
-        .push(record(&headers, "other", uri.path().to_owned(), b""));
+    scripts.push(record(&headers, "other", uri.path().to_owned(), b""));
     respond(Canned::json(404, json!({"error": "not_found"})))
 }
 
 impl ScriptedTenet {
     /// Starts a scripted Tenet on a free loopback port.
     pub async fn start() -> Self {
-        let scripts = Arc::new(Mutex::new(Scripts::default()));
+        let scripts = Arc::new(Mutex::new(Scripts {
+            execute: HashMap::new(),
+            jobs: HashMap::new(),
+            requests: Vec::new(),
+            received: watch::Sender::new(()),
+        }));
         let app = Router::new()
             .route("/v1/execute", post(execute))
             .route("/v1/jobs/{id}", get(job))
@@ -250,11 +268,33 @@ impl ScriptedTenet {
         self.scripts.lock().unwrap().requests.clone()
     }
 
+    /// Waits until the requests received so far satisfy `done`, woken by each new
+    /// one; panics after 10 s, saying `what` it waited for.
+    pub async fn wait_for(&self, what: &str, done: impl Fn(&[Recorded]) -> bool) {
+        let mut received = self.scripts.lock().unwrap().received.subscribe();
+        let reached = async {
+            while !done(&self.scripts.lock().unwrap().requests) {
+                received.changed().await.expect("the scripted Tenet lives");
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), reached)
+            .await
+            .unwrap_or_else(|_| panic!("{what}: not within 10 s"));
+    }
+
+    /// Waits until `n` executes of `tool` have arrived.
+    pub async fn wait_for_executes(&self, tool: &str, n: usize) {
+        self.wait_for(&format!("{n} executes of {tool}"), |requests| {
+            requests.iter().filter(|r| r.is_execute_of(tool)).count() >= n
+        })
+        .await;
+    }
+
     /// The execute requests received for `tool`.
     pub fn executes_of(&self, tool: &str) -> Vec<Recorded> {
         self.requests()
             .into_iter()
-            .filter(|r| r.kind == "execute" && r.body["toolCall"]["toolName"] == tool)
+            .filter(|r| r.is_execute_of(tool))
             .collect()
     }
 

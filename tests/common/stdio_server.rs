@@ -1,18 +1,15 @@
-//! The server binary over stdio against a scripted Tenet, with the HTTP tests' fixture
-//! catalog and key, driven by rmcp's client; for tests that need only its MCP face.
+//! The server binary over stdio against a scripted Tenet, with the test catalog and
+//! key, driven by rmcp's client; for tests that need only its MCP face.
 
 use std::process::Stdio;
 
-use rmcp::{
-    RoleClient, ServiceExt,
-    model::{CallToolRequestParams, CallToolResult},
-    service::{RunningService, ServiceError},
-    transport::TokioChildProcess,
-};
-use serde_json::Value;
+use rmcp::{RoleClient, ServiceExt, service::RunningService, transport::TokioChildProcess};
 
+// The in-process harness's helpers work on any client: these tests use them as well.
+#[allow(unused_imports)]
+pub use super::harness::{call, tool_names};
 use super::{
-    http_server::{KEY, fixture},
+    harness::{KEY, fixture},
     scripted::ScriptedTenet,
 };
 
@@ -32,29 +29,4 @@ pub async fn start(tenet: &ScriptedTenet, extra: &[&str]) -> RunningService<Role
     ().serve(transport)
         .await
         .expect("the server answers initialize")
-}
-
-/// Calls `tool` with `arguments` (a JSON object).
-pub async fn call(
-    client: &RunningService<RoleClient, ()>,
-    tool: &str,
-    arguments: Value,
-) -> Result<CallToolResult, ServiceError> {
-    let Value::Object(arguments) = arguments else {
-        panic!("arguments must be an object")
-    };
-    client
-        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
-        .await
-}
-
-/// The names `tools/list` shows, in order.
-pub async fn tool_names(client: &RunningService<RoleClient, ()>) -> Vec<String> {
-    client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|tool| tool.name.to_string())
-        .collect()
 }
