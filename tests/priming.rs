@@ -38,7 +38,8 @@ impl Event {
     /// The event's data as JSON (a priming event's empty data is not JSON).
     fn json(&self) -> Value {
         let data = self.data.as_deref().unwrap_or_default();
-        serde_json::from_str(data).unwrap_or_else(|e| panic!("event data is not JSON ({e}): {self:?}"))
+        serde_json::from_str(data)
+            .unwrap_or_else(|e| panic!("event data is not JSON ({e}): {self:?}"))
     }
 
     fn is_priming(&self) -> bool {
@@ -114,7 +115,10 @@ impl Events {
     async fn until_answer(&mut self, id: u64) -> Vec<Event> {
         let mut events = Vec::new();
         loop {
-            let event = self.next().await.expect("the answer before the stream ends");
+            let event = self
+                .next()
+                .await
+                .expect("the answer before the stream ends");
             let answered = !event.is_priming() && event.json()["id"] == id;
             events.push(event);
             if answered {
@@ -193,7 +197,9 @@ impl Served {
             .to_owned();
         let events = Events::new(response).all().await;
         assert_eq!(
-            events.last().map(|event| event.json()["result"]["protocolVersion"].clone()),
+            events
+                .last()
+                .map(|event| event.json()["result"]["protocolVersion"].clone()),
             Some(json!(version)),
             "{events:?}"
         );
@@ -211,7 +217,12 @@ impl Served {
     async fn call(&self, session: &str, version: &str, id: u64) -> Events {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
             "name": "acme_items_get", "arguments": {"id": "1"}, "_meta": {"progressToken": "p"}}});
-        Events::new(self.post(Some((session, version)), body).send().await.unwrap())
+        Events::new(
+            self.post(Some((session, version)), body)
+                .send()
+                .await
+                .unwrap(),
+        )
     }
 
     /// GET /mcp: the session's standalone stream, or with `last_event_id` a resumed one.
@@ -337,7 +348,10 @@ async fn a_dropped_call_stream_resumes_with_last_event_id_on_both_revisions() {
         drop(stream);
 
         let mut resumed = served.get(&session, version, Some(&last_event_id)).await;
-        tenet.on_job(&job, vec![Canned::completed(&job, 200, json!({"resumed": n}))]);
+        tenet.on_job(
+            &job,
+            vec![Canned::completed(&job, 200, json!({"resumed": n}))],
+        );
         let events = resumed.until_answer(7).await;
         let answer = events.last().unwrap().json();
         assert_eq!(
