@@ -9,13 +9,16 @@ mod common;
 use std::{process::Stdio, time::Duration};
 
 use common::{
-    harness::{Harness, Setup},
+    harness::{Harness, Setup, finished_task},
     http_server::{KEY, TOKEN_A, TOKEN_B, fixture, tokens_file, within},
     scripted::{Canned, ScriptedTenet},
 };
 use rmcp::{
-    RoleClient, ServiceExt,
-    model::{CallToolResult, ContentBlock, ErrorCode, ReadResourceRequestParams, ResourceContents},
+    RoleClient, Service, ServiceExt,
+    model::{
+        CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig, ContentBlock,
+        ErrorCode, Implementation, ReadResourceRequestParams, ResourceContents, TaskPayload,
+    },
     service::{RunningService, ServiceError},
     transport::{
         StreamableHttpClientTransport, TokioChildProcess,
@@ -55,8 +58,8 @@ async fn call_get(client: &RunningService<RoleClient, ()>) -> CallToolResult {
     .expect("a tool result")
 }
 
-async fn read(
-    client: &RunningService<RoleClient, ()>,
+async fn read<C: Service<RoleClient>>(
+    client: &RunningService<RoleClient, C>,
     uri: &str,
 ) -> Result<(String, Option<String>), ServiceError> {
     let result = client
@@ -225,6 +228,67 @@ async fn a_text_body_is_cut_and_read_as_text() {
         (text, Some("text/plain"))
     );
     harness.stop().await;
+}
+
+/// A call that outlived its poll deadline is followed with tenet_job_status, whose
+/// result is cut and linked the same way.
+#[tokio::test]
+async fn a_followed_job_s_body_is_cut_and_linked_too() {
+    let tenet = ScriptedTenet::start().await;
+    tenet.start_job("acme.items.get", "job_big");
+    let harness = Setup::new(&tenet).poll_timeout(0.2).start().await;
+    let pending = call_get(&harness.client).await;
+    let pending = pending.structured_content.unwrap();
+    assert_eq!(pending["status"], "pending");
+    let body = big_body(2 * DEFAULT_MAX_RESULT_BYTES);
+    tenet.on_job(
+        "job_big",
+        vec![Canned::completed("job_big", 200, body.clone())],
+    );
+    let params =
+        common::harness::params("tenet_job_status", json!({"job_ref": pending["job_ref"]}));
+    let followed = harness.client.call_tool(params).await.unwrap();
+    assert_cut(&followed, &body.to_string(), DEFAULT_MAX_RESULT_BYTES);
+    let (text, _) = read(&harness.client, URI).await.unwrap();
+    assert_eq!(text, body.to_string());
+    harness.stop().await;
+}
+
+/// A task-aware client's task (`serve --tasks`) ends with the same cut, linked result.
+#[tokio::test(start_paused = true)]
+async fn a_task_s_body_is_cut_and_linked_too() {
+    let tenet = ScriptedTenet::start().await;
+    let body = big_body(2 * DEFAULT_MAX_RESULT_BYTES);
+    script(&tenet, &body);
+    let config = ClientConfig::new(
+        ClientCapabilities::builder().enable_tasks().build(),
+        Implementation::new("task-client", "1"),
+    );
+    let client = Setup {
+        tasks: true,
+        ..Setup::new(&tenet)
+    }
+    .start_with(config)
+    .await;
+    let response = client
+        .call_tool_once(common::harness::params(
+            "acme_items_get",
+            json!({"id": "1"}),
+        ))
+        .await
+        .unwrap();
+    let CallToolResponse::Task(created) = response else {
+        panic!("expected a task, got {response:?}")
+    };
+    let done = finished_task(&client, &created.task.task_id).await;
+    let TaskPayload::Completed { result } = done.payload else {
+        panic!("expected a completed task: {:?}", done.payload)
+    };
+    let result: CallToolResult = serde_json::from_value(Value::Object(result)).unwrap();
+    assert_cut(&result, &body.to_string(), DEFAULT_MAX_RESULT_BYTES);
+    let (text, _) = read(&client.client, URI).await.unwrap();
+    assert_eq!(text, body.to_string());
+    client.stop().await;
 }
 
 async fn http_client(base: &str, token: &str) -> RunningService<RoleClient, ()> {
