@@ -149,16 +149,16 @@ impl From<wire::Execution> for DownstreamResponse {
 
 /// A downstream body as it was before [`CallReport::cut_body`] cut it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FullBody {
+pub(crate) struct FullBody {
     /// The body's text: its JSON text, or the string the downstream API answered.
-    pub text: String,
+    pub(crate) text: String,
     /// Whether the body was JSON (else text).
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 impl FullBody {
     /// The media type of [`FullBody::text`].
-    pub fn mime_type(&self) -> &'static str {
+    pub(crate) fn mime_type(&self) -> &'static str {
         if self.json {
             "application/json"
         } else {
@@ -426,7 +426,7 @@ impl CallReport {
     /// most `max_bytes`, and `execution.truncated` and `execution.size_bytes` (the whole
     /// text's size) say so. Returns the whole body when it was cut; `None` (and the
     /// report unchanged) when there is no body to cut.
-    pub fn cut_body(&mut self, max_bytes: usize) -> Option<FullBody> {
+    pub(crate) fn cut_body(&mut self, max_bytes: usize) -> Option<FullBody> {
         if self.cut.is_some() {
             return None;
         }
@@ -452,7 +452,7 @@ impl CallReport {
 
     /// Says that the whole body of a cut `execution.body` can be read at `uri` (a
     /// resource URI); `mime_type` is the body's (see [`FullBody::mime_type`]).
-    pub fn offer_full_body(&mut self, uri: String, mime_type: &'static str) {
+    pub(crate) fn offer_full_body(&mut self, uri: String, mime_type: &'static str) {
         self.full_body = Some((uri, mime_type));
     }
 

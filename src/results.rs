@@ -43,16 +43,16 @@ const URI_PREFIX: &str = "tenet://jobs/";
 const URI_SUFFIX: &str = "/execution";
 
 /// The URI template of kept bodies, as `resources/templates/list` shows it.
-pub const URI_TEMPLATE: &str = "tenet://jobs/{job_id}/execution";
+pub(crate) const URI_TEMPLATE: &str = "tenet://jobs/{job_id}/execution";
 
 /// The URI at which the body of job `job_id` is offered.
-pub fn execution_uri(job_id: &str) -> String {
+pub(crate) fn execution_uri(job_id: &str) -> String {
     format!("{URI_PREFIX}{job_id}{URI_SUFFIX}")
 }
 
 /// Why `resources/read` found no body.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     /// The URI is not one this server offers.
     #[error(
         "`{0}` is not a resource of this server: it offers tenet://jobs/{{job_id}}/execution, linked from \
@@ -70,7 +70,7 @@ pub enum ReadError {
 
 /// The bodies kept for `resources/read`, and the size past which results cut them.
 #[derive(Debug)]
-pub struct KeptBodies {
+pub(crate) struct KeptBodies {
     max_result_bytes: usize,
     limits: Limits,
     kept: Mutex<Kept>,
@@ -100,7 +100,7 @@ struct Entry {
 
 impl KeptBodies {
     /// Results cut bodies longer than `max_result_bytes`; the bounds are the constants above.
-    pub fn new(max_result_bytes: usize) -> Self {
+    pub(crate) fn new(max_result_bytes: usize) -> Self {
         Self::with_limits(
             max_result_bytes,
             Limits {
@@ -121,7 +121,7 @@ impl KeptBodies {
 
     /// `report` as a result carries it for `agent`: a body longer than `--max-result-bytes`
     /// is cut, and kept whole (and offered) when its job id can name it and it fits the bounds.
-    pub fn fit(&self, mut report: CallReport, agent: &str) -> CallReport {
+    pub(crate) fn fit(&self, mut report: CallReport, agent: &str) -> CallReport {
         let Some(full) = report.cut_body(self.max_result_bytes) else {
             return report;
         };
@@ -161,7 +161,7 @@ impl KeptBodies {
     }
 
     /// The whole body at `uri`, if `agent`'s call left it there and it is still kept.
-    pub fn read(&self, uri: &str, agent: &str) -> Result<Arc<FullBody>, ReadError> {
+    pub(crate) fn read(&self, uri: &str, agent: &str) -> Result<Arc<FullBody>, ReadError> {
         let shown = || uri.chars().take(200).collect::<String>();
         let job_id = uri
             .strip_prefix(URI_PREFIX)

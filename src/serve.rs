@@ -55,7 +55,7 @@ pub struct ServeArgs {
     /// The largest downstream response body put whole in a tool result, in bytes. A larger
     /// one is cut (`execution.truncated`) and offered whole as the MCP resource
     /// tenet://jobs/{job_id}/execution, linked from the result.
-    #[arg(long, value_name = "BYTES", env = "TENET_MCP_MAX_RESULT_BYTES", default_value_t = DEFAULT_MAX_RESULT_BYTES, value_parser = parse_max_result_bytes)]
+    #[arg(long, value_name = "BYTES", env = "TENET_MCP_MAX_RESULT_BYTES", default_value_t = DEFAULT_MAX_RESULT_BYTES, value_parser = parse_bytes)]
     pub max_result_bytes: usize,
     /// Start a local Tenet emulator in-process and use it instead of Tenet.
     #[arg(long)]
@@ -133,7 +133,7 @@ pub struct HttpArgs {
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
     /// The largest request body, in bytes; larger ones get 413 [default: 1048576 (1 MiB)].
-    #[arg(long, value_name = "BYTES", value_parser = parse_max_body)]
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub max_body: Option<usize>,
     /// Close sessions without any message for this long, in seconds (never
     /// while a call is in flight) [default: 300].
@@ -200,19 +200,8 @@ fn parse_header_read_timeout(text: &str) -> Result<f64, String> {
     }
 }
 
-/// The `--max-result-bytes` range: a result holds at least 1 KiB of a body, at most 64 MiB.
-const MAX_RESULT_BYTES_RANGE: std::ops::RangeInclusive<usize> = 1024..=64 * 1024 * 1024;
-
-fn parse_max_result_bytes(text: &str) -> Result<usize, String> {
-    match text.parse::<usize>() {
-        Ok(bytes) if MAX_RESULT_BYTES_RANGE.contains(&bytes) => Ok(bytes),
-        _ => Err(format!(
-            "`{text}` is not a number of bytes between 1024 and 67108864 (64 MiB); the default is {DEFAULT_MAX_RESULT_BYTES}"
-        )),
-    }
-}
-
-fn parse_max_body(text: &str) -> Result<usize, String> {
+/// A size in bytes from 1 KiB to 64 MiB (`--max-body`, `--max-result-bytes`).
+fn parse_bytes(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(bytes) if (1024..=64 * 1024 * 1024).contains(&bytes) => Ok(bytes),
         _ => Err(format!(
