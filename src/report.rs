@@ -10,7 +10,7 @@
 //! [`ExecutionError`] of a failed or pending one, the message of an error), and
 //! `executed` is derived from the status when the report is serialised.
 //!
-//! A downstream body too big for a result is cut by [`CallReport::cut_body`]: `execution.body`
+//! A downstream body too big for a result is cut (`CallReport::cut_body`): `execution.body`
 //! becomes a string holding the start of the body's text, with `execution.truncated` and
 //! `execution.size_bytes`, and the summary says where the whole body can be read.
 
@@ -471,7 +471,7 @@ impl CallReport {
     }
 
     /// The size of the whole body's text in bytes, when `execution.body` holds only its
-    /// start (see [`CallReport::cut_body`]).
+    /// start (`--max-result-bytes`).
     pub fn cut_size(&self) -> Option<u64> {
         self.cut.filter(|_| self.execution.is_some())
     }

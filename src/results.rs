@@ -1,8 +1,8 @@
 //! Downstream bodies too big for a tool result (`serve --max-result-bytes`).
 //!
-//! [`KeptBodies::fit`] cuts such a body in the result ([`CallReport::cut_body`]) and keeps
+//! `KeptBodies::fit` cuts such a body in the result (`CallReport::cut_body`) and keeps
 //! it whole, offered as the resource `tenet://jobs/{job_id}/execution`; the bridge links
-//! it from the result and answers `resources/read` of it with [`KeptBodies::read`], only
+//! it from the result and answers `resources/read` of it with `KeptBodies::read`, only
 //! to the agent whose call it was (any other agent finds nothing there, as for a URI
 //! never offered).
 //!
@@ -62,8 +62,8 @@ pub(crate) enum ReadError {
     /// Nothing is kept there for this agent (never, no longer, or another agent's).
     #[error(
         "no response body is kept at {0} for you: a body is kept only for the agent whose call it was, \
-         for an hour after it was last read, and only the latest ones; call tenet_job_status with that \
-         call's job_ref to get its result (and a new link) again"
+         for an hour after it was last used, and only the most recently used ones; call tenet_job_status \
+         with that call's job_ref to get its result (and a new link) again"
     )]
     NotKept(String),
 }
