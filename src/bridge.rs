@@ -9,6 +9,10 @@
 //! (one per HTTP session) shares the catalog, so [`Bridge::replace_catalog`] reaches
 //! every connected client with `notifications/tools/list_changed`.
 //!
+//! A downstream body past `--max-result-bytes` is cut in the result, which links the whole
+//! body as a resource; `resources/read` serves it to the agent whose call it was
+//! ([`crate::results`]).
+//!
 //! [`ToolOptions`] say which tools are shown (a [`Selector`], applied to every catalog
 //! served), what each token's agent may see and call ([`AgentScopes`]; a call outside
 //! them is refused before Tenet hears of it), and whether `tools/list` carries the tools
@@ -24,9 +28,11 @@ use rmcp::{
     ErrorData, Peer, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock,
-        CreateTaskResult, GetTaskParams, GetTaskResult, Implementation, ListToolsResult,
-        PaginatedRequestParams, ProgressNotificationParam, ServerCapabilities, ServerConfig,
-        Tool as McpTool, ToolAnnotations, UpdateTaskParams,
+        CreateTaskResult, GetTaskParams, GetTaskResult, Implementation,
+        ListResourceTemplatesResult, ListToolsResult, PaginatedRequestParams,
+        ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse,
+        ReadResourceResult, Resource, ResourceContents, ResourceTemplate, ServerCapabilities,
+        ServerConfig, Tool as McpTool, ToolAnnotations, UpdateTaskParams,
     },
     service::{NotificationContext, RequestContext},
     task_manager::{TaskExit, TaskManager, TaskOptions},
@@ -42,6 +48,7 @@ use crate::{
     discovery::{self, CALL_TOOL, DESCRIBE_TOOL, Index, SEARCH_TOOL},
     governor::{Decided, Governor, JobWatcher, PendingJob},
     report::{CallReport, output_schema},
+    results::{DEFAULT_MAX_RESULT_BYTES, KeptBodies, URI_TEMPLATE},
     selection::{AgentScopes, Selection, Selector},
     telemetry,
     tenet::wire::JobStatus,
@@ -49,7 +56,8 @@ use crate::{
 
 /// What the server says about itself at `initialize`.
 const INSTRUCTIONS: &str = "Every tool here is a call to an external API governed by Tenet. \
-Each result's structuredContent.status says what happened: executed (read execution.body), \
+Each result's structuredContent.status says what happened: executed (read execution.body; when \
+execution.truncated is true it holds only the start, and resources/read of the linked URI gives the whole body), \
 failed, pending (the job is still running: call tenet_job_status with its job_ref later), \
 escalated (held for human approval: do not retry), blocked (refused by policy: do not retry) or error.";
 
@@ -119,6 +127,8 @@ struct Inner {
     tasks: Option<TaskManager>,
     /// The agent each task was created for, and when: only that agent can see or steer it.
     task_owners: Mutex<HashMap<String, (String, Instant)>>,
+    /// Bodies cut from results, kept for `resources/read`.
+    bodies: Arc<KeptBodies>,
 }
 
 /// A catalog, the tools shown of it, and what `tools/list` says (the built-in job status tool first).
@@ -180,8 +190,18 @@ impl Bridge {
                 peers: Mutex::new(Vec::new()),
                 tasks: None,
                 task_owners: Mutex::default(),
+                bodies: Arc::new(KeptBodies::new(DEFAULT_MAX_RESULT_BYTES)),
             }),
         }
+    }
+
+    /// Cuts downstream bodies longer than `bytes` in results (`serve --max-result-bytes`;
+    /// [`DEFAULT_MAX_RESULT_BYTES`] otherwise). Call it before the bridge is cloned.
+    pub fn with_max_result_bytes(mut self, bytes: usize) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.bodies = Arc::new(KeptBodies::new(bytes));
+        }
+        self
     }
 
     /// Turns MCP Tasks on: clients that declare the Tasks extension get an allowed
@@ -244,6 +264,8 @@ impl Bridge {
     /// client polls `tasks/get` for the job's progress and gets the tool result when it ends.
     fn spawn_task(&self, tasks: &TaskManager, job: PendingJob, agent_id: &str) -> CreateTaskResult {
         let governor = self.inner.governor.clone();
+        let bodies = self.inner.bodies.clone();
+        let agent = agent_id.to_owned();
         let job_id = job.job_id().to_owned();
         let task = tasks.spawn(
             TaskOptions::new().with_ttl_ms(TASK_TTL.as_millis() as u64).with_poll_interval_ms(TASK_POLL_INTERVAL_MS),
@@ -254,7 +276,7 @@ impl Bridge {
                     let mut no_progress = ();
                     let follow = governor.follow_job(job, deadline, &cancel, &mut no_progress);
                     tokio::select! {
-                        report = follow => Ok(tool_result(&report)),
+                        report = follow => Ok(tool_result(&bodies.fit(report, &agent))),
                         () = task.cancelled() => {
                             cancel.cancel();
                             tracing::info!(job_id, "task cancelled: stopped following the job (Tenet cannot recall a started job)");
@@ -485,7 +507,8 @@ fn job_ref_argument(arguments: &Map<String, Value>) -> Result<&str, String> {
     }
 }
 
-/// The tool result of a report.
+/// The tool result of a report: its text block, and a `resource_link` to the whole body
+/// when the report's body was cut and kept.
 pub fn tool_result(report: &CallReport) -> CallToolResult {
     let structured = serde_json::to_value(report).unwrap_or_default();
     let mut result = if report.is_error() {
@@ -494,6 +517,20 @@ pub fn tool_result(report: &CallReport) -> CallToolResult {
         CallToolResult::structured(structured)
     };
     result.content = vec![ContentBlock::text(report.summary())];
+    if let Some(uri) = report.full_body_uri() {
+        let mut link = Resource::new(uri, "execution")
+            .with_title(format!("Whole response body of {}", report.tool))
+            .with_description(
+                "The downstream response body this tool result holds only the start of (execution.body)",
+            );
+        if let Some(size) = report.cut_size() {
+            link = link.with_size(size);
+        }
+        if let Some(mime_type) = report.full_body_mime_type() {
+            link = link.with_mime_type(mime_type);
+        }
+        result.content.push(ContentBlock::resource_link(link));
+    }
     result
 }
 
@@ -561,6 +598,7 @@ impl JobWatcher for ProgressReporter {
 impl ServerHandler for Bridge {
     fn get_info(&self) -> ServerConfig {
         let capabilities = ServerCapabilities::builder()
+            .enable_resources()
             .enable_tools()
             .enable_tool_list_changed();
         let capabilities = if self.inner.tasks.is_some() {
@@ -638,6 +676,38 @@ impl ServerHandler for Bridge {
             .cancel_task(&request.task_id)
     }
 
+    /// The one template: kept bodies (`resources/list` stays empty: each body is linked
+    /// from the result it was cut from, and exists only for the agent of that call).
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let mut template = ResourceTemplate::new(URI_TEMPLATE, "execution");
+        template.title = Some("Whole response body of a job".to_owned());
+        template.description = Some(
+            "The downstream response body of a call whose tool result holds only its start \
+             (execution.truncated); readable only by the agent whose call it was, for a while"
+                .to_owned(),
+        );
+        Ok(ListResourceTemplatesResult::with_all_items(vec![template]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let body = self
+            .inner
+            .bodies
+            .read(&request.uri, self.agent_id(&context))
+            .map_err(|error| ErrorData::resource_not_found(error.to_string(), None))?;
+        let contents =
+            ResourceContents::text(body.text.clone(), request.uri).with_mime_type(body.mime_type());
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+
     fn get_tool(&self, name: &str) -> Option<McpTool> {
         let view = self.view();
         view.definitions
@@ -694,7 +764,7 @@ impl Bridge {
                 let report = governor
                     .job_status(job_ref, agent_id, &context.ct, &mut progress)
                     .await;
-                return Ok(self.finish(&report).into());
+                return Ok(self.finish(report, agent_id).into());
             }
             SEARCH_TOOL if let Some(index) = &view.index => {
                 return Ok(match discovery::search_arguments(&arguments) {
@@ -785,12 +855,14 @@ impl Bridge {
                     .await
             }
         };
-        Ok(self.finish(&report).into())
+        Ok(self.finish(report, agent_id).into())
     }
 
-    /// Logs a governed call's outcome and makes its tool result.
-    fn finish(&self, report: &CallReport) -> CallToolResult {
+    /// Logs a governed call's outcome and makes its tool result for `agent` (cutting a
+    /// body past `--max-result-bytes`).
+    fn finish(&self, report: CallReport, agent: &str) -> CallToolResult {
         report.record_on(&tracing::Span::current());
+        let report = self.inner.bodies.fit(report, agent);
         tracing::info!(
             tool = %report.tool,
             status = ?report.status(),
@@ -798,7 +870,7 @@ impl Bridge {
             job_id = report.job_id.as_deref().unwrap_or(""),
             "tool call governed"
         );
-        tool_result(report)
+        tool_result(&report)
     }
 
     /// Logs a call refused because the tool is not shown to `agent` although the catalog has it.

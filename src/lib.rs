@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod reload;
 pub mod report;
+pub mod results;
 pub mod selection;
 pub mod serve;
 pub mod telemetry;

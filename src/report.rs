@@ -9,6 +9,10 @@
 //! which takes what the status needs (the downstream response of an executed call, the
 //! [`ExecutionError`] of a failed or pending one, the message of an error), and
 //! `executed` is derived from the status when the report is serialised.
+//!
+//! A downstream body too big for a result is cut (`CallReport::cut_body`): `execution.body`
+//! becomes a string holding the start of the body's text, with `execution.truncated` and
+//! `execution.size_bytes`, and the summary says where the whole body can be read.
 
 use std::borrow::Cow;
 
@@ -143,6 +147,26 @@ impl From<wire::Execution> for DownstreamResponse {
     }
 }
 
+/// A downstream body as it was before [`CallReport::cut_body`] cut it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct FullBody {
+    /// The body's text: its JSON text, or the string the downstream API answered.
+    pub(crate) text: String,
+    /// Whether the body was JSON (else text).
+    pub(crate) json: bool,
+}
+
+impl FullBody {
+    /// The media type of [`FullBody::text`].
+    pub(crate) fn mime_type(&self) -> &'static str {
+        if self.json {
+            "application/json"
+        } else {
+            "text/plain"
+        }
+    }
+}
+
 /// The structured result of a governed tool call.
 ///
 /// The status and what goes with it (`execution`, `execution_error`, `error`) are set
@@ -163,6 +187,8 @@ pub struct CallReport {
     /// The job's reference for `tenet_job_status`: valid only for the agent that made the call.
     pub job_ref: Option<String>,
     execution: Option<DownstreamResponse>,
+    /// The size of the whole body's text when `execution.body` holds only its start.
+    cut: Option<u64>,
     execution_error: Option<ExecutionError>,
     /// The HTTP status of Tenet's answer to the execute, when there was one.
     pub http_status: Option<u16>,
@@ -171,6 +197,9 @@ pub struct CallReport {
     pub tool: String,
     /// The request id sent to Tenet (also the Idempotency-Key).
     pub request_id: String,
+    /// Where the whole body of a cut `execution.body` can be read (a resource URI), and
+    /// its media type.
+    full_body: Option<(String, &'static str)>,
 }
 
 /// The JSON form of a [`CallReport`]: its field names and order are the wire contract
@@ -198,7 +227,7 @@ struct ReportJson<'a> {
     /// The job's reference for `tenet_job_status`: valid only for the agent that made the call.
     job_ref: Option<&'a str>,
     /// The downstream response, when executed.
-    execution: Option<&'a DownstreamResponse>,
+    execution: Option<ExecutionJson<'a>>,
     /// Why an allowed call did not execute (`credential_not_found`, `poll_timeout`, ...).
     execution_error: Option<&'a str>,
     /// The HTTP status of Tenet's answer to the execute, when there was one.
@@ -223,7 +252,11 @@ impl<'a> From<&'a CallReport> for ReportJson<'a> {
             reason_codes: &report.reason_codes,
             job_id: report.job_id.as_deref(),
             job_ref: report.job_ref.as_deref(),
-            execution: report.execution.as_ref(),
+            execution: report.execution.as_ref().map(|response| ExecutionJson {
+                response,
+                truncated: report.cut.is_some(),
+                size_bytes: report.cut,
+            }),
             execution_error: report.execution_error.as_ref().map(ExecutionError::as_str),
             http_status: report.http_status,
             error: report.error.as_deref(),
@@ -231,6 +264,20 @@ impl<'a> From<&'a CallReport> for ReportJson<'a> {
             request_id: &report.request_id,
         }
     }
+}
+
+/// `execution` as a report serialises it: the downstream response, and whether its body was cut.
+#[derive(Serialize, JsonSchema)]
+struct ExecutionJson<'a> {
+    #[serde(flatten)]
+    response: &'a DownstreamResponse,
+    /// True when `body` is a string holding only the start of the downstream body's text
+    /// (see [`CallReport::cut_body`]); absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
+    /// The size of the whole body's text in bytes, when `truncated`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size_bytes: Option<u64>,
 }
 
 impl Serialize for CallReport {
@@ -265,11 +312,13 @@ impl CallReport {
             job_id: None,
             job_ref: None,
             execution: None,
+            cut: None,
             execution_error: None,
             http_status: None,
             error: None,
             tool: tool.to_owned(),
             request_id: request_id.to_owned(),
+            full_body: None,
         }
     }
 
@@ -284,6 +333,7 @@ impl CallReport {
             status: CallStatus::Error,
             outcome: None,
             execution: None,
+            cut: None,
             execution_error: None,
             error: Some(message.into()),
             ..self
@@ -295,6 +345,7 @@ impl CallReport {
         Self {
             status: CallStatus::Executed,
             execution: Some(response),
+            cut: None,
             execution_error: None,
             error: None,
             ..self
@@ -307,6 +358,7 @@ impl CallReport {
         Self {
             status: CallStatus::Failed,
             execution: response,
+            cut: None,
             execution_error: Some(error),
             ..self
         }
@@ -325,6 +377,7 @@ impl CallReport {
         Self {
             status: CallStatus::Pending,
             execution: None,
+            cut: None,
             execution_error: Some(why),
             ..self
         }
@@ -341,6 +394,7 @@ impl CallReport {
             status,
             outcome: Some(outcome),
             execution: None,
+            cut: None,
             execution_error: None,
             ..self
         }
@@ -364,6 +418,81 @@ impl CallReport {
     /// Why an allowed call did not execute.
     pub fn execution_error(&self) -> Option<&ExecutionError> {
         self.execution_error.as_ref()
+    }
+
+    /// Cuts the downstream body when its text (its JSON text, or the string the API
+    /// answered) is longer than `max_bytes`: `execution.body` becomes a string holding the
+    /// longest start of that text, cut between characters, whose JSON encoding takes at
+    /// most `max_bytes`, and `execution.truncated` and `execution.size_bytes` (the whole
+    /// text's size) say so. Returns the whole body when it was cut; `None` (and the
+    /// report unchanged) when there is no body to cut.
+    pub(crate) fn cut_body(&mut self, max_bytes: usize) -> Option<FullBody> {
+        if self.cut.is_some() {
+            return None;
+        }
+        let execution = self.execution.as_mut()?;
+        let size = match &execution.body {
+            Value::String(text) => text.len(),
+            other => json_len(other),
+        };
+        if size <= max_bytes {
+            return None;
+        }
+        let full = match std::mem::take(&mut execution.body) {
+            Value::String(text) => FullBody { text, json: false },
+            other => FullBody {
+                text: other.to_string(),
+                json: true,
+            },
+        };
+        execution.body = Value::String(json_prefix(&full.text, max_bytes).to_owned());
+        self.cut = Some(size as u64);
+        Some(full)
+    }
+
+    /// Says that the whole body of a cut `execution.body` can be read at `uri` (a
+    /// resource URI); `mime_type` is the body's (see [`FullBody::mime_type`]).
+    pub(crate) fn offer_full_body(&mut self, uri: String, mime_type: &'static str) {
+        self.full_body = Some((uri, mime_type));
+    }
+
+    /// Where the whole body of a cut `execution.body` can be read, when it can.
+    pub fn full_body_uri(&self) -> Option<&str> {
+        self.offered().map(|(uri, _)| uri.as_str())
+    }
+
+    /// The media type of the body at [`CallReport::full_body_uri`].
+    pub fn full_body_mime_type(&self) -> Option<&'static str> {
+        self.offered().map(|(_, mime_type)| *mime_type)
+    }
+
+    fn offered(&self) -> Option<&(String, &'static str)> {
+        self.full_body.as_ref().filter(|_| self.cut.is_some())
+    }
+
+    /// The size of the whole body's text in bytes, when `execution.body` holds only its
+    /// start (`--max-result-bytes`).
+    pub fn cut_size(&self) -> Option<u64> {
+        self.cut.filter(|_| self.execution.is_some())
+    }
+
+    /// For a report whose body was cut: a sentence on how much is left out and where to read it.
+    fn cut_note(&self) -> Option<String> {
+        let size = self.cut_size()?;
+        let kept = self
+            .execution
+            .as_ref()
+            .and_then(|execution| execution.body.as_str())
+            .map_or(0, str::len);
+        let read = match self.full_body_uri() {
+            Some(uri) => format!("read the whole body with resources/read of {uri}"),
+            None => "the rest cannot be read through this server".to_owned(),
+        };
+        Some(format!(
+            "The response body is {size} bytes, more than this server puts in a result \
+             (--max-result-bytes): execution.body holds only its first {kept} bytes, as a string \
+             (execution.truncated is true); {read}."
+        ))
     }
 
     /// Whether the MCP result is an error: blocked, failed, or no decision.
@@ -391,9 +520,15 @@ impl CallReport {
                     other => other.to_string(),
                 });
                 let body = body.unwrap_or_default();
+                let note = self.cut_note();
                 let body = if body.chars().count() > MAX_SUMMARY_BODY_CHARS {
                     let cut: String = body.chars().take(MAX_SUMMARY_BODY_CHARS).collect();
-                    format!("{cut}… (cut; the full body is in structuredContent.execution.body)")
+                    let rest = if note.is_some() {
+                        "cut"
+                    } else {
+                        "cut; the full body is in structuredContent.execution.body"
+                    };
+                    format!("{cut}… ({rest})")
                 } else {
                     body
                 };
@@ -402,8 +537,9 @@ impl CallReport {
                 } else {
                     ""
                 };
+                let note = note.map(|note| format!(" {note}")).unwrap_or_default();
                 format!(
-                    "{tool} was executed through Tenet: the downstream API answered HTTP {status}{verdict}.\n{body}"
+                    "{tool} was executed through Tenet: the downstream API answered HTTP {status}{verdict}.{note}\n{body}"
                 )
             }
             CallStatus::Failed => {
@@ -419,8 +555,12 @@ impl CallReport {
                         " Tenet allowed the call but it did not complete; check the error before retrying."
                     }
                 };
+                let note = self
+                    .cut_note()
+                    .map(|note| format!(" {note}"))
+                    .unwrap_or_default();
                 format!(
-                    "{tool} was allowed by Tenet but not executed: {}.{hint}",
+                    "{tool} was allowed by Tenet but not executed: {}.{hint}{note}",
                     error.as_str()
                 )
             }
@@ -443,6 +583,42 @@ impl CallReport {
             ),
         }
     }
+}
+
+/// The length of `value`'s JSON text, without writing it out.
+fn json_len(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a `Value` to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
+}
+
+/// The longest start of `text`, cut between characters, whose JSON string encoding
+/// (without its quotes) takes at most `max_bytes`.
+fn json_prefix(text: &str, max_bytes: usize) -> &str {
+    let mut used = 0;
+    for (at, c) in text.char_indices() {
+        let encoded = match c {
+            '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+            c if u32::from(c) < 0x20 => 6,
+            c => c.len_utf8(),
+        };
+        if used + encoded > max_bytes {
+            return &text[..at];
+        }
+        used += encoded;
+    }
+    text
 }
 
 /// The fields of a [`CallReport`] its `outputSchema` types: what an agent acts on.
@@ -709,6 +885,86 @@ mod tests {
             )
         );
         assert!(error.summary().contains("boom"), "{}", error.summary());
+    }
+
+    fn executed_with(body: Value) -> CallReport {
+        let mut report = CallReport::new("t.x", "r1");
+        report.job_id = Some("job_1".into());
+        report.executed(DownstreamResponse {
+            status: 200,
+            headers: Map::new(),
+            body,
+            duration_ms: 1,
+        })
+    }
+
+    /// A cut keeps the longest start whose JSON encoding fits, between characters.
+    #[test]
+    fn json_prefix_fits_the_encoded_size_on_a_char_boundary() {
+        for (text, max, prefix) in [
+            ("abcdef", 4, "abcd"),
+            ("ab\"cd", 4, "ab\""),
+            ("ab\"cd", 3, "ab"),
+            ("é€x", 4, "é"),
+            ("é€x", 5, "é€"),
+            ("a\u{1}b", 6, "a"),
+            ("a\u{1}b", 7, "a\u{1}"),
+            ("short", 100, "short"),
+        ] {
+            assert_eq!(json_prefix(text, max), prefix, "{text:?} in {max}");
+        }
+    }
+
+    #[test]
+    fn cutting_a_body_makes_it_a_string_prefix_with_its_size() {
+        let body = json!({"a": "x".repeat(100)});
+        let mut report = executed_with(body.clone());
+        let unchanged = report.clone();
+        assert_eq!(report.cut_body(200), None, "a body that fits is not cut");
+        assert_eq!(report, unchanged);
+        let full = report.cut_body(50).unwrap();
+        assert_eq!(
+            full,
+            FullBody {
+                text: body.to_string(),
+                json: true
+            }
+        );
+        let value = serde_json::to_value(&report).unwrap();
+        let execution = &value["execution"];
+        assert_eq!(execution["truncated"], true);
+        assert_eq!(execution["size_bytes"], body.to_string().len());
+        // `{"a":"` takes 9 bytes encoded (each quote is escaped), then 41 `x` fit.
+        let kept = execution["body"].as_str().unwrap();
+        assert_eq!(kept, &body.to_string()[..47]);
+        assert_eq!(report.cut_body(10), None, "a cut body is not cut again");
+        assert!(
+            jsonschema::validator_for(&Value::Object(output_schema()))
+                .unwrap()
+                .is_valid(&value)
+        );
+        assert!(
+            report
+                .summary()
+                .contains("execution.body holds only its first 47 bytes")
+                && report
+                    .summary()
+                    .contains("cannot be read through this server"),
+            "{}",
+            report.summary()
+        );
+        report.offer_full_body("tenet://jobs/job_1/execution".into(), full.mime_type());
+        assert!(
+            report.summary().contains(
+                "read the whole body with resources/read of tenet://jobs/job_1/execution"
+            ),
+            "{}",
+            report.summary()
+        );
+        let text = executed_with(Value::String("é".repeat(40)))
+            .cut_body(9)
+            .unwrap();
+        assert_eq!((text.json, text.mime_type()), (false, "text/plain"));
     }
 
     /// `executed` is true exactly for status `executed`, whatever built the report; an

@@ -20,6 +20,7 @@ use crate::{
     catalog::Catalog,
     governor::{Governor, JobRefs},
     reload,
+    results::DEFAULT_MAX_RESULT_BYTES,
     selection::{AgentScopes, SelectionArgs},
     tenet::{
         ApiKey, ClientConfig, TenetClient,
@@ -55,6 +56,11 @@ pub struct ServeArgs {
     /// e.g. http://localhost:4318); off by default.
     #[arg(long, value_name = "URL", env = "TENET_MCP_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// The largest downstream response body put whole in a tool result, in bytes. A larger
+    /// one is cut (`execution.truncated`) and offered whole as the MCP resource
+    /// tenet://jobs/{job_id}/execution, linked from the result.
+    #[arg(long, value_name = "BYTES", env = "TENET_MCP_MAX_RESULT_BYTES", default_value_t = DEFAULT_MAX_RESULT_BYTES, value_parser = parse_bytes)]
+    pub max_result_bytes: usize,
     /// Start a local Tenet emulator in-process and use it instead of Tenet.
     #[arg(long)]
     pub emulator: bool,
@@ -131,7 +137,7 @@ pub struct HttpArgs {
     #[arg(long = "allowed-origin", value_name = "ORIGIN")]
     pub allowed_origins: Vec<String>,
     /// The largest request body, in bytes; larger ones get 413 [default: 1048576 (1 MiB)].
-    #[arg(long, value_name = "BYTES", value_parser = parse_max_body)]
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
     pub max_body: Option<usize>,
     /// Close sessions without any message for this long, in seconds (never
     /// while a call is in flight) [default: 300].
@@ -198,7 +204,8 @@ fn parse_header_read_timeout(text: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_max_body(text: &str) -> Result<usize, String> {
+/// A size in bytes from 1 KiB to 64 MiB (`--max-body`, `--max-result-bytes`).
+fn parse_bytes(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(bytes) if (1024..=64 * 1024 * 1024).contains(&bytes) => Ok(bytes),
         _ => Err(format!(
@@ -317,11 +324,14 @@ pub struct Upstream {
     /// Which tools are shown, to whom, and how (`--toolsets`, `--tools`, `--read-only`,
     /// `--tool-mode`, per-token lists).
     pub tools: ToolOptions,
+    /// The largest downstream body put whole in a result (`--max-result-bytes`).
+    pub max_result_bytes: usize,
 }
 
 impl Upstream {
     /// `serve`'s defaults for Tenet at `api_url` with `api_key`: agent `default`, no
-    /// context, a 120 s poll timeout, 30 s requests, job references keyed by the key.
+    /// context, a 120 s poll timeout, 30 s requests, job references keyed by the key,
+    /// bodies cut past [`DEFAULT_MAX_RESULT_BYTES`].
     pub fn new(api_url: impl Into<String>, api_key: ApiKey) -> Self {
         Self {
             api_url: api_url.into(),
@@ -333,6 +343,7 @@ impl Upstream {
             request_timeout: Duration::from_secs(30),
             tasks: false,
             tools: ToolOptions::default(),
+            max_result_bytes: DEFAULT_MAX_RESULT_BYTES,
         }
     }
 
@@ -343,7 +354,8 @@ impl Upstream {
         config.request_timeout = self.request_timeout;
         let governor = Governor::new(TenetClient::new(config), self.context, self.poll_timeout)
             .with_job_refs(self.job_refs);
-        let bridge = Bridge::with_options(catalog, governor, self.agent_id, self.tools)?;
+        let bridge = Bridge::with_options(catalog, governor, self.agent_id, self.tools)?
+            .with_max_result_bytes(self.max_result_bytes);
         Ok(if self.tasks {
             bridge.with_tasks()
         } else {
@@ -398,6 +410,7 @@ pub async fn run(
     upstream.poll_timeout = Duration::from_secs_f64(args.poll_timeout);
     upstream.request_timeout = Duration::from_secs_f64(args.request_timeout);
     upstream.tasks = args.tasks;
+    upstream.max_result_bytes = args.max_result_bytes;
     upstream.tools = ToolOptions {
         selector,
         scopes,

@@ -12,8 +12,21 @@
 //! Requests of the 2026-07-28 revision are served by rmcp without a session. [`check`]
 //! gives each one a session slot while it is answered (so the caps and shutdown apply)
 //! and meters its `tools/call` ([`Unattached`]), reading the answer off the response.
+//!
+//! Priming events (an event with an id and empty data, SEP-1699) are defined from the
+//! 2025-11-25 revision on; clients of earlier ones may `JSON.parse` every event's data
+//! (Gemini CLI does, and fails). [`Sessions`] sends them per session: the POST and GET
+//! streams of a session that negotiated 2025-11-25 or later start with one, those of an
+//! earlier revision never carry one. Every message event keeps its id either way, so a
+//! client resumes a stream with `Last-Event-ID` after any event it has seen. The response
+//! to `initialize` is a stream of one event that rmcp cannot resume: it gets no priming
+//! event on any revision.
 
-use std::sync::Arc;
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use axum::{
     extract::{Request, State},
@@ -25,7 +38,7 @@ use futures::{Stream, StreamExt};
 use rmcp::{
     model::{
         ClientJsonRpcMessage, ClientRequest, GetExtensions, GetMeta, JsonRpcRequest,
-        ProtocolVersion, ServerJsonRpcMessage,
+        JsonRpcResponse, ProtocolVersion, ServerJsonRpcMessage, ServerResult,
     },
     transport::{
         StreamableHttpServerConfig, StreamableHttpService,
@@ -59,11 +72,19 @@ const PROTOCOL_VERSION_HEADER: &str = "mcp-protocol-version";
 /// How often an open SSE stream gets a keep-alive comment.
 pub const SSE_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// The reconnection delay a priming event suggests (its SSE `retry` field).
+pub const SSE_RETRY: Duration = Duration::from_secs(3);
+
+/// The first revision that defines priming events.
+const PRIMING_SINCE: ProtocolVersion = ProtocolVersion::V_2025_11_25;
+
 /// rmcp's session manager, with every session registered and metered.
 pub struct Sessions {
     inner: Arc<LocalSessionManager>,
     registry: Arc<Registry>,
     bridge: Bridge,
+    /// The sessions that negotiated a revision defining priming events.
+    priming: Arc<Mutex<HashSet<RmcpSessionId>>>,
 }
 
 impl Sessions {
@@ -72,12 +93,50 @@ impl Sessions {
     pub fn new(registry: Arc<Registry>, bridge: Bridge) -> Arc<Self> {
         let mut inner = LocalSessionManager::default();
         inner.session_config.keep_alive = None;
+        // rmcp primes every POST stream (with the id resuming that stream);
+        // `create_stream` drops the event for sessions of earlier revisions.
+        inner.session_config.sse_retry = Some(SSE_RETRY);
         Arc::new(Self {
             inner: Arc::new(inner),
             registry,
             bridge,
+            priming: Arc::default(),
         })
     }
+
+    fn primes(&self, id: &RmcpSessionId) -> bool {
+        self.priming
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .contains(id)
+    }
+
+    /// `stream` as a session of `id` gets it: without priming events unless its
+    /// revision defines them.
+    fn primed_as_negotiated(
+        &self,
+        id: &RmcpSessionId,
+        stream: impl Stream<Item = ServerSseMessage> + Send + Sync + 'static,
+    ) -> impl Stream<Item = ServerSseMessage> + Send + Sync + 'static {
+        if self.primes(id) {
+            stream.left_stream()
+        } else {
+            stream
+                .filter(|event| std::future::ready(event.message.is_some()))
+                .right_stream()
+        }
+    }
+}
+
+/// Whether the answer to `initialize` negotiated a revision that defines priming events.
+fn negotiates_priming(answer: &ServerJsonRpcMessage) -> bool {
+    matches!(
+        answer,
+        ServerJsonRpcMessage::Response(JsonRpcResponse {
+            result: ServerResult::InitializeResult(result),
+            ..
+        }) if result.protocol_version >= PRIMING_SINCE
+    )
 }
 
 impl SessionManager for Sessions {
@@ -89,9 +148,14 @@ impl SessionManager for Sessions {
         let stop = self.registry.open_reserved(id.clone(), Kind::Streamable);
         // Reaping, shutdown or a DELETE cancel `stop`: close the rmcp session then.
         let inner = self.inner.clone();
+        let priming = self.priming.clone();
         let closing = id.clone();
         tokio::spawn(async move {
             stop.cancelled().await;
+            priming
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .remove(&closing);
             if let Err(error) = inner.close_session(&closing).await {
                 tracing::debug!(%error, "closing a Streamable HTTP session");
             }
@@ -111,7 +175,14 @@ impl SessionManager for Sessions {
         message: ClientJsonRpcMessage,
     ) -> Result<ServerJsonRpcMessage, Self::Error> {
         self.registry.set_owner(id, agent_of(&message));
-        self.inner.initialize_session(id, message).await
+        let answer = self.inner.initialize_session(id, message).await?;
+        if negotiates_priming(&answer) {
+            self.priming
+                .lock()
+                .unwrap_or_else(|poison| poison.into_inner())
+                .insert(id.clone());
+        }
+        Ok(answer)
     }
 
     async fn has_session(&self, id: &RmcpSessionId) -> Result<bool, Self::Error> {
@@ -120,6 +191,10 @@ impl SessionManager for Sessions {
 
     async fn close_session(&self, id: &RmcpSessionId) -> Result<(), Self::Error> {
         self.registry.close(id);
+        self.priming
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+            .remove(id);
         self.inner.close_session(id).await
     }
 
@@ -129,7 +204,8 @@ impl SessionManager for Sessions {
         message: ClientJsonRpcMessage,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         self.registry.touch(id);
-        self.inner.create_stream(id, message).await
+        let stream = self.inner.create_stream(id, message).await?;
+        Ok(self.primed_as_negotiated(id, stream))
     }
 
     async fn accept_message(
@@ -146,7 +222,19 @@ impl SessionManager for Sessions {
         id: &RmcpSessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         self.registry.touch(id);
-        self.inner.create_standalone_stream(id).await
+        let stream = self.inner.create_standalone_stream(id).await?;
+        // rmcp's own priming of this stream is off (see `service`): it would prime every
+        // session alike. The id `0` resumes the stream from its first cached event.
+        let stream = if self.primes(id) {
+            futures::stream::once(std::future::ready(ServerSseMessage::priming(
+                "0", SSE_RETRY,
+            )))
+            .chain(stream)
+            .left_stream()
+        } else {
+            stream.right_stream()
+        };
+        Ok(stream)
     }
 
     async fn resume(
@@ -155,7 +243,8 @@ impl SessionManager for Sessions {
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         self.registry.touch(id);
-        self.inner.resume(id, last_event_id).await
+        let stream = self.inner.resume(id, last_event_id).await?;
+        Ok(self.primed_as_negotiated(id, stream))
     }
 }
 
@@ -174,6 +263,7 @@ fn agent_of(message: &ClientJsonRpcMessage) -> Option<String> {
 
 /// rmcp's Streamable HTTP service over [`Sessions`]. The `Host` and `Origin` checks and
 /// the body limit are the guard's ([`super::auth::guard`]), so rmcp's are relaxed to match.
+/// rmcp's priming of `initialize` answers and GET streams is off: [`Sessions`] primes per session.
 pub fn service(
     sessions: Arc<Sessions>,
     bridge: Bridge,
@@ -184,6 +274,7 @@ pub fn service(
         .disable_allowed_hosts()
         .disable_allowed_origins()
         .with_sse_keep_alive(Some(SSE_KEEP_ALIVE))
+        .with_sse_retry(None)
         // The guard already refused larger bodies; this only keeps rmcp from reading more.
         .with_max_request_body_bytes(max_body.saturating_add(1))
         .with_cancellation_token(stop);
