@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod downstream;
+pub mod emulated;
 pub mod harness;
 pub mod http_server;
 pub mod interop;
