@@ -38,7 +38,9 @@ pub fn client_path() -> String {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_tenet-mcp"));
     let dirs = [
         repo().join("tests/interop/node_modules/.bin"),
-        bin.parent().expect("the binary has a directory").to_path_buf(),
+        bin.parent()
+            .expect("the binary has a directory")
+            .to_path_buf(),
     ];
     let rest = std::env::var_os("PATH").unwrap_or_default();
     std::env::join_paths(dirs.iter().cloned().chain(std::env::split_paths(&rest)))
