@@ -148,7 +148,9 @@ async fn claude_code(label: &str, add: &[&str]) {
             .env("DISABLE_TELEMETRY", "1")
             .env("DISABLE_ERROR_REPORTING", "1")
             .env("DISABLE_AUTOUPDATER", "1")
-            .env("ENABLE_TOOL_SEARCH", "false");
+            .env("ENABLE_TOOL_SEARCH", "false")
+            // How long Claude Code waits for an MCP server to start (a loaded CI machine).
+            .env("MCP_TIMEOUT", "60000");
         command
     };
     let mut register = claude_command();
@@ -249,13 +251,16 @@ exporter = "none"
 /// `codex app-server`: JSON-RPC, one message a line, on its stdin and stdout.
 struct AppServer {
     child: Child,
+    /// Where its stderr goes, for the failure messages.
+    stderr: PathBuf,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
     next_id: u64,
 }
 
 impl AppServer {
-    fn start(mut command: Command) -> Self {
+    fn start(mut command: Command, stderr: PathBuf) -> Self {
+        let log = std::fs::File::create(&stderr).unwrap();
         let mut child = command
             .arg("app-server")
             // An approval prompt has no one to answer it here: the test approves the
@@ -264,15 +269,18 @@ impl AppServer {
                 "-c",
                 r#"mcp_servers.tenet.default_tools_approval_mode="approve""#,
             ])
+            // Codex gives an MCP server 10 s to start by default; a loaded CI machine may need more.
+            .args(["-c", "mcp_servers.tenet.startup_timeout_sec=60"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("start codex app-server");
         let stdin = child.stdin.take().unwrap();
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
         Self {
             child,
+            stderr,
             stdin,
             lines,
             next_id: 0,
@@ -287,19 +295,22 @@ impl AppServer {
     /// The next message from the app-server; panics on a request to the client (an
     /// approval the configuration should have made unnecessary).
     async fn next(&mut self, waiting_for: &str) -> Value {
-        let line = tokio::time::timeout(CLIENT_TIMEOUT, self.lines.next_line())
-            .await
-            .unwrap_or_else(|_| {
-                panic!("codex app-server: no {waiting_for} within {CLIENT_TIMEOUT:?}")
-            })
-            .unwrap()
-            .unwrap_or_else(|| panic!("codex app-server exited before {waiting_for}"));
+        let line = match tokio::time::timeout(CLIENT_TIMEOUT, self.lines.next_line()).await {
+            Ok(Ok(Some(line))) => line,
+            Ok(_) => self.fail(&format!("exited before {waiting_for}")),
+            Err(_) => self.fail(&format!("no {waiting_for} within {CLIENT_TIMEOUT:?}")),
+        };
         let message: Value = serde_json::from_str(&line).expect("JSON-RPC lines");
-        assert!(
-            !(message.get("id").is_some() && message.get("method").is_some()),
-            "codex app-server asked the client something: {message}"
-        );
+        if message.get("id").is_some() && message.get("method").is_some() {
+            self.fail(&format!("asked the client something: {message}"));
+        }
         message
+    }
+
+    /// Panics with `what` and the app-server's stderr.
+    fn fail(&self, what: &str) -> ! {
+        let stderr = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        panic!("codex app-server {what}; its stderr:\n{stderr}")
     }
 
     /// Sends a request and returns its result.
@@ -311,10 +322,9 @@ impl AppServer {
         loop {
             let message = self.next(method).await;
             if message["id"] == id {
-                assert!(
-                    message.get("error").is_none(),
-                    "codex app-server: {method} failed: {message}"
-                );
+                if message.get("error").is_some() {
+                    self.fail(&format!("answered {method} with an error: {message}"));
+                }
                 return message["result"].clone();
             }
         }
@@ -359,7 +369,7 @@ async fn codex(label: &str, add: &[&str]) {
     register.args(["mcp", "add"]).args(add);
     run(&format!("{label}: codex mcp add"), register).await;
 
-    let mut app = AppServer::start(codex_command());
+    let mut app = AppServer::start(codex_command(), scratch.home.join("app-server.log"));
     app.request(
         "initialize",
         json!({"clientInfo": {"name": "tenet-mcp-tests", "version": "0"}}),
