@@ -131,6 +131,14 @@ fn assert_escalation_summary(label: &str, summary: &str, review: &str) {
     );
 }
 
+/// The server over HTTP behind a bearer token: the server, the URL of `path` on it and the
+/// `Authorization` header a client registers it with.
+fn served(path: &str) -> (EmulatedServer, String, String) {
+    let server = EmulatedServer::start(true);
+    let url = server.url(path);
+    (server, url, format!("Authorization: Bearer {TOKEN}"))
+}
+
 // ---------------------------------------------------------------- Claude Code
 
 /// Registers the server with `claude mcp add ARGS`, then runs `claude -p` (stream-json)
@@ -195,9 +203,7 @@ async fn claude_code_over_stdio() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn claude_code_over_streamable_http() {
-    let server = EmulatedServer::start(true);
-    let url = server.url("/mcp");
-    let header = format!("Authorization: Bearer {TOKEN}");
+    let (_server, url, header) = served("/mcp");
     claude_code(
         "Claude Code, Streamable HTTP",
         &["--transport", "http", "tenet", &url, "--header", &header],
@@ -207,9 +213,7 @@ async fn claude_code_over_streamable_http() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn claude_code_over_legacy_sse() {
-    let server = EmulatedServer::start(true);
-    let url = server.url("/sse");
-    let header = format!("Authorization: Bearer {TOKEN}");
+    let (_server, url, header) = served("/sse");
     claude_code(
         "Claude Code, legacy SSE",
         &["--transport", "sse", "tenet", &url, "--header", &header],
@@ -437,8 +441,7 @@ async fn codex_over_stdio() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn codex_over_streamable_http() {
-    let server = EmulatedServer::start(true);
-    let url = server.url("/mcp");
+    let (_server, url, _) = served("/mcp");
     codex(
         "Codex, Streamable HTTP",
         &[
@@ -527,9 +530,7 @@ async fn gemini_cli_over_stdio() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn gemini_cli_over_legacy_sse() {
-    let server = EmulatedServer::start(true);
-    let url = server.url("/sse");
-    let header = format!("Authorization: Bearer {TOKEN}");
+    let (_server, url, header) = served("/sse");
     gemini(
         "Gemini CLI, legacy SSE",
         &["--transport", "sse", "--header", &header, "tenet", &url],
@@ -542,9 +543,7 @@ async fn gemini_cli_over_legacy_sse() {
 /// message and gets no tools.
 #[tokio::test(flavor = "multi_thread")]
 async fn gemini_cli_over_streamable_http() {
-    let server = EmulatedServer::start(true);
-    let url = server.url("/mcp");
-    let header = format!("Authorization: Bearer {TOKEN}");
+    let (_server, url, header) = served("/mcp");
     gemini(
         "Gemini CLI, Streamable HTTP",
         &["--transport", "http", "--header", &header, "tenet", &url],

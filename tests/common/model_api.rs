@@ -107,28 +107,44 @@ fn tool_results_in(body: &Value) -> Vec<String> {
             .join("\n"),
         other => other.to_string(),
     };
-    let list = |value: &Value| value.as_array().cloned().unwrap_or_default();
     let mut found = Vec::new();
-    for message in list(&body["messages"]) {
-        for block in list(&message["content"]) {
+    for message in items(&body["messages"]) {
+        for block in items(&message["content"]) {
             if block["type"] == "tool_result" {
                 found.push(text_of(&block["content"]));
             }
         }
     }
-    for item in list(&body["input"]) {
+    for item in items(&body["input"]) {
         if item["type"] == "function_call_output" {
             found.push(text_of(&item["output"]));
         }
     }
-    for content in list(&body["contents"]) {
-        for part in list(&content["parts"]) {
+    for content in items(&body["contents"]) {
+        for part in items(&content["parts"]) {
             if let Some(response) = part.get("functionResponse") {
                 found.push(response["response"].to_string());
             }
         }
     }
     found
+}
+
+/// The elements of a JSON array (none for anything else).
+fn items(value: &Value) -> impl Iterator<Item = &Value> {
+    value.as_array().into_iter().flatten()
+}
+
+/// The name of the scripted tool among `tools` (objects with a `name`).
+fn scripted_tool<'a>(mut tools: impl Iterator<Item = &'a Value>) -> Option<&'a str> {
+    tools.find_map(|tool| tool["name"].as_str().filter(|name| name.ends_with(TOOL)))
+}
+
+/// Whether the last element of `body[key]` (the latest message) carries a tool result.
+fn last_answers(body: &Value, key: &str) -> bool {
+    items(&body[key])
+        .last()
+        .is_some_and(|last| !tool_results_in(&json!({ key: [last] })).is_empty())
 }
 
 /// A server-sent event stream of `(event name, data)` pairs.
@@ -147,17 +163,8 @@ fn event_stream(events: &[(&str, Value)]) -> Response {
 /// message already carries a tool result.
 async fn anthropic(State(requests): State<Requests>, Json(body): Json<Value>) -> Response {
     record(&requests, "/v1/messages", &body);
-    let offered = body["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|tool| tool["name"].as_str())
-        .find(|name| name.ends_with(TOOL));
-    let answered = body["messages"]
-        .as_array()
-        .and_then(|messages| messages.last())
-        .is_some_and(|last| !tool_results_in(&json!({"messages": [last]})).is_empty());
-    let (block, delta, stop) = match offered.filter(|_| !answered) {
+    let offered = scripted_tool(items(&body["tools"])).filter(|_| !last_answers(&body, "messages"));
+    let (block, delta, stop) = match offered {
         Some(name) => (
             json!({"type": "tool_use", "id": "toolu_scripted_1", "name": name, "input": {}}),
             json!({"type": "input_json_delta", "partial_json": arguments().to_string()}),
@@ -203,18 +210,13 @@ async fn anthropic(State(requests): State<Requests>, Json(body): Json<Value>) ->
 /// server's functions; the call names the namespace and the function.
 async fn openai(State(requests): State<Requests>, Json(body): Json<Value>) -> Response {
     record(&requests, "/v1/responses", &body);
-    let offered = body["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let offered = items(&body["tools"])
         .filter(|tool| tool["type"] == "namespace")
         .find_map(|namespace| {
-            let function = namespace["tools"]
-                .as_array()?
-                .iter()
-                .filter_map(|tool| tool["name"].as_str())
-                .find(|name| name.ends_with(TOOL))?;
-            Some((namespace["name"].clone(), function.to_owned()))
+            Some((
+                &namespace["name"],
+                scripted_tool(items(&namespace["tools"]))?,
+            ))
         });
     let answered = !tool_results_in(&json!({"input": body["input"]})).is_empty();
     let item = match offered.filter(|_| !answered) {
@@ -258,23 +260,9 @@ async fn gemini(
     Json(body): Json<Value>,
 ) -> Response {
     record(&requests, &format!("/v1beta/models/{call}"), &body);
-    let offered = body["tools"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|tool| {
-            tool["functionDeclarations"]
-                .as_array()
-                .into_iter()
-                .flatten()
-        })
-        .filter_map(|function| function["name"].as_str())
-        .find(|name| name.ends_with(TOOL));
-    let answered = body["contents"]
-        .as_array()
-        .and_then(|contents| contents.last())
-        .is_some_and(|last| !tool_results_in(&json!({"contents": [last]})).is_empty());
-    let part = match offered.filter(|_| !answered) {
+    let declarations = items(&body["tools"]).flat_map(|tool| items(&tool["functionDeclarations"]));
+    let offered = scripted_tool(declarations).filter(|_| !last_answers(&body, "contents"));
+    let part = match offered {
         Some(name) => json!({"functionCall": {"name": name, "args": arguments()}}),
         None => json!({"text": "done"}),
     };
