@@ -157,7 +157,10 @@ async fn claude_code(label: &str, add: &[&str]) {
             .env("DISABLE_ERROR_REPORTING", "1")
             .env("DISABLE_AUTOUPDATER", "1")
             .env("ENABLE_TOOL_SEARCH", "false")
-            // How long Claude Code waits for an MCP server to start (a loaded CI machine).
+            // `claude -p` starts the turn without waiting for MCP servers unless told to wait;
+            // a slow start (a loaded CI machine) would leave the model without the tools.
+            .env("MCP_CONNECTION_NONBLOCKING", "false")
+            // How long it waits for an MCP server to start.
             .env("MCP_TIMEOUT", "60000");
         command
     };
