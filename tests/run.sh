@@ -2,15 +2,15 @@
 # The whole test suite, exactly as CI runs it (.ci/run calls this script).
 #
 # 1. Installs the pinned third-party MCP clients the interop tests drive (the Python
-#    `mcp` SDK in .interop/venv; in tests/interop/node_modules the MCP Inspector CLI,
-#    the MCP conformance suite, Claude Code, Codex, Gemini CLI and the Node 22 they run
-#    on) and Chromium for the approval page test.
-# 2. Runs every Rust test: unit tests, the stdio/HTTP/emulator integration tests, the
-#    interop tests, the conformance suite (tests/conformance.rs) and the agent CLIs
-#    (tests/clients.rs). A missing client fails its tests; nothing is skipped.
+#    `mcp` SDK in .interop/venv, the MCP Inspector CLI in tests/interop/node_modules)
+#    and Chromium for the approval page test.
+# 2. Runs every Rust test: unit tests, the stdio/HTTP/emulator integration tests
+#    and the interop tests. A missing client fails its tests; nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# setup.sh also installs, from npm, the MCP conformance suite (tests/conformance.rs), Claude
+# Code, Codex and Gemini CLI (tests/clients.rs) and the Node 22 they run on.
 bash tests/interop/setup.sh
 bash catalog/generate.sh --install
 
