@@ -148,7 +148,7 @@ async fn the_conformance_suite_passes_every_scenario_that_applies() {
             .find(|(name, _)| name == scenario)
             .is_some_and(|(_, why)| match why {
                 Why::Fixture(_) => true,
-                Why::NotDeclared(pointer) => capabilities.pointer(pointer).is_none(),
+                Why::NotDeclared(pointer) => !declared(&capabilities, pointer),
             });
         if exempt {
             continue;
@@ -212,6 +212,24 @@ fn docs_conformance_lists_exactly_the_scenarios_that_do_not_apply() {
             "docs/CONFORMANCE.md's row for {name} must give its reason ({reason}): {row}"
         );
     }
+}
+
+#[test]
+fn a_capability_is_declared_unless_absent_null_or_false() {
+    let capabilities =
+        json!({"tools": {"listChanged": true}, "resources": {"subscribe": false}, "logging": null});
+    assert!(declared(&capabilities, "/tools"));
+    assert!(declared(&capabilities, "/resources"));
+    assert!(!declared(&capabilities, "/resources/subscribe"));
+    assert!(!declared(&capabilities, "/logging"));
+    assert!(!declared(&capabilities, "/prompts"));
+}
+
+/// Whether `capabilities` declares the capability at `pointer` (`subscribe: false` does not).
+fn declared(capabilities: &Value, pointer: &str) -> bool {
+    capabilities
+        .pointer(pointer)
+        .is_some_and(|value| !value.is_null() && *value != Value::Bool(false))
 }
 
 /// The `capabilities` of the server's `initialize` result.
