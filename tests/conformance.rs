@@ -22,102 +22,34 @@ enum Why {
 }
 
 /// The scenarios that do not apply, each with its reason.
+#[rustfmt::skip]
 const NOT_APPLICABLE: &[(&str, Why)] = &[
-    (
-        "completion-complete",
-        Why::Fixture("completes an argument of the suite's prompt `test_prompt_with_arguments`"),
-    ),
+    ("completion-complete", Why::Fixture("completes an argument of the suite's prompt `test_prompt_with_arguments`")),
     ("logging-set-level", Why::NotDeclared("/logging")),
-    (
-        "tools-call-simple-text",
-        Why::Fixture("calls the suite's tool `test_simple_text`"),
-    ),
-    (
-        "tools-call-image",
-        Why::Fixture("calls the suite's tool `test_image_content`"),
-    ),
-    (
-        "tools-call-audio",
-        Why::Fixture("calls the suite's tool `test_audio_content`"),
-    ),
-    (
-        "tools-call-embedded-resource",
-        Why::Fixture("calls the suite's tool `test_embedded_resource`"),
-    ),
-    (
-        "tools-call-mixed-content",
-        Why::Fixture("calls the suite's tool `test_multiple_content_types`"),
-    ),
-    (
-        "tools-call-with-logging",
-        Why::Fixture("calls the suite's tool `test_tool_with_logging`"),
-    ),
-    (
-        "tools-call-error",
-        Why::Fixture("calls the suite's tool `test_error_handling`"),
-    ),
-    (
-        "tools-call-with-progress",
-        Why::Fixture("calls the suite's tool `test_tool_with_progress`"),
-    ),
-    (
-        "tools-call-sampling",
-        Why::Fixture("calls the suite's tool `test_sampling`"),
-    ),
-    (
-        "tools-call-elicitation",
-        Why::Fixture("calls the suite's tool `test_elicitation`"),
-    ),
-    (
-        "json-schema-2020-12",
-        Why::Fixture("looks for the suite's tool `json_schema_2020_12_tool`"),
-    ),
-    (
-        "elicitation-sep1034-defaults",
-        Why::Fixture("calls the suite's tool `test_elicitation_sep1034_defaults`"),
-    ),
-    (
-        "elicitation-sep1330-enums",
-        Why::Fixture("calls the suite's tool `test_elicitation_sep1330_enums`"),
-    ),
+    ("tools-call-simple-text", Why::Fixture("calls the suite's tool `test_simple_text`")),
+    ("tools-call-image", Why::Fixture("calls the suite's tool `test_image_content`")),
+    ("tools-call-audio", Why::Fixture("calls the suite's tool `test_audio_content`")),
+    ("tools-call-embedded-resource", Why::Fixture("calls the suite's tool `test_embedded_resource`")),
+    ("tools-call-mixed-content", Why::Fixture("calls the suite's tool `test_multiple_content_types`")),
+    ("tools-call-with-logging", Why::Fixture("calls the suite's tool `test_tool_with_logging`")),
+    ("tools-call-error", Why::Fixture("calls the suite's tool `test_error_handling`")),
+    ("tools-call-with-progress", Why::Fixture("calls the suite's tool `test_tool_with_progress`")),
+    ("tools-call-sampling", Why::Fixture("calls the suite's tool `test_sampling`")),
+    ("tools-call-elicitation", Why::Fixture("calls the suite's tool `test_elicitation`")),
+    ("json-schema-2020-12", Why::Fixture("looks for the suite's tool `json_schema_2020_12_tool`")),
+    ("elicitation-sep1034-defaults", Why::Fixture("calls the suite's tool `test_elicitation_sep1034_defaults`")),
+    ("elicitation-sep1330-enums", Why::Fixture("calls the suite's tool `test_elicitation_sep1330_enums`")),
     ("resources-list", Why::NotDeclared("/resources")),
-    (
-        "resources-read-text",
-        Why::Fixture("reads the suite's resource `test://static-text`"),
-    ),
-    (
-        "resources-read-binary",
-        Why::Fixture("reads the suite's resource `test://static-binary`"),
-    ),
-    (
-        "resources-templates-read",
-        Why::Fixture("reads the suite's template `test://template/{id}/data`"),
-    ),
-    (
-        "resources-subscribe",
-        Why::NotDeclared("/resources/subscribe"),
-    ),
-    (
-        "resources-unsubscribe",
-        Why::NotDeclared("/resources/subscribe"),
-    ),
+    ("resources-read-text", Why::Fixture("reads the suite's resource `test://static-text`")),
+    ("resources-read-binary", Why::Fixture("reads the suite's resource `test://static-binary`")),
+    ("resources-templates-read", Why::Fixture("reads the suite's template `test://template/{id}/data`")),
+    ("resources-subscribe", Why::NotDeclared("/resources/subscribe")),
+    ("resources-unsubscribe", Why::NotDeclared("/resources/subscribe")),
     ("prompts-list", Why::NotDeclared("/prompts")),
-    (
-        "prompts-get-simple",
-        Why::Fixture("gets the suite's prompt `test_simple_prompt`"),
-    ),
-    (
-        "prompts-get-with-args",
-        Why::Fixture("gets the suite's prompt `test_prompt_with_arguments`"),
-    ),
-    (
-        "prompts-get-embedded-resource",
-        Why::Fixture("gets the suite's prompt `test_prompt_with_embedded_resource`"),
-    ),
-    (
-        "prompts-get-with-image",
-        Why::Fixture("gets the suite's prompt `test_prompt_with_image`"),
-    ),
+    ("prompts-get-simple", Why::Fixture("gets the suite's prompt `test_simple_prompt`")),
+    ("prompts-get-with-args", Why::Fixture("gets the suite's prompt `test_prompt_with_arguments`")),
+    ("prompts-get-embedded-resource", Why::Fixture("gets the suite's prompt `test_prompt_with_embedded_resource`")),
+    ("prompts-get-with-image", Why::Fixture("gets the suite's prompt `test_prompt_with_image`")),
 ];
 
 /// The longest the whole suite may take (it takes about 2 s).
