@@ -16,7 +16,8 @@ use serde_json::{Map, Value};
 
 use crate::{
     bridge::{Bridge, ToolMode, ToolOptions},
-    catalog::Catalog,
+    catalog::{Catalog, JOB_STATUS_TOOL},
+    discovery::{CALL_TOOL, DESCRIBE_TOOL, SEARCH_TOOL},
     emulator,
     governor::{Governor, JobRefs},
     reload,
@@ -155,6 +156,9 @@ pub struct HttpArgs {
     /// seconds, before the server exits anyway [default: 30].
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub shutdown_grace: Option<f64>,
+    /// The OAuth resource server's flags.
+    #[command(flatten)]
+    pub oauth: transport::http::oauth::OAuthArgs,
 }
 
 /// The `--transport` values.
@@ -233,6 +237,7 @@ impl ServeArgs {
                 ]
                 .into_iter()
                 .filter_map(|(flag, given)| given.then_some(flag))
+                .chain(http.oauth.given())
                 .collect();
                 if given.is_empty() {
                     return Ok(None);
@@ -253,6 +258,7 @@ impl ServeArgs {
             mode,
             bind: http.bind.unwrap_or(defaults.bind),
             auth_tokens: http.auth_tokens.clone(),
+            oauth: None,
             allow_unauthenticated: http.allow_unauthenticated,
             allowed_origins: http.allowed_origins.clone(),
             max_body: http.max_body.unwrap_or(defaults.max_body),
@@ -354,7 +360,7 @@ pub async fn run(
     args: ServeArgs,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let http = args.http_options()?;
+    let mut http = args.http_options()?;
     let job_secret = job_secret_from_env()?;
     if !args.emulator {
         check_api_url(args.api_url.as_str()).map_err(ConfigError)?;
@@ -364,6 +370,14 @@ pub async fn run(
     );
     let selector = args.selection.selector(!args.catalogs.is_empty())?;
     selector.select(&catalog)?;
+    if let Some(options) = http.as_mut() {
+        let bridge_tools = [JOB_STATUS_TOOL, SEARCH_TOOL, DESCRIBE_TOOL];
+        options.oauth = args
+            .http
+            .oauth
+            .options(&catalog, &bridge_tools, CALL_TOOL)?;
+    }
+    let oauth = http.as_ref().is_some_and(|options| options.oauth.is_some());
     let tokens_file = http
         .as_ref()
         .and_then(|options| options.auth_tokens.clone());
@@ -371,9 +385,17 @@ pub async fn run(
         Some(options) => Some(transport::http::Server::bind(options).await?),
         None => None,
     };
+    // OAuth agents' tools are their scopes', checked by the HTTP guard.
     let scopes = tokens_file
         .map(|path| agent_scopes(&path, &catalog))
-        .transpose()?;
+        .transpose()?
+        .map(|scopes| {
+            if oauth {
+                scopes.unlisted_unlimited()
+            } else {
+                scopes
+            }
+        });
     let (api_url, api_key, emulator) = if args.emulator {
         let running = emulator::start(emulator::EmulatorConfig::embedded(catalog.clone()))
             .await

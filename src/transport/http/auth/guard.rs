@@ -1,9 +1,10 @@
 //! The middleware in front of every MCP route (both transports) and `/metrics`.
 //!
 //! In order: `Host` (only when serving unauthenticated on loopback, against DNS
-//! rebinding), `Origin` (browsers: must be allowed), `Authorization` (when tokens are
-//! configured; the token's agent becomes the request's [`AgentIdentity`]), then the
-//! body, buffered up to `--max-body` into a [`Body`].
+//! rebinding), `Origin` (browsers: must be allowed), `Authorization` (when tokens or
+//! OAuth are configured; the token's agent becomes the request's [`AgentIdentity`]), then
+//! the body, buffered up to `--max-body` into a [`Body`], and with an OAuth scopes map,
+//! the tools its `tools/call`s name (see [`crate::transport::http::oauth`]).
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use super::{Origins, Tokens};
 use crate::{
     bridge::AgentIdentity,
     error::Rejection,
+    transport::http::oauth::{Grant, OAuth},
     web::{addresses_loopback, bearer},
 };
 
@@ -31,8 +33,11 @@ pub struct Body(pub Bytes);
 /// What [`guard`] enforces.
 #[derive(Debug)]
 pub struct Policy {
-    /// The tokens; `None` serves without authentication.
+    /// The static tokens, if any.
     pub tokens: Option<Tokens>,
+    /// The OAuth resource server, if any. Without it and without tokens, nothing is
+    /// authenticated.
+    pub oauth: Option<Arc<OAuth>>,
     /// Allowed browser origins.
     pub origins: Origins,
     /// Only loopback `Host` names (serving unauthenticated on a loopback bind).
@@ -93,29 +98,14 @@ pub async fn guard(State(policy): State<Arc<Policy>>, request: Request, next: Ne
         .counted()
         .into_response();
     }
-    if let Some(tokens) = &policy.tokens {
-        match bearer(&parts.headers).map(|token| tokens.agent_for(token)) {
-            Some(Some(agent)) => {
-                parts.extensions.insert(AgentIdentity(agent.to_owned()));
-            }
-            presented => {
-                let challenge = if presented.is_some() {
-                    r#"Bearer realm="tenet-mcp", error="invalid_token""#
-                } else {
-                    r#"Bearer realm="tenet-mcp""#
-                };
-                tracing::info!(token_presented = presented.is_some(), path = %parts.uri.path(), "refused an unauthenticated request");
-                return Rejection::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "send `Authorization: Bearer <token>` with a token from this server's --auth-tokens file",
-                )
-                .counted()
-                .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge))
-                .into_response();
-            }
+    let grant = match authenticate(&policy, &parts.headers, parts.uri.path()).await {
+        Ok(Some((agent, grant))) => {
+            parts.extensions.insert(agent);
+            grant
         }
-    }
+        Ok(None) => None,
+        Err(refusal) => return refusal.into_response(),
+    };
     let buffered = if parts.method == Method::GET
         || parts.method == Method::HEAD
         || parts.method == Method::DELETE
@@ -127,9 +117,61 @@ pub async fn guard(State(policy): State<Arc<Policy>>, request: Request, next: Ne
             Err(response) => return response,
         }
     };
+    if let (Some(oauth), Some(grant)) = (&policy.oauth, &grant)
+        && let Some(refusal) = oauth.check_calls(grant, &buffered)
+    {
+        return refusal.into_response();
+    }
     parts.extensions.insert(Body(buffered.clone()));
     next.run(Request::from_parts(parts, AxumBody::from(buffered)))
         .await
+}
+
+/// The agent of a request's bearer token, and with OAuth the tools its scopes allow
+/// (`None`: every shown tool); `Ok(None)` when nothing is authenticated.
+async fn authenticate(
+    policy: &Policy,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<Option<(AgentIdentity, Option<Grant>)>, Rejection> {
+    if policy.tokens.is_none() && policy.oauth.is_none() {
+        return Ok(None);
+    }
+    let presented = bearer(headers);
+    if let Some(agent) = presented.and_then(|token| policy.tokens.as_ref()?.agent_for(token)) {
+        return Ok(Some((AgentIdentity(agent.to_owned()), None)));
+    }
+    let refused = || tracing::info!(token_presented = presented.is_some(), %path, "refused an unauthenticated request");
+    let Some(oauth) = &policy.oauth else {
+        refused();
+        let challenge = if presented.is_some() {
+            r#"Bearer realm="tenet-mcp", error="invalid_token""#
+        } else {
+            r#"Bearer realm="tenet-mcp""#
+        };
+        return Err(Rejection::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send `Authorization: Bearer <token>` with a token from this server's --auth-tokens file",
+        )
+        .counted()
+        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge)));
+    };
+    let static_tokens = policy.tokens.is_some();
+    let Some(token) = presented else {
+        refused();
+        return Err(oauth.refusal(None, static_tokens));
+    };
+    match oauth.verify(token).await {
+        Ok(claims) => {
+            let grant = oauth.grant(&claims);
+            Ok(Some((AgentIdentity(claims.agent), grant)))
+        }
+        Err(error) => {
+            refused();
+            Err(oauth.refusal(Some(&error), static_tokens))
+        }
+    }
 }
 
 fn too_large(max: usize) -> Response {

@@ -9,4 +9,5 @@ mod tokens;
 
 pub use guard::{Body, Policy, guard, jsonrpc_error};
 pub use origins::Origins;
+pub(crate) use tokens::read_config_file;
 pub use tokens::{MIN_TOKEN_LEN, Tokens};
