@@ -1165,3 +1165,24 @@ async fn serve_takes_the_oauth_flags_beside_a_tokens_file_with_tools_lists() {
         "{stderr}"
     );
 }
+
+/// The README's scopes map loads over the repository's catalogs, and means what it says.
+#[test]
+fn the_readme_scopes_map_loads() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let section = &readme[readme
+        .find("## OAuth 2.1 (hosted agent platforms)")
+        .expect("the README has the OAuth section")..];
+    let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let text = &section[start..start + section[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scopes.toml");
+    std::fs::write(&path, text).unwrap();
+    let catalog = Catalog::embedded().unwrap();
+    let scopes = ScopeMap::load(&path, &catalog, &["tenet_job_status"], "tenet_call_tool")
+        .unwrap_or_else(|error| panic!("{}", error.0));
+    assert_eq!(
+        scopes.names(),
+        ["tenet:admin", "tenet:issues", "tenet:read"]
+    );
+}

@@ -269,40 +269,8 @@ impl OAuth {
     /// that `grant` does not allow, if any.
     pub(crate) fn check_calls(&self, grant: &Grant, body: &[u8]) -> Option<Rejection> {
         let scopes = self.scopes.as_ref()?;
-        let messages = match serde_json::from_slice::<Value>(body).ok()? {
-            Value::Array(batch) => batch,
-            message => vec![message],
-        };
-        for message in &messages {
-            if message.get("method").and_then(Value::as_str) != Some("tools/call") {
-                continue;
-            }
-            let Some(params) = message.get("params") else {
-                continue;
-            };
-            let Some(name) = params.get("name").and_then(Value::as_str) else {
-                continue;
-            };
-            let target = if name == scopes.call_tool {
-                match params
-                    .get("arguments")
-                    .and_then(|arguments| arguments.get("name"))
-                    .and_then(Value::as_str)
-                {
-                    Some(named) => scopes.resolve(named, true),
-                    None => continue,
-                }
-            } else if scopes.bridge_tools.contains(name) {
-                continue;
-            } else {
-                scopes.resolve(name, false)
-            };
-            if target.is_some_and(|tool| grant.tools.contains(tool)) {
-                continue;
-            }
-            return Some(self.insufficient(scopes, grant, name, target));
-        }
-        None
+        let (name, target) = scopes.first_refused(grant, body)?;
+        Some(self.insufficient(scopes, grant, &name, target))
     }
 
     /// The 403 for a call of `name` (catalog tool `target`) that `grant` does not allow.
@@ -513,6 +481,35 @@ impl ScopeMap {
         })
     }
 
+    /// The first `tools/call` in a JSON-RPC `body` (a message or a batch) that `grant`
+    /// does not allow: the name it calls, and the catalog tool that stands for, if any.
+    /// A body that is not JSON, and calls without a name, are left to the bridge.
+    fn first_refused(&self, grant: &Grant, body: &[u8]) -> Option<(String, Option<&str>)> {
+        let messages = match serde_json::from_slice::<Value>(body).ok()? {
+            Value::Array(batch) => batch,
+            message => vec![message],
+        };
+        messages.iter().find_map(|message| {
+            if message.get("method").and_then(Value::as_str) != Some("tools/call") {
+                return None;
+            }
+            let params = message.get("params")?;
+            let name = params.get("name").and_then(Value::as_str)?;
+            let target = if name == self.call_tool {
+                let named = params.get("arguments")?.get("name")?.as_str()?;
+                self.resolve(named, true)
+            } else if self.bridge_tools.contains(name) {
+                return None;
+            } else {
+                self.resolve(name, false)
+            };
+            match target {
+                Some(tool) if grant.tools.contains(tool) => None,
+                _ => Some((name.to_owned(), target)),
+            }
+        })
+    }
+
     /// The scopes, sorted.
     pub fn names(&self) -> Vec<&str> {
         self.by_scope.keys().map(String::as_str).collect()
@@ -616,6 +613,52 @@ mod tests {
             scopes.resolve("acme.items.get", true),
             Some("acme.items.get")
         );
+    }
+
+    #[test]
+    fn calls_are_checked_in_batches_and_through_the_call_tool() {
+        let scopes =
+            map("\"read\" = { read_only = true }\n\"write\" = [\"acme.items.create\"]\n").unwrap();
+        let grant = Grant {
+            scopes: vec!["read".into()],
+            tools: scopes.tools_of(&["read".into()]),
+        };
+        let refused = |body: Value| {
+            scopes
+                .first_refused(&grant, body.to_string().as_bytes())
+                .map(|(name, target)| (name, target.map(str::to_owned)))
+        };
+        let call = |name: &str, arguments: Value| json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}});
+        assert_eq!(refused(call("acme_items_get", json!({}))), None);
+        assert_eq!(refused(call("tenet_job_status", json!({}))), None);
+        assert_eq!(
+            refused(
+                json!([{"jsonrpc": "2.0", "id": 0, "method": "tools/list"}, call("acme_items_get", json!({})), call("acme_items_create", json!({}))])
+            ),
+            Some(("acme_items_create".into(), Some("acme.items.create".into())))
+        );
+        assert_eq!(
+            refused(call("tenet_call_tool", json!({"name": "acme.items.get"}))),
+            None
+        );
+        assert_eq!(
+            refused(call(
+                "tenet_call_tool",
+                json!({"name": "acme_items_create"})
+            )),
+            Some(("tenet_call_tool".into(), Some("acme.items.create".into())))
+        );
+        assert_eq!(
+            refused(call("no_such_tool", json!({}))),
+            Some(("no_such_tool".into(), None)),
+            "a name no scope knows is refused, not passed on"
+        );
+        assert_eq!(
+            refused(call("tenet_call_tool", json!({}))),
+            None,
+            "left to the bridge"
+        );
+        assert!(scopes.first_refused(&grant, b"not json").is_none());
     }
 
     #[test]

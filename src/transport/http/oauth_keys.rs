@@ -128,7 +128,7 @@ struct Keys {
 pub struct Claims {
     /// The agent id: the value of the agent claim.
     pub agent: String,
-    /// The token's scopes (`scope`, or `scp`).
+    /// The token's scopes (`scope`, `scp` and `roles`).
     pub scopes: Vec<String>,
 }
 
@@ -322,15 +322,17 @@ impl Verifier {
                     Picked::Ambiguous => return Err(ambiguous()),
                     Picked::None => {}
                 }
-                match *refetched {
-                    Some((at, true)) if at.elapsed() < REFETCH_INTERVAL => {
-                        return Err(no_key(kid, alg));
-                    }
-                    Some((at, false)) if at.elapsed() < REFETCH_INTERVAL => {
-                        return Err(self.unavailable());
-                    }
-                    _ => {}
+            }
+            // At most one fetch per interval, for new keys or old ones alike; after a
+            // failed one, the keys stay unavailable until the next may be tried.
+            match *refetched {
+                Some((at, false)) if at.elapsed() < REFETCH_INTERVAL => {
+                    return Err(self.unavailable());
                 }
+                Some((at, true)) if at.elapsed() < REFETCH_INTERVAL && !stale => {
+                    return Err(no_key(kid, alg));
+                }
+                _ => {}
             }
         }
         let fetched = fetch_keys(&self.http, &self.jwks_uri).await;
@@ -400,11 +402,12 @@ fn no_key(kid: Option<&str>, alg: Algorithm) -> TokenError {
     })
 }
 
-/// The scopes of a token: `scope` (space-separated, RFC 9068) or `scp` (a list or a
-/// space-separated string, as Microsoft Entra and Okta send).
+/// The scopes of a token: `scope` (space-separated, RFC 9068), `scp` (a list or a
+/// space-separated string, as Microsoft Entra and Okta send) and `roles` (Entra's app
+/// roles, the permissions of its client-credential tokens).
 fn scopes_of(claims: &Map<String, Value>) -> Vec<String> {
     let mut scopes: Vec<String> = Vec::new();
-    for claim in ["scope", "scp"] {
+    for claim in ["scope", "scp", "roles"] {
         match claims.get(claim) {
             Some(Value::String(text)) => scopes.extend(text.split_whitespace().map(str::to_owned)),
             Some(Value::Array(items)) => {
@@ -603,6 +606,10 @@ mod tests {
             ["a", "c"]
         );
         assert_eq!(scopes_of(&claims(json!({"scp": "x y"}))), ["x", "y"]);
+        assert_eq!(
+            scopes_of(&claims(json!({"scp": "x", "roles": ["Tools.Read", "x"]}))),
+            ["x", "Tools.Read"]
+        );
         assert!(scopes_of(&claims(json!({"scope": 5}))).is_empty());
     }
 
@@ -632,11 +639,30 @@ mod tests {
         assert!(key_of(&hmac).is_none());
         hmac["alg"] = json!("HS256");
         assert!(key_of(&hmac).is_none());
-        let mut named_hmac = rsa;
+        let mut named_hmac = rsa.clone();
         named_hmac["alg"] = json!("HS256");
         assert!(
             key_of(&named_hmac).is_none(),
             "an RSA key labelled HS256 is not used"
         );
+
+        let mut rs256 = rsa;
+        rs256["alg"] = json!("RS256");
+        let keys: Vec<Key> = key_of(&rs256).into_iter().collect();
+        let picks = |kid: Option<&str>, alg| matches!(pick(&keys, kid, alg), Picked::Key(_));
+        assert!(picks(Some("r"), Algorithm::RS256));
+        assert!(
+            picks(None, Algorithm::RS256),
+            "the only fitting key, for a token naming none"
+        );
+        assert!(
+            !picks(Some("r"), Algorithm::PS256),
+            "not under another algorithm than its own"
+        );
+        assert!(
+            !picks(Some("r"), Algorithm::ES256),
+            "not under another key type's algorithm"
+        );
+        assert!(!picks(Some("other"), Algorithm::RS256));
     }
 }
