@@ -346,14 +346,19 @@ impl Bridge {
         .await
     }
 
-    /// Connects rmcp's client with `token`; the names of the tools it lists.
-    async fn tool_names(&self, token: &str) -> Vec<String> {
+    /// rmcp's client, connected over Streamable HTTP with `token`.
+    async fn client(&self, token: &str) -> rmcp::service::RunningService<rmcp::RoleClient, ()> {
         let config = StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", self.base))
             .auth_header(token);
         let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
-        let client = within("initialize", Duration::from_secs(10), ().serve(transport))
+        within("initialize", Duration::from_secs(10), ().serve(transport))
             .await
-            .expect("the bridge accepts the token");
+            .expect("the bridge accepts the token")
+    }
+
+    /// Connects with `token`; the names of the tools listed.
+    async fn tool_names(&self, token: &str) -> Vec<String> {
+        let client = self.client(token).await;
         let tools = client.list_all_tools().await.unwrap();
         client.cancel().await.unwrap();
         tools
@@ -362,14 +367,9 @@ impl Bridge {
             .collect()
     }
 
-    /// Connects rmcp's client with `token` and calls `tool`; the structured result.
+    /// Connects with `token` and calls `tool`; the structured result.
     async fn call(&self, token: &str, tool: &str, arguments: Value) -> Value {
-        let config = StreamableHttpClientTransportConfig::with_uri(format!("{}/mcp", self.base))
-            .auth_header(token);
-        let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
-        let client = within("initialize", Duration::from_secs(10), ().serve(transport))
-            .await
-            .expect("the bridge accepts the token");
+        let client = self.client(token).await;
         let result = within(
             "tools/call",
             Duration::from_secs(20),
@@ -682,21 +682,33 @@ async fn tokens_signed_with_each_algorithm_are_accepted_and_the_claim_names_the_
     );
 }
 
-#[tokio::test]
-async fn without_a_token_the_challenge_names_the_resource_metadata() {
-    let keys = generate_keys(&["RS256"]);
+/// A bridge trusting an issuer the test runs, which publishes the first of fresh keys
+/// of `algs` (the others are for rotation and forgeries); with a scopes map (TOML) if given.
+struct Forging {
+    keys: Vec<TestKey>,
+    issuer: Issuer,
+    tenet: ScriptedTenet,
+    bridge: Bridge,
+}
+
+async fn forging(algs: &[&str], scopes: Option<&str>) -> Forging {
+    let keys = generate_keys(algs);
     let issuer = Issuer::start(&[&keys[0]]).await;
     let tenet = ScriptedTenet::start().await;
-    let bridge = serve(
-        &tenet,
-        oauth(
-            &issuer.url,
-            Some(scope_map("\"tenet:read\" = { read_only = true }\n")),
-        ),
-    )
-    .await;
+    let bridge = serve(&tenet, oauth(&issuer.url, scopes.map(scope_map))).await;
+    Forging {
+        keys,
+        issuer,
+        tenet,
+        bridge,
+    }
+}
+
+#[tokio::test]
+async fn without_a_token_the_challenge_names_the_resource_metadata() {
+    let f = forging(&["RS256"], Some("\"tenet:read\" = { read_only = true }\n")).await;
     let metadata_url = "https://mcp.example.test/.well-known/oauth-protected-resource/mcp";
-    let (status, challenge, body) = bridge.initialize(None).await;
+    let (status, challenge, body) = f.bridge.initialize(None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         challenge,
@@ -704,7 +716,7 @@ async fn without_a_token_the_challenge_names_the_resource_metadata() {
     );
     assert_eq!(body["error"], "unauthorized");
 
-    let (status, challenge, body) = bridge.initialize(Some("not-a-jwt")).await;
+    let (status, challenge, body) = f.bridge.initialize(Some("not-a-jwt")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(
         challenge.starts_with(&format!(
@@ -718,9 +730,10 @@ async fn without_a_token_the_challenge_names_the_resource_metadata() {
         "/.well-known/oauth-protected-resource",
         "/.well-known/oauth-protected-resource/mcp",
     ] {
-        let response = bridge
+        let response = f
+            .bridge
             .http
-            .get(format!("{}{path}", bridge.base))
+            .get(format!("{}{path}", f.bridge.base))
             .send()
             .await
             .unwrap();
@@ -730,18 +743,19 @@ async fn without_a_token_the_challenge_names_the_resource_metadata() {
             document,
             json!({
                 "resource": PUBLIC,
-                "authorization_servers": [issuer.url],
+                "authorization_servers": [f.issuer.url],
                 "scopes_supported": ["tenet:read"],
                 "bearer_methods_supported": ["header"],
                 "resource_name": "tenet-mcp",
             })
         );
     }
-    let response = bridge
+    let response = f
+        .bridge
         .http
         .get(format!(
             "{}/.well-known/oauth-authorization-server",
-            bridge.base
+            f.bridge.base
         ))
         .send()
         .await
@@ -749,18 +763,15 @@ async fn without_a_token_the_challenge_names_the_resource_metadata() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let body: Value = response.json().await.unwrap();
     assert!(
-        body["message"].as_str().unwrap().contains(&issuer.url),
+        body["message"].as_str().unwrap().contains(&f.issuer.url),
         "{body}"
     );
 }
 
 #[tokio::test]
 async fn expired_early_wrong_audience_and_wrong_issuer_tokens_are_refused() {
-    let keys = generate_keys(&["RS256"]);
-    let key = &keys[0];
-    let issuer = Issuer::start(&[key]).await;
-    let tenet = ScriptedTenet::start().await;
-    let bridge = serve(&tenet, oauth(&issuer.url, None)).await;
+    let f = forging(&["RS256"], None).await;
+    let key = &f.keys[0];
     let cases = [
         (json!({"exp": now() - 120}), "expired"),
         (json!({"nbf": now() + 600}), "not valid yet"),
@@ -772,8 +783,8 @@ async fn expired_early_wrong_audience_and_wrong_issuer_tokens_are_refused() {
     ];
     let mut tokens = Vec::new();
     for (extra, needle) in cases {
-        let token = sign(key, &issuer.claims("agent-x", extra.clone()));
-        let (status, challenge, body) = bridge.initialize(Some(&token)).await;
+        let token = sign(key, &f.issuer.claims("agent-x", extra.clone()));
+        let (status, challenge, body) = f.bridge.initialize(Some(&token)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{extra}");
         assert!(
             challenge.contains(r#"error="invalid_token""#),
@@ -784,27 +795,24 @@ async fn expired_early_wrong_audience_and_wrong_issuer_tokens_are_refused() {
         assert!(!message.contains(&token), "the token is never echoed");
         tokens.push(token);
     }
-    let within_leeway = sign(key, &issuer.claims("agent-x", json!({"exp": now() - 5})));
+    let within_leeway = sign(key, &f.issuer.claims("agent-x", json!({"exp": now() - 5})));
     assert_eq!(
-        bridge
+        f.bridge
             .call(&within_leeway, "acme_items_get", json!({"id": "1"}))
             .await["status"],
         "executed"
     );
     let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
-    assert_eq!(agents_seen_by_tenet(&tenet, &tokens), ["agent-x"]);
+    assert_eq!(agents_seen_by_tenet(&f.tenet, &tokens), ["agent-x"]);
 }
 
 #[tokio::test]
 async fn algorithm_confusion_and_unsigned_tokens_are_refused() {
-    let keys = generate_keys(&["RS256", "RS256"]);
-    let (published, unpublished) = (&keys[0], &keys[1]);
-    let issuer = Issuer::start(&[published]).await;
-    let tenet = ScriptedTenet::start().await;
-    let bridge = serve(&tenet, oauth(&issuer.url, None)).await;
-    let claims = issuer.claims("agent-x", json!({}));
+    let f = forging(&["RS256", "RS256"], None).await;
+    let (published, unpublished) = (&f.keys[0], &f.keys[1]);
+    let claims = f.issuer.claims("agent-x", json!({}));
 
-    // HS256 keyed with the issuer's public key, which anyone can read.
+    // HS256 keyed with the f.issuer's public key, which anyone can read.
     let hs256 = encode(
         &Header {
             kid: Some(published.kid.clone()),
@@ -835,7 +843,7 @@ async fn algorithm_confusion_and_unsigned_tokens_are_refused() {
             "signature does not verify",
         ),
     ] {
-        let (status, challenge, body) = bridge.initialize(Some(token)).await;
+        let (status, challenge, body) = f.bridge.initialize(Some(token)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}: {body}");
         assert!(challenge.contains(r#"error="invalid_token""#), "{name}");
         assert!(
@@ -843,33 +851,31 @@ async fn algorithm_confusion_and_unsigned_tokens_are_refused() {
             "{name}: {body}"
         );
     }
-    assert!(tenet.requests().is_empty(), "nothing reached Tenet");
+    assert!(f.tenet.requests().is_empty(), "nothing reached Tenet");
 }
 
 #[tokio::test]
 async fn a_new_key_is_fetched_once_and_unknown_keys_do_not_refetch_at_will() {
-    let keys = generate_keys(&["RS256", "ES256", "EdDSA"]);
-    let issuer = Issuer::start(&[&keys[0]]).await;
-    let tenet = ScriptedTenet::start().await;
-    let bridge = serve(&tenet, oauth(&issuer.url, None)).await;
-    assert_eq!(issuer.fetches(), 1, "the keys are fetched at start");
-    let first = sign(&keys[0], &issuer.claims("agent-x", json!({})));
-    assert_eq!(bridge.initialize(Some(&first)).await.0, StatusCode::OK);
-    assert_eq!(issuer.fetches(), 1, "known keys are cached");
+    let f = forging(&["RS256", "ES256", "EdDSA"], None).await;
+    assert_eq!(f.issuer.fetches(), 1, "the f.keys are fetched at start");
+    let first = sign(&f.keys[0], &f.issuer.claims("agent-x", json!({})));
+    assert_eq!(f.bridge.initialize(Some(&first)).await.0, StatusCode::OK);
+    assert_eq!(f.issuer.fetches(), 1, "known f.keys are cached");
 
-    // Rotation: the issuer publishes a new key and signs with it.
-    issuer.publish(&keys[1]);
-    let rotated = sign(&keys[1], &issuer.claims("agent-x", json!({})));
-    let result = bridge
+    // Rotation: the f.issuer publishes a new key and signs with it.
+    f.issuer.publish(&f.keys[1]);
+    let rotated = sign(&f.keys[1], &f.issuer.claims("agent-x", json!({})));
+    let result = f
+        .bridge
         .call(&rotated, "acme_items_get", json!({"id": "1"}))
         .await;
     assert_eq!(result["status"], "executed", "{result}");
-    assert_eq!(issuer.fetches(), 2, "one refetch for the new kid");
+    assert_eq!(f.issuer.fetches(), 2, "one refetch for the new kid");
 
-    // Keys the issuer does not publish: no refetch within the interval, however many.
+    // Keys the f.issuer does not publish: no refetch within the interval, however many.
     for _ in 0..5 {
-        let forged = sign(&keys[2], &issuer.claims("agent-x", json!({})));
-        let (status, _, body) = bridge.initialize(Some(&forged)).await;
+        let forged = sign(&f.keys[2], &f.issuer.claims("agent-x", json!({})));
+        let (status, _, body) = f.bridge.initialize(Some(&forged)).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
         assert!(
             body["message"]
@@ -879,58 +885,49 @@ async fn a_new_key_is_fetched_once_and_unknown_keys_do_not_refetch_at_will() {
             "{body}"
         );
     }
-    assert_eq!(issuer.fetches(), 2, "refetches are rate-bounded");
+    assert_eq!(f.issuer.fetches(), 2, "refetches are rate-bounded");
 }
 
 #[tokio::test]
 async fn when_the_keys_cannot_be_fetched_the_answer_is_503_never_a_pass() {
-    let keys = generate_keys(&["RS256", "RS256"]);
-    let issuer = Issuer::start(&[&keys[0]]).await;
-    let tenet = ScriptedTenet::start().await;
-    let bridge = serve(&tenet, oauth(&issuer.url, None)).await;
-    issuer.failing.store(true, Ordering::SeqCst);
-    issuer.publish(&keys[1]);
-    let rotated = sign(&keys[1], &issuer.claims("agent-x", json!({})));
-    let (status, _, body) = bridge.initialize(Some(&rotated)).await;
+    let f = forging(&["RS256", "RS256"], None).await;
+    f.issuer.failing.store(true, Ordering::SeqCst);
+    f.issuer.publish(&f.keys[1]);
+    let rotated = sign(&f.keys[1], &f.issuer.claims("agent-x", json!({})));
+    let (status, _, body) = f.bridge.initialize(Some(&rotated)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"], "oauth_unavailable");
     assert_eq!(body["retry_after_header"], "30", "{body}");
     assert!(
-        body["message"].as_str().unwrap().contains(&issuer.url),
+        body["message"].as_str().unwrap().contains(&f.issuer.url),
         "{body}"
     );
-    let response = bridge
+    let response = f
+        .bridge
         .call_raw(&rotated, "acme_items_get", json!({"id": "1"}))
         .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(tenet.requests().is_empty(), "nothing reached Tenet");
+    assert!(f.tenet.requests().is_empty(), "nothing reached Tenet");
 }
 
 #[tokio::test]
 async fn calls_outside_the_tokens_scopes_get_403_naming_the_scope_before_tenet() {
-    let keys = generate_keys(&["ES256"]);
-    let issuer = Issuer::start(&[&keys[0]]).await;
-    let tenet = ScriptedTenet::start().await;
-    let bridge = serve(
-        &tenet,
-        oauth(
-            &issuer.url,
-            Some(scope_map(
-                "\"tenet:read\" = { read_only = true }\n\"acme:write\" = [\"acme.items.*\", \"!acme.items.delete\"]\n",
-            )),
-        ),
-    )
-    .await;
+    let f = forging(
+        &["ES256"],
+        Some("\"tenet:read\" = { read_only = true }\n\"acme:write\" = [\"acme.items.*\", \"!acme.items.delete\"]\n"),
+    ).await;
     let reader = sign(
-        &keys[0],
-        &issuer.claims("reader", json!({"scope": "openid tenet:read"})),
+        &f.keys[0],
+        &f.issuer
+            .claims("reader", json!({"scope": "openid tenet:read"})),
     );
     let entra_style = sign(
-        &keys[0],
-        &issuer.claims("writer", json!({"scp": ["acme:write"]})),
+        &f.keys[0],
+        &f.issuer.claims("writer", json!({"scp": ["acme:write"]})),
     );
 
-    let refused = bridge
+    let refused = f
+        .bridge
         .call_raw(&reader, "acme_items_create", json!({"name": "x"}))
         .await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
@@ -958,7 +955,7 @@ async fn calls_outside_the_tokens_scopes_get_403_naming_the_scope_before_tenet()
         {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "acme_items_delete", "arguments": {"id": "1"}}},
     ]);
-    let refused = bridge.post(Some(&entra_style), &batch).await;
+    let refused = f.bridge.post(Some(&entra_style), &batch).await;
     assert_eq!(
         refused.status(),
         StatusCode::FORBIDDEN,
@@ -973,7 +970,8 @@ async fn calls_outside_the_tokens_scopes_get_403_naming_the_scope_before_tenet()
         "{body}"
     );
 
-    let payments = bridge
+    let payments = f
+        .bridge
         .call_raw(
             &entra_style,
             "acme_payments_create",
@@ -983,19 +981,19 @@ async fn calls_outside_the_tokens_scopes_get_403_naming_the_scope_before_tenet()
     assert_eq!(payments.status(), StatusCode::FORBIDDEN);
 
     assert_eq!(
-        bridge
+        f.bridge
             .call(&reader, "acme_items_get", json!({"id": "1"}))
             .await["status"],
         "executed"
     );
     assert_eq!(
-        bridge
+        f.bridge
             .call(&entra_style, "acme_items_create", json!({"name": "y"}))
             .await["status"],
         "executed"
     );
     assert_eq!(
-        bridge
+        f.bridge
             .call(
                 &reader,
                 "tenet_job_status",
@@ -1003,14 +1001,14 @@ async fn calls_outside_the_tokens_scopes_get_403_naming_the_scope_before_tenet()
             )
             .await["status"],
         "error",
-        "the bridge's own tools need no scope (the bridge answers, not the guard)"
+        "the f.bridge's own tools need no scope (the f.bridge answers, not the guard)"
     );
     assert_eq!(
-        agents_seen_by_tenet(&tenet, &[&reader, &entra_style]),
+        agents_seen_by_tenet(&f.tenet, &[&reader, &entra_style]),
         ["reader", "writer"]
     );
-    assert!(tenet.executes_of("acme.items.delete").is_empty());
-    assert!(tenet.executes_of("acme.payments.create").is_empty());
+    assert!(f.tenet.executes_of("acme.items.delete").is_empty());
+    assert!(f.tenet.executes_of("acme.payments.create").is_empty());
 }
 
 #[tokio::test]
@@ -1141,6 +1139,19 @@ async fn serve_takes_the_oauth_flags_beside_a_tokens_file_with_tools_lists() {
         "{}",
         server.log()
     );
+    let expired = sign(
+        &keys[0],
+        &issuer.claims("oauth-agent", json!({"exp": now() - 600})),
+    );
+    assert_eq!(
+        bridge.initialize(Some(&expired)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let log = server.log();
+    assert!(log.contains("refused an unauthenticated request"), "{log}");
+    for token in [TOKEN_A, &jwt, &expired] {
+        assert!(!log.contains(token), "a token in the log: {log}");
+    }
     assert_eq!(
         agents_seen_by_tenet(&tenet, &[TOKEN_A, &jwt]),
         ["oauth-agent"]

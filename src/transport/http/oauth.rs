@@ -218,19 +218,16 @@ impl OAuth {
 
     /// The refusal of a request without a valid token, or whose token cannot be checked now.
     pub(crate) fn refusal(&self, error: Option<&TokenError>, static_tokens: bool) -> Rejection {
-        let how = if static_tokens {
-            format!(
-                "send `Authorization: Bearer <token>` with an access token of {} for {} (or a token from this server's --auth-tokens file)",
-                self.issuer(),
-                self.audience()
-            )
-        } else {
-            format!(
-                "send `Authorization: Bearer <token>` with an access token of {} for {}",
-                self.issuer(),
-                self.audience()
-            )
-        };
+        let how = format!(
+            "send `Authorization: Bearer <token>` with an access token of {} for {}{}",
+            self.issuer(),
+            self.audience(),
+            if static_tokens {
+                " (or a token from this server's --auth-tokens file)"
+            } else {
+                ""
+            }
+        );
         match error {
             None => Rejection::new(
                 StatusCode::UNAUTHORIZED,

@@ -428,6 +428,11 @@ pub(crate) fn checked_url(text: &str, what: &str) -> Result<Url, ConfigError> {
             "{what} `{text}` is not a URL ({error}): write it like https://auth.example.com/realms/main"
         ))
     })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError(format!(
+            "{what} must not carry a user name or password (`user:password@`)"
+        )));
+    }
     let loopback = url.host_str().is_some_and(is_loopback_host);
     match url.scheme() {
         "https" => Ok(url),
@@ -622,6 +627,13 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(error.contains("must be an https URL"), "{error}");
+        let error = checked_url("https://user:secret@auth.example.com", "--oauth-issuer")
+            .unwrap_err()
+            .0;
+        assert!(
+            error.contains("must not carry") && !error.contains("secret"),
+            "{error}"
+        );
         let error = checked_url("auth.example.com", "--oauth-issuer")
             .unwrap_err()
             .0;
