@@ -107,7 +107,7 @@ fn parse_api_url(text: &str) -> Result<ApiUrl, std::convert::Infallible> {
 #[command(next_help_heading = "HTTP transports (--transport http or sse)")]
 pub struct HttpArgs {
     /// The address to listen on [default: 127.0.0.1:8765; port 0 picks a free one].
-    /// An address other than loopback requires --auth-tokens (or --allow-unauthenticated).
+    /// An address other than loopback requires --auth-tokens or --oauth-issuer (or --allow-unauthenticated).
     #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     pub bind: Option<SocketAddr>,
     /// Clients must send `Authorization: Bearer <token>` with a token from FILE,
