@@ -46,6 +46,8 @@ use common::{
 /// The public URL of the bridges that need no real one.
 const PUBLIC: &str = "https://mcp.example.test/mcp";
 const KEY: &str = "tnt_oauth_test_key";
+/// A scopes map with a read scope and a write scope that leaves out deletions.
+const ACME_SCOPES: &str = "\"tenet:read\" = { read_only = true }\n\"acme:write\" = [\"acme.items.*\", \"!acme.items.delete\"]\n";
 /// The scopes map of the tests with oidc-provider.
 const SCOPES: &str = "\"tenet:read\" = { read_only = true }\n\"tenet:write\" = [\"acme.*\"]\n";
 
@@ -912,10 +914,7 @@ async fn when_the_keys_cannot_be_fetched_the_answer_is_503_never_a_pass() {
 
 #[tokio::test]
 async fn calls_outside_the_tokens_scopes_get_403_naming_the_scope_before_tenet() {
-    let f = forging(
-        &["ES256"],
-        Some("\"tenet:read\" = { read_only = true }\n\"acme:write\" = [\"acme.items.*\", \"!acme.items.delete\"]\n"),
-    ).await;
+    let f = forging(&["ES256"], Some(ACME_SCOPES)).await;
     let reader = sign(
         &f.keys[0],
         &f.issuer
@@ -943,6 +942,28 @@ async fn calls_outside_the_tokens_scopes_get_403_naming_the_scope_before_tenet()
     );
     let body: Value = refused.json().await.unwrap();
     assert_eq!(body["error"], "insufficient_scope");
+
+    // The legacy SSE transport's routes are guarded alike.
+    let sse = |path: &str| format!("{}{path}", f.bridge.base);
+    let open = f.bridge.http.get(sse("/sse")).send().await.unwrap();
+    assert_eq!(open.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        open.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("resource_metadata=")
+    );
+    let message = f
+        .bridge
+        .http
+        .post(sse("/message?sessionId=any"))
+        .bearer_auth(&reader)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "acme_items_create", "arguments": {}}}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(message.status(), StatusCode::FORBIDDEN);
     assert!(
         body["message"]
             .as_str()
@@ -1157,24 +1178,46 @@ async fn serve_takes_the_oauth_flags_beside_a_tokens_file_with_tools_lists() {
         ["oauth-agent"]
     );
 
-    let stdio = Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
-        .args([
-            "serve",
-            "--emulator",
-            "--public-url",
-            PUBLIC,
-            "--oauth-issuer",
-            &issuer.url,
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(stdio.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&stdio.stderr);
-    assert!(
-        stderr.contains("--public-url, --oauth-issuer apply to HTTP only"),
-        "{stderr}"
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let bad_map = dir.path().join("scopes.toml");
+    std::fs::write(&bad_map, "\"tenet:read\" = [\"nothing.*\"]\n").unwrap();
+    let bad_map = bad_map.to_str().unwrap();
+    for (args, needle) in [
+        (
+            vec!["--emulator"],
+            "--public-url, --oauth-issuer apply to HTTP only",
+        ),
+        (
+            vec![
+                "--transport",
+                "http",
+                "--bind",
+                "127.0.0.1:0",
+                "--oauth-scopes-map",
+                bad_map,
+            ],
+            "scope `tenet:read`: `nothing.*` match no tool",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+            .args([
+                "serve",
+                "--catalog",
+                &fixture(),
+                "--public-url",
+                PUBLIC,
+                "--oauth-issuer",
+                &issuer.url,
+            ])
+            .args(args)
+            .env("TENET_API_KEY", KEY)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{needle}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(needle), "{stderr}");
+    }
 }
 
 /// The README's scopes map loads over the repository's catalogs, and means what it says.
