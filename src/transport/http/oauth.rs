@@ -6,7 +6,7 @@
 //! - A request without a valid token gets 401 with
 //!   `WWW-Authenticate: Bearer resource_metadata="…"` (and `error="invalid_token"` when a
 //!   token was presented); an unreachable key set gets 503 with `Retry-After`.
-//! - Access tokens are JWTs checked by [`Verifier`] (`oauth_keys.rs`); the agent id is
+//! - Access tokens are JWTs checked against the issuer's keys (`oauth_keys.rs`); the agent id is
 //!   a claim (default `sub`).
 //! - With `--oauth-scopes-map`, a token's scopes choose the tools it may call ([`ScopeMap`]):
 //!   a `tools/call` outside them gets 403 `insufficient_scope` naming the scopes that
@@ -30,7 +30,8 @@ use clap::Args;
 use reqwest::Url;
 use serde_json::{Value, json};
 
-pub use super::oauth_keys::{Claims, TokenError, Verifier};
+use super::oauth_keys::Verifier;
+pub use super::oauth_keys::{Claims, TokenError};
 use super::{auth::read_config_file, oauth_keys::checked_url};
 use crate::{catalog::Catalog, config::ConfigError, error::Rejection, selection::Rules};
 
@@ -45,13 +46,13 @@ const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 #[derive(Clone, Debug, Default, Args)]
 #[command(next_help_heading = "OAuth 2.1 (--transport http or sse)")]
 pub struct OAuthArgs {
-    /// The URL clients use to reach this server (e.g. https://mcp.example.com/mcp): the
+    /// The URL clients use to reach this server (e.g. `https://mcp.example.com/mcp`): the
     /// resource its OAuth metadata names and, unless --oauth-audience says otherwise,
     /// the audience its tokens must carry.
     #[arg(long, value_name = "URL", requires = "oauth_issuer")]
     pub public_url: Option<String>,
     /// Accept access tokens (JWTs) of this OAuth authorization server, exactly as its
-    /// tokens' `iss` claim names it (e.g. https://auth.example.com/realms/main). Its
+    /// tokens' `iss` claim names it (e.g. `https://auth.example.com/realms/main`). Its
     /// keys are found through its metadata at start.
     #[arg(
         long,
@@ -534,11 +535,11 @@ impl ScopeMap {
     /// The catalog name of the tool called `name` (its MCP name; with `catalog_names`,
     /// its catalog name too), if the catalog has it.
     fn resolve(&self, name: &str, catalog_names: bool) -> Option<&str> {
-        self.by_mcp_name.get(name).map(String::as_str).or_else(|| {
-            (catalog_names)
-                .then(|| self.names.get(name).map(String::as_str))
-                .flatten()
-        })
+        match self.by_mcp_name.get(name) {
+            Some(catalog_name) => Some(catalog_name),
+            None if catalog_names => self.names.get(name).map(String::as_str),
+            None => None,
+        }
     }
 }
 

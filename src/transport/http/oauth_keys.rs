@@ -133,7 +133,7 @@ pub struct Claims {
 }
 
 /// Checks access tokens against one issuer's keys.
-pub struct Verifier {
+pub(crate) struct Verifier {
     issuer: String,
     audience: String,
     agent_claim: String,
@@ -158,7 +158,7 @@ impl std::fmt::Debug for Verifier {
 impl Verifier {
     /// Finds `issuer`'s JWKS through its metadata and fetches it; an error names the
     /// issuer and what failed. Tokens must name `audience` and carry `agent_claim`.
-    pub async fn discover(
+    pub(crate) async fn discover(
         issuer: &str,
         audience: &str,
         agent_claim: &str,
@@ -216,17 +216,17 @@ impl Verifier {
     }
 
     /// The issuer, as configured.
-    pub fn issuer(&self) -> &str {
+    pub(crate) fn issuer(&self) -> &str {
         &self.issuer
     }
 
     /// The audience tokens must name.
-    pub fn audience(&self) -> &str {
+    pub(crate) fn audience(&self) -> &str {
         &self.audience
     }
 
     /// Checks `token`; what it says when it passes.
-    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+    pub(crate) async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let header = decode_header(token).map_err(|_| {
             TokenError::Invalid(
                 "the token is not a JWT signed with an algorithm this server accepts \
