@@ -369,7 +369,7 @@ impl Selection {
 
 /// The `tools` lists of an `--auth-tokens` file, by agent id: what each agent may see
 /// and call, within what the server shows. An agent without a list is not limited; an
-/// agent the file does not name gets nothing.
+/// agent the file does not name gets nothing, unless [`AgentScopes::unlisted_unlimited`].
 #[derive(Clone, Debug, Default)]
 pub struct AgentScopes {
     by_agent: HashMap<String, Option<Rules>>,
