@@ -369,10 +369,12 @@ impl Selection {
 
 /// The `tools` lists of an `--auth-tokens` file, by agent id: what each agent may see
 /// and call, within what the server shows. An agent without a list is not limited; an
-/// agent the file does not name gets nothing.
+/// agent the file does not name gets nothing, unless [`AgentScopes::unlisted_unlimited`].
 #[derive(Clone, Debug, Default)]
 pub struct AgentScopes {
     by_agent: HashMap<String, Option<Rules>>,
+    /// Agents without an entry are not limited (see [`AgentScopes::unlisted_unlimited`]).
+    unlisted_unlimited: bool,
 }
 
 impl AgentScopes {
@@ -393,7 +395,18 @@ impl AgentScopes {
                 }
             }
         }
-        Ok(Self { by_agent })
+        Ok(Self {
+            by_agent,
+            unlisted_unlimited: false,
+        })
+    }
+
+    /// The same lists, leaving agents they do not name unlimited instead of showing
+    /// them nothing: for agents authenticated otherwise (OAuth), whose tools are checked
+    /// where they are authenticated.
+    pub fn unlisted_unlimited(mut self) -> Self {
+        self.unlisted_unlimited = true;
+        self
     }
 
     /// Whether `agent` may see and call the tool named `name`.
@@ -401,13 +414,16 @@ impl AgentScopes {
         match self.by_agent.get(agent) {
             Some(Some(rules)) => rules.allows(name),
             Some(None) => true,
-            None => false,
+            None => self.unlisted_unlimited,
         }
     }
 
     /// Whether `agent` has a list (and so sees a tool list of its own).
     pub fn limits(&self, agent: &str) -> bool {
-        !matches!(self.by_agent.get(agent), Some(None))
+        match self.by_agent.get(agent) {
+            Some(rules) => rules.is_some(),
+            None => !self.unlisted_unlimited,
+        }
     }
 
     /// Each list's globs that match no tool of `catalog`, as `agent: glob` lines.

@@ -17,7 +17,8 @@ use serde_json::{Map, Value};
 
 use crate::{
     bridge::{Bridge, ToolMode, ToolOptions},
-    catalog::Catalog,
+    catalog::{Catalog, JOB_STATUS_TOOL},
+    discovery::{CALL_TOOL, DESCRIBE_TOOL, SEARCH_TOOL},
     governor::{Governor, JobRefs},
     reload,
     results::DEFAULT_MAX_RESULT_BYTES,
@@ -116,7 +117,7 @@ fn parse_api_url(text: &str) -> Result<ApiUrl, std::convert::Infallible> {
 #[command(next_help_heading = "HTTP transports (--transport http or sse)")]
 pub struct HttpArgs {
     /// The address to listen on [default: 127.0.0.1:8765; port 0 picks a free one].
-    /// An address other than loopback requires --auth-tokens (or --allow-unauthenticated).
+    /// An address other than loopback requires --auth-tokens or --oauth-issuer (or --allow-unauthenticated).
     #[arg(long, value_name = "ADDR", value_parser = parse_bind)]
     pub bind: Option<SocketAddr>,
     /// Clients must send `Authorization: Bearer <token>` with a token from FILE,
@@ -165,6 +166,9 @@ pub struct HttpArgs {
     /// seconds, before the server exits anyway [default: 30].
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub shutdown_grace: Option<f64>,
+    /// The OAuth resource server's flags.
+    #[command(flatten)]
+    pub oauth: transport::http::oauth::OAuthArgs,
 }
 
 /// The `--transport` values.
@@ -244,6 +248,7 @@ impl ServeArgs {
                 ]
                 .into_iter()
                 .filter_map(|(flag, given)| given.then_some(flag))
+                .chain(http.oauth.given())
                 .collect();
                 if given.is_empty() {
                     return Ok(None);
@@ -264,6 +269,7 @@ impl ServeArgs {
             mode,
             bind: http.bind.unwrap_or(defaults.bind),
             auth_tokens: http.auth_tokens.clone(),
+            oauth: None,
             allow_unauthenticated: http.allow_unauthenticated,
             allowed_origins: http.allowed_origins.clone(),
             max_body: http.max_body.unwrap_or(defaults.max_body),
@@ -370,7 +376,7 @@ pub async fn run(
     args: ServeArgs,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let http = args.http_options()?;
+    let mut http = args.http_options()?;
     let job_secret = job_secret_from_env()?;
     if !args.emulator {
         check_api_url(args.api_url.as_str()).map_err(|e| ConfigError(e.to_string()))?;
@@ -380,6 +386,14 @@ pub async fn run(
     );
     let selector = args.selection.selector(!args.catalogs.is_empty())?;
     selector.select(&catalog)?;
+    if let Some(options) = http.as_mut() {
+        let bridge_tools = [JOB_STATUS_TOOL, SEARCH_TOOL, DESCRIBE_TOOL];
+        options.oauth = args
+            .http
+            .oauth
+            .options(&catalog, &bridge_tools, CALL_TOOL)?;
+    }
+    let oauth = http.as_ref().is_some_and(|options| options.oauth.is_some());
     let tokens_file = http
         .as_ref()
         .and_then(|options| options.auth_tokens.clone());
@@ -387,9 +401,17 @@ pub async fn run(
         Some(options) => Some(transport::http::Server::bind(options).await?),
         None => None,
     };
+    // OAuth agents' tools are their scopes', checked by the HTTP guard.
     let scopes = tokens_file
         .map(|path| agent_scopes(&path, &catalog))
-        .transpose()?;
+        .transpose()?
+        .map(|scopes| {
+            if oauth {
+                scopes.unlisted_unlimited()
+            } else {
+                scopes
+            }
+        });
     let (api_url, api_key, emulator) = if args.emulator {
         let (url, key, stop) = start_emulator(catalog.clone()).await?;
         (url, key, Some(stop))

@@ -138,6 +138,14 @@ const EXPECTED: &[(&str, &str, Check)] = &[
         "python",
         Check::Skip("LangGraph: needs langgraph and a model provider"),
     ),
+    ("OAuth 2.1 (hosted agent platforms)", "sh", Check::Shell),
+    (
+        "OAuth 2.1 (hosted agent platforms)",
+        "toml",
+        Check::Skip(
+            "the scopes map: loaded over the repository's catalogs by oauth::the_readme_scopes_map_loads",
+        ),
+    ),
     ("The local Tenet emulator", "sh", Check::Shell),
     ("The local Tenet emulator", "toml", Check::Policy),
     ("The local Tenet emulator", "sh", Check::Shell),

@@ -3,7 +3,8 @@
 #
 # 1. Installs the pinned third-party MCP clients the interop tests drive (the Python
 #    `mcp` SDK in .interop/venv, the MCP Inspector CLI in tests/interop/node_modules)
-#    and the Debian packages the tests start: Chromium (approval page) and HAProxy (replicas).
+#    and the Debian packages the tests start: Chromium (approval page) and HAProxy (replicas);
+#    the authorization server the OAuth tests run (oidc-provider, tests/interop/oidc/setup.sh).
 # 2. Runs every Rust test: unit tests, the stdio/HTTP/emulator integration tests
 #    and the interop tests. A missing client fails its tests; nothing is skipped.
 set -euo pipefail
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 # setup.sh also installs, from npm, the MCP conformance suite (tests/conformance.rs), Claude
 # Code, Codex and Gemini CLI (tests/clients.rs) and the Node 22 they run on.
 bash tests/interop/setup.sh
+bash tests/interop/oidc/setup.sh
 bash catalog/generate.sh --install
 
 # Debian packages the tests start for real: Chromium (the approval page test) and

@@ -8,7 +8,8 @@
 //! and returns.
 //!
 //! Security (see [`auth`]): bearer tokens map to agent ids, compared in constant
-//! time; a non-loopback bind needs tokens unless `--allow-unauthenticated` is given;
+//! time, and so do OAuth access tokens (see [`oauth`]); a non-loopback bind needs
+//! either unless `--allow-unauthenticated` is given;
 //! `Origin` is checked on every MCP request; bodies are limited to `--max-body`.
 //! Connections (see `listener`): HTTP/1.1 and HTTP/2 cleartext on one port, at most
 //! `--max-connections` at once, each closed if its request headers take longer than
@@ -17,6 +18,8 @@
 
 pub mod auth;
 mod listener;
+pub mod oauth;
+mod oauth_keys;
 pub mod sessions;
 pub mod sse;
 pub mod streamable;
@@ -36,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::{
     auth::{Origins, Policy, Tokens},
+    oauth::{OAuth, OAuthOptions},
     sessions::Registry,
     sse::SseSessions,
     streamable::Sessions,
@@ -88,6 +92,8 @@ pub struct Options {
     pub bind: SocketAddr,
     /// The `--auth-tokens` file.
     pub auth_tokens: Option<PathBuf>,
+    /// The OAuth resource server's options (`--oauth-issuer` and the rest).
+    pub oauth: Option<OAuthOptions>,
     /// Serve without tokens on a non-loopback address.
     pub allow_unauthenticated: bool,
     /// `--allowed-origin` values; empty: loopback origins.
@@ -115,6 +121,7 @@ impl Default for Options {
             mode: Mode::Http,
             bind: SocketAddr::from(([127, 0, 0, 1], 8765)),
             auth_tokens: None,
+            oauth: None,
             allow_unauthenticated: false,
             allowed_origins: Vec::new(),
             max_body: DEFAULT_MAX_BODY,
@@ -146,11 +153,16 @@ impl Server {
             .as_deref()
             .map(Tokens::load)
             .transpose()?;
+        let oauth = match options.oauth.clone() {
+            Some(oauth) => Some(Arc::new(OAuth::start(oauth).await?)),
+            None => None,
+        };
+        let authenticated = tokens.is_some() || oauth.is_some();
         let loopback = options.bind.ip().is_loopback();
-        if tokens.is_none() && !loopback && !options.allow_unauthenticated {
+        if !authenticated && !loopback && !options.allow_unauthenticated {
             return Err(ConfigError(format!(
                 "refusing to serve without authentication on {}, which is not a loopback address: pass --auth-tokens FILE \
-                 (each token names its agent id), or --allow-unauthenticated if something in front authenticates clients",
+                 (each token names its agent id) or --oauth-issuer, or --allow-unauthenticated if something in front authenticates clients",
                 options.bind
             )));
         }
@@ -160,8 +172,9 @@ impl Server {
             Origins::parse(&options.allowed_origins)?
         };
         let policy = Arc::new(Policy {
-            loopback_hosts_only: tokens.is_none() && loopback,
+            loopback_hosts_only: !authenticated && loopback,
             tokens,
+            oauth,
             origins,
             max_body: options.max_body,
         });
@@ -268,10 +281,14 @@ impl Server {
                     .with_state(status.clone()),
             )
             .layer(middleware::from_fn_with_state(policy.clone(), auth::guard));
-        let app = Router::new()
+        let mut app = Router::new()
             .route("/healthz", get(healthz).with_state(status))
-            .merge(guarded)
-            .fallback(not_found);
+            .merge(guarded);
+        let oauth = policy.oauth.clone();
+        if let Some(oauth) = &oauth {
+            app = app.merge(oauth.routes());
+        }
+        let app = app.fallback(move |uri| not_found(uri, oauth));
 
         announce(&options, &policy, addr);
 
@@ -347,10 +364,18 @@ fn announce(options: &Options, policy: &Policy, addr: SocketAddr) {
             tokens.len(),
             tokens.agents().join(", ")
         ),
+        None if policy.oauth.is_some() => {}
         None if !addr.ip().is_loopback() => eprintln!(
             "tenet-mcp: WARNING: serving WITHOUT authentication on {addr} (--allow-unauthenticated): anyone who can reach it calls Tenet as this server's --agent-id"
         ),
         None => {}
+    }
+    if let Some(oauth) = &policy.oauth {
+        eprintln!(
+            "tenet-mcp: OAuth access tokens of {} for audience {}",
+            oauth.issuer(),
+            oauth.audience()
+        );
     }
 }
 
@@ -379,7 +404,10 @@ async fn render_metrics(State(status): State<Status>) -> Response {
         .into_response()
 }
 
-async fn not_found(uri: axum::http::Uri) -> Response {
+async fn not_found(uri: axum::http::Uri, oauth: Option<Arc<OAuth>>) -> Response {
+    if let Some(oauth) = oauth.filter(|_| is_oauth_discovery(uri.path())) {
+        return oauth.not_here();
+    }
     if is_oauth_discovery(uri.path()) {
         // Clients that got a 401 look for OAuth next, and show this message when
         // they find none (Claude Code: "Dynamic Client Registration rejected").
