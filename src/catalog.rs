@@ -568,6 +568,12 @@ impl Builder {
             });
             match tool {
                 Some(tool) if problems.is_empty() => self.add_tool(tool),
+                // Every reason for no tool is reported above; never drop one in silence.
+                None if problems.is_empty() => self.report(
+                    &origin,
+                    Some(name),
+                    vec!["the tool could not be loaded".to_owned()],
+                ),
                 _ => self.report(&origin, Some(name), problems),
             }
         }
