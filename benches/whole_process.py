@@ -5,6 +5,9 @@ the `tools/list` answer (raw JSON-RPC on the pipes: no client SDK in the measure
 resident memory of an idle server, time to result against tenet-python, and the emulator's
 decisions per second. Prints Markdown tables; run through benches/run.sh. (Per-call time and
 HTTP load are in benches/load.rs: one Rust client for every path.)
+
+`whole_process.py --compare BEFORE AFTER` instead compares the spawn → initialize time of two
+builds with the shipped catalog, their runs interleaved.
 """
 
 from __future__ import annotations
@@ -192,7 +195,26 @@ def time_to_result(binary: str, env: dict, sdk_python: str, calls: int) -> None:
         print(f"| {job_ms} ms | {statistics.median(bridge_extra):.1f} ({max(bridge_extra):.1f}) | {statistics.median(sdk_extra):.1f} ({max(sdk_extra):.1f}) |", flush=True)
 
 
+def compare_cold_starts(before: str, after: str) -> None:
+    """Spawn → initialize of two builds with the shipped catalog, runs interleaved (one of
+    each in turn, so a slow spell of a shared machine touches both)."""
+    env = dict(os.environ, TENET_API_KEY="tnt_bench", TENET_API_URL="http://127.0.0.1:9", TENET_MCP_LOG="warn")
+    flags = [("(default toolset)", []), ("--toolsets all", ["--toolsets", "all"]),
+             ("--tool-mode dynamic --toolsets all", ["--tool-mode", "dynamic", "--toolsets", "all"])]
+    print(f"Spawn → initialize, shipped catalog, {RUNS} fresh processes per cell, interleaved; ms, median (p90, min, max)\n")
+    print("| `serve` flags | before | after |")
+    print("|---|---|---|")
+    for name, extra in flags:
+        runs: dict[str, list[float]] = {before: [], after: []}
+        for _ in range(RUNS):
+            for binary in (before, after):
+                runs[binary].append(cold_start([binary, "serve", *extra], env)[0])
+        print(f"| {name} | {summary(runs[before])} | {summary(runs[after])} |", flush=True)
+
+
 def main() -> None:
+    if sys.argv[1] == "--compare":
+        return compare_cold_starts(sys.argv[2], sys.argv[3])
     binary, python = sys.argv[1], sys.executable
     here = os.path.dirname(os.path.abspath(__file__))
     env = dict(os.environ, TENET_API_KEY="tnt_bench", TENET_API_URL="http://127.0.0.1:9", TENET_MCP_LOG="warn")

@@ -460,7 +460,7 @@ pub fn mcp_tool(tool: &Tool, output_schema: Arc<Map<String, Value>>) -> McpTool 
     let mut mcp = McpTool::new(
         tool.mcp_name.clone(),
         tool.description.clone(),
-        tool.input_schema.clone(),
+        tool.input_schema(),
     )
     .with_raw_output_schema(output_schema)
     .with_annotations(annotations);

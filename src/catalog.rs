@@ -1,9 +1,22 @@
 //! The catalog: the services and tools an agent may call through Tenet.
 //!
 //! A catalog is one JSON file per service (see `catalog/` and the README). Loading
-//! validates every file completely and reports every problem at once, naming the
-//! file and tool, so that a server never starts on a catalog it would serve wrongly.
-//! A loaded [`Catalog`] is immutable; the bridge and the emulator share it by `Arc`.
+//! validates every file and reports every problem at once, naming the file and tool,
+//! so that a server never starts on a catalog it would serve wrongly. A loaded
+//! [`Catalog`] is immutable; the bridge and the emulator share it by `Arc`.
+//!
+//! Loading runs in steps (`Catalog::build`): parse the files, each tool's input
+//! schema kept as its JSON text (`parse_all`); read every schema (`read_schemas`);
+//! then check each service and tool and index them (`Builder`). What is checked when:
+//!
+//! - at load, every file: the file format, names, methods, paths, costs, argument
+//!   placements, and each input schema's shape (a JSON object with `"type": "object"`,
+//!   each path parameter a required property, each placed argument a property);
+//! - at load, every file but the shipped one: each input schema against its
+//!   meta-schema, with its `pattern`s and `$ref`s compiled. The shipped schemas are the
+//!   bytes the test suite checks so (`embedded_catalog_is_valid_and_large_enough`);
+//! - at a tool's first use: its input schema becomes a `serde_json` value when it is
+//!   first listed, described or called, and its validator is compiled at its first call.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -12,8 +25,11 @@ use std::{
     sync::{Arc, OnceLock},
 };
 
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde::{
+    Deserialize,
+    de::{self, IgnoredAny},
+};
+use serde_json::{Map, Value, value::RawValue};
 
 /// The shipped catalog, one file per service: (file name, contents). A test checks
 /// that this list names every file in the repository's `catalog/` folder.
@@ -198,15 +214,14 @@ pub struct Tool {
     pub destructive: bool,
     /// What one call costs, counted against cost caps.
     pub cost_usd: f64,
-    /// The JSON Schema of the arguments (an object schema).
-    pub input_schema: Arc<Map<String, Value>>,
     /// Where each argument goes, when the catalog says (imported catalogs do); an
     /// argument not listed goes where [`Tool::placement`] says by default.
     pub arguments: Arc<BTreeMap<String, Placement>>,
     /// The encoding of the request body.
     pub body: BodyEncoding,
-    /// Compiled at the tool's first call (the schema was checked at load).
-    validator: Arc<OnceLock<Result<jsonschema::Validator, String>>>,
+    /// The input schema, with how it was checked and its validator: a tool is made
+    /// only with one.
+    schema: Arc<InputSchema>,
 }
 
 impl fmt::Debug for Tool {
@@ -255,13 +270,21 @@ impl Tool {
         path_params(&self.path).unwrap_or_default()
     }
 
+    /// The JSON Schema of the arguments (an object schema). The shipped catalog keeps
+    /// it as text until the tool is first listed, described or called.
+    pub fn input_schema(&self) -> Arc<Map<String, Value>> {
+        self.schema.value()
+    }
+
+    /// The names of the input schema's properties, in catalog order (read at load).
+    pub fn argument_names(&self) -> &[String] {
+        &self.schema.properties
+    }
+
     /// Checks arguments against the input schema; on failure lists every violation,
     /// each as `<location>: <what is wrong>`.
     pub fn validate_arguments(&self, arguments: &Value) -> Result<(), Vec<String>> {
-        let validator = self
-            .validator
-            .get_or_init(|| compile(&Value::Object((*self.input_schema).clone())));
-        let validator = match validator {
+        let validator = match self.schema.validator() {
             Ok(validator) => validator,
             Err(error) => {
                 return Err(vec![format!(
@@ -352,7 +375,7 @@ pub struct Source {
 }
 
 /// How [`Catalog::build`] checks input schemas.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum SchemaCheck {
     /// Against the meta-schema, with every `pattern` and `$ref` compiled ([`check`]).
     Full,
@@ -369,21 +392,24 @@ fn embedded_sources() -> Vec<(String, &'static str)> {
         .collect()
 }
 
+/// One catalog file as written; each input schema is kept as its text.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ServiceFile {
+struct ServiceFile<'a> {
     service: String,
     #[serde(default)]
     #[allow(dead_code)]
     description: Option<String>,
     #[serde(default)]
     base_url: Option<String>,
-    tools: Vec<ToolEntry>,
+    #[serde(borrow)]
+    tools: Vec<ToolEntry<'a>>,
 }
 
+/// One tool of a catalog file as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ToolEntry {
+struct ToolEntry<'a> {
     name: String,
     #[serde(default)]
     mcp_name: Option<String>,
@@ -396,7 +422,8 @@ struct ToolEntry {
     destructive: bool,
     #[serde(default)]
     cost_usd: f64,
-    input_schema: Value,
+    #[serde(borrow)]
+    input_schema: &'a RawValue,
     #[serde(default)]
     arguments: BTreeMap<String, Placement>,
     #[serde(default)]
@@ -408,17 +435,21 @@ impl Catalog {
     ///
     /// Its schemas are not meta-checked again here: they are the very bytes the test
     /// suite checks (`embedded_catalog_is_valid_and_large_enough`), and checking 1,800
-    /// schemas is most of a cold start. Every other check runs, and each validator is
-    /// compiled at its tool's first call as for any catalog.
+    /// schemas is most of a cold start. Every other check runs; each schema stays text
+    /// (borrowed from the binary) until its tool is first used.
     pub fn embedded() -> Result<Self, CatalogError> {
-        Self::build(embedded_sources(), SchemaCheck::Shipped)
+        Self::build(
+            embedded_sources(),
+            SchemaCheck::Shipped,
+            SchemaText::Shipped,
+        )
     }
 
     /// The embedded catalog with every input schema checked fully, as any other file is:
     /// what `catalog check` reports on (`serve` skips this meta-check of bytes the test
     /// suite has checked).
     pub fn embedded_fully_checked() -> Result<Self, CatalogError> {
-        Self::build(embedded_sources(), SchemaCheck::Full)
+        Self::build(embedded_sources(), SchemaCheck::Full, SchemaText::Shipped)
     }
 
     /// Loads catalog files; each path is a `.json` file or a folder of them.
@@ -451,174 +482,29 @@ impl Catalog {
                 .map(|source| (source.origin.clone(), source.text.as_str()))
                 .collect(),
             SchemaCheck::Full,
+            |text| SchemaText::Owned(text.to_owned()),
         )
     }
 
-    /// Parses and validates (origin, text) pairs; `schemas` says how input schemas are checked.
-    fn build(sources: Vec<(String, &str)>, schemas: SchemaCheck) -> Result<Self, CatalogError> {
-        let mut catalog = Catalog::default();
-        let mut problems = Vec::new();
-        let mut service_origin: HashMap<String, String> = HashMap::new();
+    /// Parses and validates (origin, text) pairs: `schemas` says how input schemas are
+    /// checked, `keep` how a tool keeps its schema's text.
+    fn build<'a>(
+        sources: Vec<(String, &'a str)>,
+        schemas: SchemaCheck,
+        keep: fn(&'a RawValue) -> SchemaText,
+    ) -> Result<Self, CatalogError> {
+        let mut builder = Builder::default();
         if sources.is_empty() {
-            problems.push(Problem {
+            builder.problems.push(Problem {
                 file: "(catalog)".into(),
                 tool: None,
                 message: "no catalog files were found: pass --catalog with a .json file or a folder of them".into(),
             });
         }
-        let files = parse_all(sources);
-        let mut checked = match schemas {
-            SchemaCheck::Full => {
-                let schemas: Vec<&Value> = files
-                    .iter()
-                    .filter_map(|(_, file)| file.as_ref().ok())
-                    .flat_map(|file| file.tools.iter().map(|entry| &entry.input_schema))
-                    .collect();
-                check_all(&schemas)
-            }
-            SchemaCheck::Shipped => Vec::new(),
+        for file in read_schemas(parse_all(sources), schemas, keep) {
+            builder.add_file(file);
         }
-        .into_iter();
-        for (origin, file) in files {
-            let file: ServiceFile = match file {
-                Ok(file) => file,
-                Err(error) => {
-                    problems.push(Problem {
-                        file: origin.clone(),
-                        tool: None,
-                        message: format!("not a valid catalog file: {error}"),
-                    });
-                    continue;
-                }
-            };
-            let problem = |tool: Option<&str>, message: String| Problem {
-                file: origin.clone(),
-                tool: tool.map(str::to_owned),
-                message,
-            };
-            if file.service.trim().is_empty() {
-                problems.push(problem(None, "`service` is empty".into()));
-            }
-            if let Some(first) = service_origin.insert(file.service.clone(), origin.clone()) {
-                problems.push(problem(
-                    None,
-                    format!("service `{}` is also defined in {first}", file.service),
-                ));
-            }
-            let base_url = match file.base_url.as_deref() {
-                Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
-                    problems.push(problem(
-                        None,
-                        format!("base_url `{url}` must start with http:// or https://"),
-                    ));
-                    None
-                }
-                other => other.map(|url| Arc::<str>::from(url.trim_end_matches('/'))),
-            };
-            let service: Arc<str> = Arc::from(file.service.as_str());
-            catalog.services.push(file.service.clone());
-            for entry in file.tools {
-                let before = problems.len();
-                let mut report =
-                    |message: String| problems.push(problem(Some(&entry.name), message));
-                let method = HttpMethod::parse(&entry.method);
-                if method.is_none() {
-                    report(format!(
-                        "method `{}` is not one of GET, HEAD, POST, PUT, PATCH, DELETE",
-                        entry.method
-                    ));
-                }
-                if entry.name.trim().is_empty() {
-                    report("`name` is empty".into());
-                }
-                if entry.description.trim().is_empty() {
-                    report("`description` is empty: write one for the model".into());
-                }
-                if !(entry.cost_usd.is_finite() && entry.cost_usd >= 0.0) {
-                    report(format!("cost_usd {} must be a number >= 0", entry.cost_usd));
-                }
-                let mcp_name = match entry.mcp_name.as_deref() {
-                    Some(given) if given.is_empty() || given != self::mcp_name(given) => {
-                        report(format!(
-                            "mcp_name `{given}` must be a non-empty name of letters, digits, `_` or `-`"
-                        ));
-                        given.to_owned()
-                    }
-                    Some(given) => given.to_owned(),
-                    None => self::mcp_name(&entry.name),
-                };
-                if mcp_name.len() > MAX_MCP_NAME_LEN {
-                    report(format!(
-                        "its MCP name `{mcp_name}` is longer than {MAX_MCP_NAME_LEN} characters"
-                    ));
-                }
-                let params = match path_params(&entry.path) {
-                    Ok(params) if entry.path.starts_with('/') => params,
-                    Ok(_) => {
-                        report(format!("path `{}` must start with /", entry.path));
-                        Vec::new()
-                    }
-                    Err(message) => {
-                        report(format!("path `{}`: {message}", entry.path));
-                        Vec::new()
-                    }
-                };
-                let checked = match schemas {
-                    SchemaCheck::Full => {
-                        checked.next().unwrap_or_else(|| Err("not checked".into()))
-                    }
-                    SchemaCheck::Shipped => Ok(()),
-                };
-                let sound = check_input_schema(&entry.input_schema, checked, &params, &mut report);
-                check_arguments(&entry.input_schema, &entry.arguments, &params, &mut report);
-                if mcp_name == JOB_STATUS_TOOL {
-                    report(format!(
-                        "the MCP name `{JOB_STATUS_TOOL}` is reserved for the built-in job status tool"
-                    ));
-                }
-                if let Some(&other) = catalog.by_name.get(&entry.name) {
-                    report(format!(
-                        "the name is also used by a tool of service {}",
-                        catalog.tools[other].service
-                    ));
-                } else if let Some(&other) = catalog.by_mcp_name.get(&mcp_name) {
-                    report(format!(
-                        "its MCP name `{mcp_name}` collides with tool {}",
-                        catalog.tools[other].name
-                    ));
-                }
-                let (Some(method), true, true) = (method, sound, problems.len() == before) else {
-                    continue;
-                };
-                let Value::Object(schema) = entry.input_schema else {
-                    continue;
-                };
-                let index = catalog.tools.len();
-                catalog.by_name.insert(entry.name.clone(), index);
-                catalog.by_mcp_name.insert(mcp_name.clone(), index);
-                catalog.tools.push(Tool {
-                    service: service.clone(),
-                    name: entry.name,
-                    mcp_name,
-                    title: entry.title,
-                    description: entry.description,
-                    method,
-                    path: entry.path,
-                    base_url: base_url.clone(),
-                    destructive: entry.destructive,
-                    cost_usd: entry.cost_usd,
-                    input_schema: Arc::new(schema),
-                    arguments: Arc::new(entry.arguments),
-                    body: entry.body,
-                    validator: Arc::new(OnceLock::new()),
-                });
-            }
-        }
-        if problems.is_empty() {
-            Ok(catalog)
-        } else {
-            Err(CatalogError { problems })
-        }
+        builder.finish()
     }
 
     /// Every tool, in catalog order.
@@ -642,6 +528,221 @@ impl Catalog {
     }
 }
 
+/// The last step of a load: checks each parsed file's service and tools, and indexes
+/// the sound tools into the catalog.
+#[derive(Default)]
+struct Builder {
+    catalog: Catalog,
+    problems: Vec<Problem>,
+    /// Each service name and the file that defines it.
+    service_origin: HashMap<String, String>,
+}
+
+/// The service a file's tools belong to, once its fields are checked.
+struct ServiceOf {
+    name: Arc<str>,
+    base_url: Option<Arc<str>>,
+}
+
+impl Builder {
+    /// Checks one file: its service, then each of its tools in order.
+    fn add_file(&mut self, file: ReadFile<'_>) {
+        let origin = file.origin;
+        let (header, tools) = match file.contents {
+            Ok(contents) => contents,
+            Err(error) => {
+                self.problems.push(Problem {
+                    file: origin,
+                    tool: None,
+                    message: format!("not a valid catalog file: {error}"),
+                });
+                return;
+            }
+        };
+        let service = self.check_service(&origin, header);
+        for (entry, schema) in tools {
+            let name = entry.name.clone();
+            let mut problems = Vec::new();
+            let tool = self.check_tool(&service, entry, schema, &mut |message| {
+                problems.push(message)
+            });
+            match tool {
+                Some(tool) if problems.is_empty() => self.add_tool(tool),
+                // Every reason for no tool is reported above; never drop one in silence.
+                None if problems.is_empty() => self.report(
+                    &origin,
+                    Some(name),
+                    vec!["the tool could not be loaded".to_owned()],
+                ),
+                _ => self.report(&origin, Some(name), problems),
+            }
+        }
+    }
+
+    /// Checks a file's `service` and `base_url`.
+    fn check_service(&mut self, origin: &str, header: FileHeader) -> ServiceOf {
+        let mut problems = Vec::new();
+        if header.service.trim().is_empty() {
+            problems.push("`service` is empty".to_owned());
+        }
+        if let Some(first) = self
+            .service_origin
+            .insert(header.service.clone(), origin.to_owned())
+        {
+            problems.push(format!(
+                "service `{}` is also defined in {first}",
+                header.service
+            ));
+        }
+        let base_url = match header.base_url.as_deref() {
+            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+                problems.push(format!(
+                    "base_url `{url}` must start with http:// or https://"
+                ));
+                None
+            }
+            other => other.map(|url| Arc::<str>::from(url.trim_end_matches('/'))),
+        };
+        self.report(origin, None, problems);
+        let name = Arc::from(header.service.as_str());
+        self.catalog.services.push(header.service);
+        ServiceOf { name, base_url }
+    }
+
+    /// Checks one tool of `service`, reporting every problem; the tool, when it could
+    /// be made (it joins the catalog only if nothing was reported).
+    fn check_tool(
+        &self,
+        service: &ServiceOf,
+        entry: ToolEntry<'_>,
+        schema: SchemaReading,
+        report: &mut impl FnMut(String),
+    ) -> Option<Tool> {
+        let method = HttpMethod::parse(&entry.method);
+        if method.is_none() {
+            report(format!(
+                "method `{}` is not one of GET, HEAD, POST, PUT, PATCH, DELETE",
+                entry.method
+            ));
+        }
+        if entry.name.trim().is_empty() {
+            report("`name` is empty".into());
+        }
+        if entry.description.trim().is_empty() {
+            report("`description` is empty: write one for the model".into());
+        }
+        if !(entry.cost_usd.is_finite() && entry.cost_usd >= 0.0) {
+            report(format!("cost_usd {} must be a number >= 0", entry.cost_usd));
+        }
+        let mcp_name = entry_mcp_name(&entry, report);
+        let params = match path_params(&entry.path) {
+            Ok(params) if entry.path.starts_with('/') => params,
+            Ok(_) => {
+                report(format!("path `{}` must start with /", entry.path));
+                Vec::new()
+            }
+            Err(error) => {
+                report(format!("path `{}`: {error}", entry.path));
+                Vec::new()
+            }
+        };
+        check_input_schema(&schema, &params, report);
+        let properties = schema
+            .shape
+            .as_ref()
+            .and_then(|shape| shape.properties.as_deref());
+        check_arguments(properties, &entry.arguments, &params, report);
+        self.check_names(&entry.name, &mcp_name, report);
+        Some(Tool {
+            service: service.name.clone(),
+            name: entry.name,
+            mcp_name,
+            title: entry.title,
+            description: entry.description,
+            method: method?,
+            path: entry.path,
+            base_url: service.base_url.clone(),
+            destructive: entry.destructive,
+            cost_usd: entry.cost_usd,
+            arguments: Arc::new(entry.arguments),
+            body: entry.body,
+            schema: Arc::new(schema.into_schema()?),
+        })
+    }
+
+    /// Checks that a tool's names are free: not reserved, not used by an earlier tool.
+    fn check_names(&self, name: &str, mcp_name: &str, report: &mut impl FnMut(String)) {
+        if mcp_name == JOB_STATUS_TOOL {
+            report(format!(
+                "the MCP name `{JOB_STATUS_TOOL}` is reserved for the built-in job status tool"
+            ));
+        }
+        let tools = &self.catalog.tools;
+        if let Some(&other) = self.catalog.by_name.get(name) {
+            report(format!(
+                "the name is also used by a tool of service {}",
+                tools[other].service
+            ));
+        } else if let Some(&other) = self.catalog.by_mcp_name.get(mcp_name) {
+            report(format!(
+                "its MCP name `{mcp_name}` collides with tool {}",
+                tools[other].name
+            ));
+        }
+    }
+
+    /// Indexes a sound tool.
+    fn add_tool(&mut self, tool: Tool) {
+        let index = self.catalog.tools.len();
+        self.catalog.by_name.insert(tool.name.clone(), index);
+        self.catalog
+            .by_mcp_name
+            .insert(tool.mcp_name.clone(), index);
+        self.catalog.tools.push(tool);
+    }
+
+    /// Records problems of one file (and tool).
+    fn report(&mut self, file: &str, tool: Option<String>, messages: Vec<String>) {
+        self.problems
+            .extend(messages.into_iter().map(|message| Problem {
+                file: file.to_owned(),
+                tool: tool.clone(),
+                message,
+            }));
+    }
+
+    /// The catalog, or every problem found.
+    fn finish(self) -> Result<Catalog, CatalogError> {
+        if self.problems.is_empty() {
+            Ok(self.catalog)
+        } else {
+            Err(CatalogError {
+                problems: self.problems,
+            })
+        }
+    }
+}
+
+/// A tool's MCP name: its `mcp_name`, checked, or the one derived from its name.
+fn entry_mcp_name(entry: &ToolEntry<'_>, report: &mut impl FnMut(String)) -> String {
+    let name = match entry.mcp_name.as_deref() {
+        Some(given) if given.is_empty() || given != mcp_name(given) => {
+            report(format!(
+                "mcp_name `{given}` must be a non-empty name of letters, digits, `_` or `-`"
+            ));
+            given.to_owned()
+        }
+        Some(given) => given.to_owned(),
+        None => mcp_name(&entry.name),
+    };
+    if name.len() > MAX_MCP_NAME_LEN {
+        report(format!(
+            "its MCP name `{name}` is longer than {MAX_MCP_NAME_LEN} characters"
+        ));
+    }
+    name
+}
+
 /// The MCP name of a catalog name: every character outside `[A-Za-z0-9_-]` becomes `_`.
 pub fn mcp_name(name: &str) -> String {
     name.chars()
@@ -655,28 +756,39 @@ pub fn mcp_name(name: &str) -> String {
         .collect()
 }
 
+/// What is wrong with a path template.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+enum PathError {
+    #[error("has a `}}` with no `{{` before it")]
+    UnopenedBrace,
+    #[error("has a `{{` that is never closed")]
+    UnclosedBrace,
+    #[error("placeholder `{{{0}}}` must be a non-empty name of letters, digits, `_` or `-`")]
+    BadPlaceholder(String),
+    #[error("placeholder `{{{0}}}` appears twice")]
+    RepeatedPlaceholder(String),
+}
+
 /// The `{param}` names of a path template, or what is wrong with it.
-fn path_params(path: &str) -> Result<Vec<&str>, String> {
+fn path_params(path: &str) -> Result<Vec<&str>, PathError> {
     let mut params = Vec::new();
     let mut rest = path;
     while let Some(open) = rest.find(['{', '}']) {
-        if rest.as_bytes()[open] == b'}' {
-            return Err("has a `}` with no `{` before it".into());
+        if rest[open..].starts_with('}') {
+            return Err(PathError::UnopenedBrace);
         }
         let after = &rest[open + 1..];
-        let close = after.find('}').ok_or("has a `{` that is never closed")?;
+        let close = after.find('}').ok_or(PathError::UnclosedBrace)?;
         let name = &after[..close];
         if name.is_empty()
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
-            return Err(format!(
-                "placeholder `{{{name}}}` must be a non-empty name of letters, digits, `_` or `-`"
-            ));
+            return Err(PathError::BadPlaceholder(name.to_owned()));
         }
         if params.contains(&name) {
-            return Err(format!("placeholder `{{{name}}}` appears twice"));
+            return Err(PathError::RepeatedPlaceholder(name.to_owned()));
         }
         params.push(name);
         rest = &after[close + 1..];
@@ -684,54 +796,42 @@ fn path_params(path: &str) -> Result<Vec<&str>, String> {
     Ok(params)
 }
 
-/// Checks an input schema's shape, given its check by [`check_all`]; whether it is sound.
-fn check_input_schema(
-    schema: &Value,
-    checked: Result<(), String>,
-    params: &[&str],
-    report: &mut impl FnMut(String),
-) -> bool {
-    let Some(object) = schema.as_object() else {
+/// Checks what was read of an input schema: its shape, and its check by [`read_schema`].
+fn check_input_schema(schema: &SchemaReading, params: &[&str], report: &mut impl FnMut(String)) {
+    let Some(shape) = &schema.shape else {
         report("input_schema must be a JSON object".into());
-        return false;
+        return;
     };
-    if object.get("type") != Some(&Value::String("object".into())) {
+    if !shape.object_type {
         report(
             "input_schema must have \"type\": \"object\" (MCP tool arguments are an object)".into(),
         );
     }
-    let properties = object.get("properties").and_then(Value::as_object);
-    let required: Vec<&str> = object
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|names| names.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
     for param in params {
-        if !properties.is_some_and(|p| p.contains_key(*param)) || !required.contains(param) {
+        let property = shape
+            .properties
+            .as_ref()
+            .is_some_and(|names| names.iter().any(|name| name == param));
+        if !property || !shape.required.iter().any(|name| name == param) {
             report(format!(
                 "path parameter `{param}` must be a required property of input_schema"
             ));
         }
     }
-    match checked {
-        Ok(()) => true,
-        Err(error) => {
-            report(format!("input_schema is not a valid JSON Schema: {error}"));
-            false
-        }
+    if let Err(error) = &schema.verdict {
+        report(format!("input_schema is not a valid JSON Schema: {error}"));
     }
 }
 
-/// Checks a tool's `arguments`: each names a property of the input schema; path
-/// arguments are placeholders of the path under their own name and every placeholder
-/// is placed in the path; header names are valid and not reserved.
+/// Checks a tool's `arguments` against the input schema's `properties`: each names a
+/// property; path arguments are placeholders of the path under their own name and
+/// every placeholder is placed in the path; header names are valid and not reserved.
 fn check_arguments(
-    schema: &Value,
+    properties: Option<&[String]>,
     arguments: &BTreeMap<String, Placement>,
     params: &[&str],
     report: &mut impl FnMut(String),
 ) {
-    let properties = schema.get("properties").and_then(Value::as_object);
     let mut wires: HashMap<(Location, String), &str> = HashMap::new();
     for (argument, placement) in arguments {
         let wire = placement.name.as_deref().unwrap_or(argument);
@@ -745,7 +845,7 @@ fn check_arguments(
                 placement.location.as_str()
             ));
         }
-        if !properties.is_some_and(|p| p.contains_key(argument)) {
+        if !properties.is_some_and(|names| names.contains(argument)) {
             report(format!(
                 "arguments: `{argument}` is not a property of input_schema"
             ));
@@ -790,52 +890,275 @@ fn check_arguments(
     }
 }
 
-/// Below this many bytes in all, parsing on one thread beats starting others.
-const PARALLEL_PARSE_MIN: usize = 1024 * 1024;
-
-/// Parses catalog files, each on its own thread when they are large (the shipped
-/// catalog is megabytes of JSON); in order.
-fn parse_all(sources: Vec<(String, &str)>) -> Vec<(String, Result<ServiceFile, String>)> {
-    let parse = |(origin, text): (String, &str)| {
-        let parsed = serde_json::from_str(text).map_err(|error| error.to_string());
-        (origin, parsed)
-    };
-    let total: usize = sources.iter().map(|(_, text)| text.len()).sum();
-    if sources.len() < 2 || total < PARALLEL_PARSE_MIN {
-        return sources.into_iter().map(parse).collect();
-    }
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = sources
-            .into_iter()
-            .map(|source| {
-                let origin = source.0.clone();
-                (origin, scope.spawn(move || parse(source)))
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|(origin, worker)| {
-                worker
-                    .join()
-                    .unwrap_or_else(|_| (origin, Err("the parser failed".into())))
-            })
-            .collect()
-    })
+/// Why an input schema cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum SchemaError {
+    /// The text does not make a `serde_json` value (e.g. a number out of range).
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// It breaks its meta-schema, or a `pattern` or `$ref` does not compile.
+    #[error("{0}")]
+    Invalid(String),
+    /// It is not a JSON object.
+    #[error("the schema is not a JSON object")]
+    NotAnObject,
+    /// The checking thread failed.
+    #[error("the schema checker failed")]
+    CheckerFailed,
 }
 
-/// Below this many schemas, checking on one thread beats starting others.
-const PARALLEL_CHECK_MIN: usize = 64;
+/// An input schema's text, as the catalog file has it.
+enum SchemaText {
+    /// Borrowed from the binary's embedded catalog.
+    Shipped(&'static RawValue),
+    /// Copied from a file.
+    Owned(Box<RawValue>),
+}
+
+impl SchemaText {
+    fn get(&self) -> &str {
+        match self {
+            Self::Shipped(text) => text.get(),
+            Self::Owned(text) => text.get(),
+        }
+    }
+}
+
+/// The top-level keywords of an input schema that loading checks.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Shape {
+    /// `"type": "object"`.
+    object_type: bool,
+    /// The names of `properties`, when it is an object.
+    properties: Option<Vec<String>>,
+    /// The strings of `required`.
+    required: Vec<String>,
+}
+
+impl Shape {
+    /// Reads the shape of a schema's text without building its value; `None` when the
+    /// schema is not a JSON object. The last of repeated keys counts, as in a `Value`.
+    fn read(text: &str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
+}
+
+impl<'de> Deserialize<'de> for Shape {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ShapeVisitor;
+        impl<'de> de::Visitor<'de> for ShapeVisitor {
+            type Value = Shape;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Shape, A::Error> {
+                let mut shape = Shape::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "type" => shape.object_type = map.next_value::<Value>()? == "object",
+                        "properties" => shape.properties = map.next_value::<Keys>()?.0,
+                        "required" => shape.required = map.next_value::<Strings>()?.0,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(shape)
+            }
+        }
+        deserializer.deserialize_map(ShapeVisitor)
+    }
+}
+
+/// The keys of a JSON object, or `None` for any other value.
+struct Keys(Option<Vec<String>>);
+
+impl<'de> Deserialize<'de> for Keys {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut keys = Vec::new();
+        let is_object = deserializer.deserialize_any(Collect(|item| match item {
+            Item::Key(key) => keys.push(key),
+            Item::Element(_) => {}
+        }))?;
+        Ok(Self(is_object.then_some(keys)))
+    }
+}
+
+/// The strings of a JSON array (other elements skipped), empty for any other value.
+struct Strings(Vec<String>);
+
+impl<'de> Deserialize<'de> for Strings {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut strings = Vec::new();
+        deserializer.deserialize_any(Collect(|item| match item {
+            Item::Element(Value::String(string)) => strings.push(string),
+            Item::Element(_) | Item::Key(_) => {}
+        }))?;
+        Ok(Self(strings))
+    }
+}
+
+/// What [`Collect`] hands on: an object's key, or an array's element.
+enum Item {
+    Key(String),
+    Element(Value),
+}
+
+/// Visits any JSON value, handing on an object's keys (values skipped) or an array's
+/// elements; yields whether the value was an object.
+struct Collect<F>(F);
+
+impl<'de, F: FnMut(Item)> de::Visitor<'de> for Collect<F> {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_map<A: de::MapAccess<'de>>(mut self, mut map: A) -> Result<bool, A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            map.next_value::<IgnoredAny>()?;
+            (self.0)(Item::Key(key));
+        }
+        Ok(true)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(mut self, mut seq: A) -> Result<bool, A::Error> {
+        while let Some(element) = seq.next_element::<Value>()? {
+            (self.0)(Item::Element(element));
+        }
+        Ok(false)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+}
+
+/// How an input schema was checked at load.
+enum Verdict {
+    /// Fully ([`SchemaCheck::Full`]); its value, already built.
+    Checked(Map<String, Value>),
+    /// Not against its meta-schema ([`SchemaCheck::Shipped`]): the test suite checks it.
+    Shipped,
+}
+
+/// What loading read of one tool's input schema.
+struct SchemaReading {
+    text: SchemaText,
+    /// `None` when the schema is not a JSON object.
+    shape: Option<Shape>,
+    /// The schema's check, or why it failed.
+    verdict: Result<Verdict, SchemaError>,
+}
+
+/// Reads one input schema: its shape always, and with [`SchemaCheck::Full`] the schema
+/// itself ([`check`]).
+fn read_schema(text: SchemaText, schemas: SchemaCheck) -> SchemaReading {
+    let shape = Shape::read(text.get());
+    let verdict = match schemas {
+        SchemaCheck::Shipped => Ok(Verdict::Shipped),
+        SchemaCheck::Full => serde_json::from_str::<Value>(text.get())
+            .map_err(SchemaError::from)
+            .and_then(|schema| {
+                check(&schema)?;
+                match schema {
+                    Value::Object(schema) => Ok(Verdict::Checked(schema)),
+                    _ => Err(SchemaError::NotAnObject),
+                }
+            }),
+    };
+    SchemaReading {
+        text,
+        shape,
+        verdict,
+    }
+}
+
+impl SchemaReading {
+    /// The tool's schema, if it is sound.
+    fn into_schema(self) -> Option<InputSchema> {
+        let properties = self.shape?.properties.unwrap_or_default();
+        let value = match self.verdict.ok()? {
+            Verdict::Checked(schema) => OnceLock::from(Ok(Arc::new(schema))),
+            Verdict::Shipped => OnceLock::new(),
+        };
+        Some(InputSchema {
+            text: self.text,
+            properties,
+            value,
+            validator: OnceLock::new(),
+        })
+    }
+}
+
+/// A tool's input schema: its text, its property names, its value (built at first
+/// use unless the load built it) and its validator (compiled at the first call).
+struct InputSchema {
+    text: SchemaText,
+    properties: Vec<String>,
+    value: OnceLock<Result<Arc<Map<String, Value>>, SchemaError>>,
+    validator: OnceLock<Result<jsonschema::Validator, SchemaError>>,
+}
+
+impl InputSchema {
+    /// The schema's value, built from its text at the first use.
+    fn parsed(&self) -> &Result<Arc<Map<String, Value>>, SchemaError> {
+        self.value.get_or_init(|| {
+            serde_json::from_str(self.text.get())
+                .map(Arc::new)
+                .map_err(SchemaError::from)
+        })
+    }
+
+    /// The schema's value. A shipped schema whose text makes no value (which the test
+    /// suite rules out) shows as a bare object schema; its calls are refused.
+    fn value(&self) -> Arc<Map<String, Value>> {
+        match self.parsed() {
+            Ok(schema) => schema.clone(),
+            Err(error) => {
+                tracing::error!(%error, "a shipped input schema cannot be read; calls to its tool are refused");
+                static BARE: OnceLock<Arc<Map<String, Value>>> = OnceLock::new();
+                BARE.get_or_init(|| {
+                    Arc::new(Map::from_iter([("type".to_owned(), Value::from("object"))]))
+                })
+                .clone()
+            }
+        }
+    }
+
+    /// The validator, compiled at the first call.
+    fn validator(&self) -> Result<&jsonschema::Validator, &SchemaError> {
+        self.validator
+            .get_or_init(|| match self.parsed() {
+                Ok(schema) => compile(&Value::Object((**schema).clone())),
+                Err(error) => Err(SchemaError::Invalid(error.to_string())),
+            })
+            .as_ref()
+    }
+}
 
 /// Compiles an input schema into its validator.
-fn compile(schema: &Value) -> Result<jsonschema::Validator, String> {
-    jsonschema::validator_for(schema).map_err(|error| error.to_string())
+fn compile(schema: &Value) -> Result<jsonschema::Validator, SchemaError> {
+    jsonschema::validator_for(schema).map_err(|error| SchemaError::Invalid(error.to_string()))
 }
 
 /// Checks one schema fully without keeping a validator: against its meta-schema, then
 /// what the meta-schema cannot see (each `pattern` is a regex the validator reads,
 /// each `$ref` resolves), so that compiling it at first call cannot fail.
-fn check(schema: &Value) -> Result<(), String> {
-    jsonschema::meta::validate(schema).map_err(|error| error.to_string())?;
+fn check(schema: &Value) -> Result<(), SchemaError> {
+    jsonschema::meta::validate(schema).map_err(|error| SchemaError::Invalid(error.to_string()))?;
     let mut refs_or_patterns = false;
     visit_keywords(schema, &mut |key, _| {
         refs_or_patterns |= matches!(
@@ -863,34 +1186,137 @@ fn visit_keywords(value: &Value, f: &mut impl FnMut(&str, &Value)) {
     }
 }
 
-/// Checks every schema (see [`check`]), in order, spread over the machine's cores:
-/// checking is most of a large catalog's load time. Validators are compiled at each
-/// tool's first call, which keeps start-up fast with thousands of tools.
-fn check_all(schemas: &[&Value]) -> Vec<Result<(), String>> {
-    let check = |schema: &&Value| check(schema);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(8);
-    if threads == 1 || schemas.len() < PARALLEL_CHECK_MIN {
-        return schemas.iter().map(check).collect();
+/// One catalog file, parsed: its service fields and its tool entries, or why not.
+struct ParsedFile<'a> {
+    origin: String,
+    contents: Result<ServiceFile<'a>, ParseError>,
+}
+
+/// A parsed file's fields other than its tools.
+struct FileHeader {
+    service: String,
+    base_url: Option<String>,
+}
+
+/// One catalog file with each tool's input schema read.
+struct ReadFile<'a> {
+    origin: String,
+    contents: Result<(FileHeader, Vec<(ToolEntry<'a>, SchemaReading)>), ParseError>,
+}
+
+/// Why a catalog file could not be parsed.
+#[derive(Debug, thiserror::Error)]
+enum ParseError {
+    /// Not JSON, or not the catalog format.
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+    /// The parsing thread failed.
+    #[error("the parser failed")]
+    ParserFailed,
+}
+
+/// Below this many bytes in all, parsing on one thread beats starting others.
+const PARALLEL_PARSE_MIN: usize = 1024 * 1024;
+
+/// Below this many schemas, checking on one thread beats starting others.
+const PARALLEL_CHECK_MIN: usize = 64;
+
+/// Parses catalog files, each on its own thread when they are large (the shipped
+/// catalog is megabytes of JSON); in order.
+fn parse_all<'a>(sources: Vec<(String, &'a str)>) -> Vec<ParsedFile<'a>> {
+    let total: usize = sources.iter().map(|(_, text)| text.len()).sum();
+    let threads = if total < PARALLEL_PARSE_MIN {
+        1
+    } else {
+        sources.len()
+    };
+    let parsed = parallel_map(
+        &sources,
+        threads,
+        |(_, text)| serde_json::from_str(text).map_err(ParseError::from),
+        || Err(ParseError::ParserFailed),
+    );
+    sources
+        .into_iter()
+        .zip(parsed)
+        .map(|((origin, _), contents)| ParsedFile { origin, contents })
+        .collect()
+}
+
+/// Reads every tool's input schema ([`read_schema`]), spread over the machine's cores
+/// when there are many: a full check is most of a large catalog's load time.
+fn read_schemas<'a>(
+    files: Vec<ParsedFile<'a>>,
+    schemas: SchemaCheck,
+    keep: fn(&'a RawValue) -> SchemaText,
+) -> Vec<ReadFile<'a>> {
+    let entries: Vec<&ToolEntry<'a>> = files
+        .iter()
+        .filter_map(|file| file.contents.as_ref().ok())
+        .flat_map(|file| &file.tools)
+        .collect();
+    let threads = if entries.len() < PARALLEL_CHECK_MIN {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(8)
+    };
+    let readings = parallel_map(
+        &entries,
+        threads,
+        |entry| read_schema(keep(entry.input_schema), schemas),
+        || SchemaReading {
+            text: SchemaText::Owned(RawValue::NULL.to_owned()),
+            shape: None,
+            verdict: Err(SchemaError::CheckerFailed),
+        },
+    );
+    let mut readings = readings.into_iter();
+    files
+        .into_iter()
+        .map(|file| ReadFile {
+            origin: file.origin,
+            contents: file.contents.map(|file| {
+                let header = FileHeader {
+                    service: file.service,
+                    base_url: file.base_url,
+                };
+                // One reading per entry, in the order `entries` listed them.
+                let tools = file.tools.into_iter().zip(readings.by_ref()).collect();
+                (header, tools)
+            }),
+        })
+        .collect()
+}
+
+/// Maps `items` in order on up to `threads` scoped threads; the items of a thread that
+/// failed map to `failed()`.
+fn parallel_map<T: Sync, U: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> U + Sync,
+    failed: impl Fn() -> U,
+) -> Vec<U> {
+    if threads <= 1 || items.len() <= 1 {
+        return items.iter().map(f).collect();
     }
-    let chunk = schemas.len().div_ceil(threads);
+    let f = &f;
+    let chunk = items.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let workers: Vec<_> = schemas
+        let workers: Vec<_> = items
             .chunks(chunk)
             .map(|part| {
-                let worker = scope.spawn(move || part.iter().map(check).collect::<Vec<_>>());
+                let worker = scope.spawn(move || part.iter().map(f).collect::<Vec<_>>());
                 (part.len(), worker)
             })
             .collect();
         workers
             .into_iter()
             .flat_map(|(len, worker)| {
-                worker.join().unwrap_or_else(|_| {
-                    (0..len)
-                        .map(|_| Err("the schema checker failed".into()))
-                        .collect()
-                })
+                worker
+                    .join()
+                    .unwrap_or_else(|_| (0..len).map(|_| failed()).collect())
             })
             .collect()
     })
@@ -1056,15 +1482,12 @@ mod tests {
             );
         }
         // The shipped schemas are not meta-checked at load (SchemaCheck::Shipped): this is
-        // where they are, fully, from the very bytes the binary embeds.
-        let schemas: Vec<Value> = catalog
-            .tools()
-            .iter()
-            .map(|tool| Value::Object((*tool.input_schema).clone()))
-            .collect();
-        let checked = check_all(&schemas.iter().collect::<Vec<_>>());
-        for (tool, checked) in catalog.tools().iter().zip(checked) {
-            assert_eq!(checked, Ok(()), "{}", tool.name);
+        // where they are, fully (`embedded_fully_checked` loaded), from the very bytes the
+        // binary embeds; and each one's text, read at first use, makes the same schema.
+        for (tool, checked) in catalog.tools().iter().zip(checked.tools()) {
+            assert_eq!(tool.name, checked.name);
+            assert!(tool.schema.parsed().is_ok(), "{}", tool.name);
+            assert_eq!(tool.input_schema(), checked.input_schema(), "{}", tool.name);
         }
         for tool in catalog.tools() {
             if let Err(problems) = tool.validate_arguments(&json!({})) {
@@ -1083,6 +1506,88 @@ mod tests {
     }
 
     #[test]
+    fn a_shipped_schema_stays_text_until_its_tool_is_first_used() {
+        let catalog = Catalog::embedded().unwrap();
+        let delete = catalog.by_name("github.repos.delete").unwrap();
+        assert!(delete.schema.value.get().is_none(), "parsed at load");
+        assert!(delete.argument_names().iter().any(|name| name == "owner"));
+        let schema = delete.input_schema();
+        assert_eq!(schema["required"], json!(["owner", "repo"]));
+        assert!(delete.schema.value.get().is_some());
+        // A file given with --catalog is parsed fully at load, to be checked.
+        let loaded = load(&[json!({"service": "s", "tools": [tool("s.get", "GET", "/", json!({"type": "object"}))]})]).unwrap();
+        assert!(loaded.tools()[0].schema.value.get().is_some());
+    }
+
+    #[test]
+    fn the_shape_of_a_schema_is_read_from_its_text() {
+        let shape = |text: &str| Shape::read(text);
+        assert_eq!(shape("[]"), None);
+        assert_eq!(shape("\"object\""), None);
+        assert_eq!(
+            shape(
+                r#"{"type": "object", "properties": {"a": {"type": "string", "properties": {"x": 1}}, "b\u0021": true}, "required": ["a", 3, "c"], "x": [1, {"y": 2}]}"#
+            ),
+            Some(Shape {
+                object_type: true,
+                properties: Some(vec!["a".into(), "b!".into()]),
+                required: vec!["a".into(), "c".into()],
+            })
+        );
+        // Wrong types are not errors here (the full check names them): they make no
+        // properties, no required names, no object type. The last repeated key counts.
+        assert_eq!(
+            shape(r#"{"type": ["object"], "properties": [{"a": 1}], "required": "a"}"#),
+            Some(Shape::default())
+        );
+        assert_eq!(
+            shape(
+                r#"{"type": "string", "type": "object", "properties": 3, "properties": {"b": {}}}"#
+            ),
+            Some(Shape {
+                object_type: true,
+                properties: Some(vec!["b".into()]),
+                required: Vec::new(),
+            })
+        );
+    }
+
+    #[test]
+    fn a_schema_text_that_makes_no_value_is_refused_at_load_or_first_call() {
+        let schema =
+            r#"{"type": "object", "properties": {"n": {"type": "number", "maximum": 1e400}}}"#;
+        let text = format!(
+            r#"{{"service": "s", "tools": [{{"name": "s.get", "description": "d", "method": "GET", "path": "/", "input_schema": {schema}}}]}}"#
+        );
+        let found = problems(Catalog::from_sources(vec![Source {
+            origin: "f.json".into(),
+            text: text.clone(),
+        }]));
+        assert!(
+            found[0].starts_with(
+                "f.json: tool s.get: input_schema is not a valid JSON Schema: number out of range"
+            ),
+            "{found:?}"
+        );
+        let shipped = Catalog::build(
+            vec![("embedded:s.json".into(), text.as_str())],
+            SchemaCheck::Shipped,
+            |text| SchemaText::Owned(text.to_owned()),
+        )
+        .unwrap();
+        let get = shipped.by_name("s.get").unwrap();
+        assert_eq!(
+            Value::Object((*get.input_schema()).clone()),
+            json!({"type": "object"})
+        );
+        let refused = get.validate_arguments(&json!({})).unwrap_err();
+        assert!(
+            refused[0].contains("does not compile (number out of range"),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
     fn shipped_catalogs_skip_only_the_meta_check() {
         let broken =
             json!({"type": "object", "properties": {"n": {"type": "integer", "minimum": "one"}}});
@@ -1091,7 +1596,11 @@ mod tests {
                 .to_string()
         };
         let shipped = |text: &str| {
-            Catalog::build(vec![("embedded:s.json".into(), text)], SchemaCheck::Shipped)
+            Catalog::build(
+                vec![("embedded:s.json".into(), text)],
+                SchemaCheck::Shipped,
+                |text| SchemaText::Owned(text.to_owned()),
+            )
         };
         // A file given with --catalog is checked fully...
         let found = problems(load(&[serde_json::from_str(&text(&broken)).unwrap()]));

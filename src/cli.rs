@@ -297,7 +297,7 @@ pub fn catalog_import(args: &ImportArgs) -> ExitCode {
         destructive: args.destructive.clone(),
         omit_params: args.omit_param.clone(),
     };
-    let imported = match text.and_then(|text| import(&text, &options)) {
+    let imported = match text.and_then(|text| import(&text, &options).map_err(|e| e.to_string())) {
         Ok(imported) => imported,
         Err(error) => {
             eprintln!("tenet-mcp: {origin}: {error}; nothing was written");

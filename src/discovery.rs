@@ -69,10 +69,8 @@ impl Index {
             }
             add(&tool.description, TEXT_WEIGHT);
             add(&tool.path, TEXT_WEIGHT);
-            if let Some(Value::Object(properties)) = tool.input_schema.get("properties") {
-                for name in properties.keys() {
-                    add(name, TEXT_WEIGHT);
-                }
+            for name in tool.argument_names() {
+                add(name, TEXT_WEIGHT);
             }
             for (term, frequency) in frequencies {
                 index
@@ -246,17 +244,47 @@ pub fn refusal(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.into())])
 }
 
+/// What is wrong with the arguments of a discovery tool, or the tool it names; the
+/// text goes back to the model as the call's refusal.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DiscoveryError {
+    /// A search without a query.
+    #[error(
+        "`query` (a non-empty string) is required: pass keywords such as `list issues`, or a tool name"
+    )]
+    NoQuery,
+    /// A search `limit` out of range.
+    #[error("`limit` must be an integer from 1 to {MAX_LIMIT}")]
+    BadLimit,
+    /// No tool name.
+    #[error("`name` (a non-empty string) is required: pass a name tenet_search_tools returned")]
+    NoName,
+    /// `arguments` that are not an object.
+    #[error("`arguments` must be an object of the tool's arguments (see tenet_describe_tool)")]
+    BadArguments,
+    /// A name that is not one of the tools the caller may use (at most 200 characters of it).
+    #[error("unknown tool `{0}`: call tenet_search_tools to find the tools this server offers you")]
+    UnknownTool(String),
+}
+
+/// The refusal's text, for a tool result.
+impl From<DiscoveryError> for String {
+    fn from(error: DiscoveryError) -> Self {
+        error.to_string()
+    }
+}
+
 /// The `query` and `limit` of a search.
-pub fn search_arguments(arguments: &Map<String, Value>) -> Result<(&str, usize), String> {
+pub fn search_arguments(arguments: &Map<String, Value>) -> Result<(&str, usize), DiscoveryError> {
     let query = match arguments.get("query") {
         Some(Value::String(query)) if !query.trim().is_empty() => query.as_str(),
-        _ => return Err("`query` (a non-empty string) is required: pass keywords such as `list issues`, or a tool name".into()),
+        _ => return Err(DiscoveryError::NoQuery),
     };
     let limit = match arguments.get("limit") {
         None | Some(Value::Null) => DEFAULT_LIMIT,
         Some(limit) => match limit.as_u64() {
             Some(limit @ 1..) if limit <= MAX_LIMIT as u64 => limit as usize,
-            _ => return Err(format!("`limit` must be an integer from 1 to {MAX_LIMIT}")),
+            _ => return Err(DiscoveryError::BadLimit),
         },
     };
     Ok((query, limit))
@@ -281,25 +309,21 @@ pub fn search_result<'a>(matches: impl IntoIterator<Item = &'a Tool>) -> CallToo
 }
 
 /// The `name` argument of `tenet_describe_tool` and `tenet_call_tool`.
-pub fn name_argument(arguments: &Map<String, Value>) -> Result<&str, String> {
+pub fn name_argument(arguments: &Map<String, Value>) -> Result<&str, DiscoveryError> {
     match arguments.get("name") {
         Some(Value::String(name)) if !name.is_empty() => Ok(name),
-        _ => Err(
-            "`name` (a non-empty string) is required: pass a name tenet_search_tools returned"
-                .into(),
-        ),
+        _ => Err(DiscoveryError::NoName),
     }
 }
 
 /// The `arguments` object of `tenet_call_tool` (none: an empty object).
-pub fn call_arguments(arguments: &mut Map<String, Value>) -> Result<Map<String, Value>, String> {
+pub fn call_arguments(
+    arguments: &mut Map<String, Value>,
+) -> Result<Map<String, Value>, DiscoveryError> {
     match arguments.remove("arguments") {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(map)) => Ok(map),
-        Some(_) => Err(
-            "`arguments` must be an object of the tool's arguments (see tenet_describe_tool)"
-                .into(),
-        ),
+        Some(_) => Err(DiscoveryError::BadArguments),
     }
 }
 
@@ -311,17 +335,14 @@ pub fn describe_result(tool: &Tool, mcp: &McpTool) -> CallToolResult {
         "description": tool.description,
         "method": tool.method.as_str(),
         "path": tool.path,
-        "inputSchema": Value::Object((*tool.input_schema).clone()),
+        "inputSchema": Value::Object((*tool.input_schema()).clone()),
         "annotations": mcp.annotations,
     }))
 }
 
-/// The message for a name that is not one of the tools the caller may use.
-pub fn unknown_tool(name: &str) -> String {
-    format!(
-        "unknown tool `{}`: call tenet_search_tools to find the tools this server offers you",
-        name.chars().take(200).collect::<String>()
-    )
+/// The refusal of a name that is not one of the tools the caller may use.
+pub fn unknown_tool(name: &str) -> DiscoveryError {
+    DiscoveryError::UnknownTool(name.chars().take(200).collect())
 }
 
 #[cfg(test)]
@@ -436,8 +457,25 @@ mod tests {
         ] {
             assert!(search_arguments(&args(bad.clone())).is_err(), "{bad}");
         }
-        assert!(name_argument(&args(json!({"name": ""}))).is_err());
-        assert!(call_arguments(&mut args(json!({"name": "x", "arguments": [1]}))).is_err());
+        assert_eq!(
+            search_arguments(&args(json!({"query": "x", "limit": 0}))),
+            Err(DiscoveryError::BadLimit)
+        );
+        assert_eq!(
+            String::from(name_argument(&args(json!({"name": ""}))).unwrap_err()),
+            "`name` (a non-empty string) is required: pass a name tenet_search_tools returned"
+        );
+        assert_eq!(
+            call_arguments(&mut args(json!({"name": "x", "arguments": [1]}))),
+            Err(DiscoveryError::BadArguments)
+        );
+        assert_eq!(
+            unknown_tool(&"x".repeat(300)).to_string(),
+            format!(
+                "unknown tool `{}`: call tenet_search_tools to find the tools this server offers you",
+                "x".repeat(200)
+            )
+        );
         assert_eq!(
             call_arguments(&mut args(json!({"name": "x"}))).unwrap(),
             Map::new()

@@ -58,6 +58,30 @@ impl SelectionArgs {
     }
 }
 
+/// Why a list of tool globs, or the lists of an `--auth-tokens` file, were refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SelectionError {
+    /// A glob that is empty or holds whitespace or an inner `!`.
+    #[error(
+        "`{0}` is not a tool glob: write a catalog name where `*` matches any characters, \
+         with a leading `!` to exclude (e.g. `github.issues.*` or `!github.repos.delete`)"
+    )]
+    NotAGlob(String),
+    /// Tokens of one agent with different `tools` lists.
+    #[error(
+        "the tokens of agent `{0}` have different `tools` lists: give them the same list, \
+         or give each token its own agent_id"
+    )]
+    DifferentLists(String),
+}
+
+/// The refusal's text, for callers that report in words.
+impl From<SelectionError> for String {
+    fn from(error: SelectionError) -> Self {
+        error.to_string()
+    }
+}
+
 /// One glob of a list, including or (`!`) excluding the names it matches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Rule {
@@ -71,7 +95,7 @@ pub struct Rules(Vec<Rule>);
 
 impl Rules {
     /// Parses globs such as `github.issues.*` and `!github.repos.delete`.
-    pub fn parse<S: AsRef<str>>(globs: &[S]) -> Result<Self, String> {
+    pub fn parse<S: AsRef<str>>(globs: &[S]) -> Result<Self, SelectionError> {
         globs
             .iter()
             .map(|text| {
@@ -81,10 +105,7 @@ impl Rules {
                     None => (false, text),
                 };
                 if glob.is_empty() || glob.chars().any(|c| c.is_whitespace() || c == '!') {
-                    return Err(format!(
-                        "`{text}` is not a tool glob: write a catalog name where `*` matches any characters, \
-                         with a leading `!` to exclude (e.g. `github.issues.*` or `!github.repos.delete`)"
-                    ));
+                    return Err(SelectionError::NotAGlob(text.to_owned()));
                 }
                 Ok(Rule {
                     glob: glob.to_owned(),
@@ -379,16 +400,13 @@ pub struct AgentScopes {
 
 impl AgentScopes {
     /// Scopes from `(agent id, tools list)` pairs; every pair of one agent must agree.
-    pub fn new(entries: impl IntoIterator<Item = (String, Option<Rules>)>) -> Result<Self, String> {
+    pub fn new(
+        entries: impl IntoIterator<Item = (String, Option<Rules>)>,
+    ) -> Result<Self, SelectionError> {
         let mut by_agent: HashMap<String, Option<Rules>> = HashMap::new();
         for (agent, rules) in entries {
             match by_agent.get(&agent) {
-                Some(seen) if *seen != rules => {
-                    return Err(format!(
-                        "the tokens of agent `{agent}` have different `tools` lists: give them the same list, \
-                         or give each token its own agent_id"
-                    ));
-                }
+                Some(seen) if *seen != rules => return Err(SelectionError::DifferentLists(agent)),
                 Some(_) => {}
                 None => {
                     by_agent.insert(agent, rules);
@@ -508,6 +526,10 @@ mod tests {
         for bad in ["", "!", "a b", "!!x"] {
             assert!(Rules::parse(&[bad]).is_err(), "{bad:?}");
         }
+        assert_eq!(
+            Rules::parse(&["ok.*", " a b "]),
+            Err(SelectionError::NotAGlob("a b".into()))
+        );
     }
 
     #[test]
@@ -616,8 +638,12 @@ mod tests {
             !scopes.allows("stranger", "github.repos.get"),
             "unknown agents get nothing"
         );
+        let refused = AgentScopes::new([("a".to_owned(), Some(limited)), ("a".to_owned(), None)])
+            .unwrap_err();
+        assert_eq!(refused, SelectionError::DifferentLists("a".into()));
         assert!(
-            AgentScopes::new([("a".to_owned(), Some(limited)), ("a".to_owned(), None)]).is_err()
+            String::from(refused)
+                .starts_with("the tokens of agent `a` have different `tools` lists"),
         );
         let scopes = AgentScopes::new([(
             "a".to_owned(),

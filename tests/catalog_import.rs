@@ -10,7 +10,7 @@ use common::downstream::{Downstream, KEY, start_emulator_for};
 use serde_json::{Value, json};
 use tenet_mcp::{
     catalog::{Catalog, Source},
-    openapi::{ImportOptions, Naming, import},
+    openapi::{ImportError, ImportOptions, Naming, import},
 };
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -135,7 +135,21 @@ fn a_yaml_description_imports_with_placements_and_a_report() {
 
 #[test]
 fn bad_input_is_refused_naming_what_to_fix() {
-    let refuse = |text: &str, options: ImportOptions| import(text, &options).unwrap_err();
+    let refuse =
+        |text: &str, options: ImportOptions| import(text, &options).unwrap_err().to_string();
+    assert!(matches!(
+        import(
+            MINI,
+            &ImportOptions {
+                include: vec!["[".into()],
+                ..mini_options()
+            }
+        ),
+        Err(ImportError::Glob {
+            flag: "--include",
+            ..
+        })
+    ));
     let unmatched = refuse(
         MINI,
         ImportOptions {

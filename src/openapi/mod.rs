@@ -18,10 +18,12 @@ use serde_json::{Map, Value, json};
 use sha2::Digest;
 
 use crate::catalog::{
-    BodyEncoding, Catalog, Location, MAX_MCP_NAME_LEN, Placement, QueryStyle, Source, mcp_name,
+    BodyEncoding, Catalog, CatalogError, Location, MAX_MCP_NAME_LEN, Placement, QueryStyle, Source,
+    mcp_name,
 };
 pub use naming::Naming;
-pub use spec::MAX_SPEC_BYTES;
+use spec::RefError;
+pub use spec::{MAX_SPEC_BYTES, SpecError};
 
 /// The HTTP methods of an OpenAPI path item, in the order operations are imported.
 const METHODS: &[&str] = &["get", "head", "post", "put", "patch", "delete"];
@@ -59,26 +61,92 @@ pub struct Imported {
     pub notes: Vec<String>,
 }
 
+/// Why nothing was imported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A `--service` that is no name.
+    #[error("--service `{0}` must be a non-empty name of letters, digits, `_` or `-`")]
+    Service(String),
+    /// The description cannot be read.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// No `--base-url` and no server in the description.
+    #[error("the description names no server: pass --base-url")]
+    NoServer,
+    /// A base URL that is not an absolute http(s) URL.
+    #[error("the base URL `{0}` is not an absolute http(s) URL without variables: pass --base-url")]
+    BaseUrl(String),
+    /// A flag's glob that does not parse.
+    #[error("{flag} `{pattern}` is not a glob: {error}")]
+    Glob {
+        /// `--include`, `--exclude` or `--destructive`.
+        flag: &'static str,
+        /// The glob as given.
+        pattern: String,
+        /// What is wrong with it.
+        error: globset::Error,
+    },
+    /// A flag's glob that matches no operation.
+    #[error(
+        "{flag} `{pattern}` matches no operation's name: check it against the names `catalog import` derives (without flags it imports every operation)"
+    )]
+    Unmatched {
+        /// `--include`, `--exclude` or `--destructive`.
+        flag: &'static str,
+        /// The glob as given.
+        pattern: String,
+    },
+    /// The catalog file could not be written out.
+    #[error("the catalog could not be written as JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The imported catalog fails its own check.
+    #[error(
+        "the imported catalog does not pass its check (a bug in the importer or an unusual description): {0}"
+    )]
+    Check(#[from] CatalogError),
+}
+
+/// Why one operation was not imported.
+#[derive(Debug, thiserror::Error)]
+enum SkipReason {
+    #[error("no name: {0}")]
+    Name(#[from] naming::NameError),
+    #[error(transparent)]
+    Ref(#[from] RefError),
+    #[error("a parameter without `name` or `in`")]
+    Unnamed,
+    #[error("its required cookie parameter `{0}` cannot be sent")]
+    RequiredCookie(String),
+    #[error("parameter `{name}` is in `{location}`, not path, query, header or cookie")]
+    Location { name: String, location: String },
+    #[error("its request body is {0}, and tools send JSON or form bodies only")]
+    BodyMedia(String),
+    #[error("its request body is {0}, not an object of fields")]
+    BodyShape(String),
+}
+
 /// Imports a description; `Err` when nothing sensible can be written (a broken
 /// description, a bad flag, a glob that matches nothing, a catalog that fails its check).
-pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
+pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, ImportError> {
     let service = options.service.trim();
     if service.is_empty() || service != mcp_name(service) {
-        return Err(format!(
-            "--service `{service}` must be a non-empty name of letters, digits, `_` or `-`"
-        ));
+        return Err(ImportError::Service(service.to_owned()));
     }
     let spec = spec::Spec::parse(text)?;
     let base_url = base_url(&spec, options.base_url.as_deref())?;
-    let globs = |flag: &str, patterns: &[String]| -> Result<Vec<(String, GlobMatcher)>, String> {
+    let globs = |flag: &'static str, patterns: &[String]| {
         patterns
             .iter()
-            .map(|p| {
-                Glob::new(p)
-                    .map(|g| (p.clone(), g.compile_matcher()))
-                    .map_err(|e| format!("{flag} `{p}` is not a glob: {e}"))
+            .map(|pattern| {
+                Glob::new(pattern)
+                    .map(|glob| (pattern.clone(), glob.compile_matcher()))
+                    .map_err(|error| ImportError::Glob {
+                        flag,
+                        pattern: pattern.clone(),
+                        error,
+                    })
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()
     };
     let include = globs("--include", &options.include)?;
     let exclude = globs("--exclude", &options.exclude)?;
@@ -127,7 +195,7 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
         let local = match naming::name(options.naming, method, path, operation_id, &index) {
             Ok(local) => local,
             Err(why) => {
-                skipped.push((label, format!("no name: {why}")));
+                skipped.push((label, SkipReason::from(why).to_string()));
                 continue;
             }
         };
@@ -149,7 +217,7 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
         let built = match build_tool(&spec, item, operation, options, &mut notes) {
             Ok(built) => built,
             Err(why) => {
-                skipped.push((label, why));
+                skipped.push((label, why.to_string()));
                 continue;
             }
         };
@@ -206,9 +274,10 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
     ] {
         for (pattern, _) in patterns {
             if !matched.contains(pattern) {
-                return Err(format!(
-                    "{flag} `{pattern}` matches no operation's name: check it against the names `catalog import` derives (without flags it imports every operation)"
-                ));
+                return Err(ImportError::Unmatched {
+                    flag,
+                    pattern: pattern.clone(),
+                });
             }
         }
     }
@@ -225,10 +294,12 @@ pub fn import(text: &str, options: &ImportOptions) -> Result<Imported, String> {
         tools,
     };
     let count = file.tools.len();
-    let mut text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())?;
+    let mut text = serde_json::to_string_pretty(&file)?;
     text.push('\n');
-    Catalog::from_sources(vec![Source { origin: format!("import of {service}"), text: text.clone() }])
-        .map_err(|error| format!("the imported catalog does not pass its check (a bug in the importer or an unusual description): {error}"))?;
+    Catalog::from_sources(vec![Source {
+        origin: format!("import of {service}"),
+        text: text.clone(),
+    }])?;
     notes.sort();
     notes.dedup();
     Ok(Imported {
@@ -300,20 +371,18 @@ fn tool_mcp_name(name: &str) -> String {
 }
 
 /// The base URL: the flag, else the description's first server.
-fn base_url(spec: &spec::Spec, flag: Option<&str>) -> Result<String, String> {
+fn base_url(spec: &spec::Spec, flag: Option<&str>) -> Result<String, ImportError> {
     let url = match flag {
         Some(url) => url.to_owned(),
         None => spec
             .root
             .pointer("/servers/0/url")
             .and_then(Value::as_str)
-            .ok_or("the description names no server: pass --base-url")?
+            .ok_or(ImportError::NoServer)?
             .to_owned(),
     };
     if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains('{') {
-        return Err(format!(
-            "the base URL `{url}` is not an absolute http(s) URL without variables: pass --base-url"
-        ));
+        return Err(ImportError::BaseUrl(url));
     }
     Ok(url.trim_end_matches('/').to_owned())
 }
@@ -325,7 +394,7 @@ fn build_tool(
     operation: &Value,
     options: &ImportOptions,
     notes: &mut Vec<String>,
-) -> Result<Built, String> {
+) -> Result<Built, SkipReason> {
     let mut converter = schema::Converter::new(spec);
     // Operation parameters override the path item's of the same name and location.
     let mut parameters: Vec<(String, String, &Value)> = Vec::new();
@@ -336,7 +405,7 @@ fn build_tool(
                 parameter.get("name").and_then(Value::as_str),
                 parameter.get("in").and_then(Value::as_str),
             ) else {
-                return Err("a parameter without `name` or `in`".into());
+                return Err(SkipReason::Unnamed);
             };
             parameters.retain(|(n, l, _)| !(n == name && l == location));
             parameters.push((name.to_owned(), location.to_owned(), parameter));
@@ -356,11 +425,7 @@ fn build_tool(
             "path" => Location::Path,
             "query" => Location::Query,
             "header" => Location::Header,
-            "cookie" if required => {
-                return Err(format!(
-                    "its required cookie parameter `{name}` cannot be sent"
-                ));
-            }
+            "cookie" if required => return Err(SkipReason::RequiredCookie(name)),
             "cookie" => {
                 notes.push(format!(
                     "the optional cookie parameter `{name}` is left out"
@@ -368,9 +433,10 @@ fn build_tool(
                 continue;
             }
             other => {
-                return Err(format!(
-                    "parameter `{name}` is in `{other}`, not path, query, header or cookie"
-                ));
+                return Err(SkipReason::Location {
+                    location: other.to_owned(),
+                    name,
+                });
             }
         };
         let mut argument = match parameter.get("schema") {
@@ -418,14 +484,11 @@ fn build_tool(
             (None, Some(t)) => (t, BodyEncoding::Form),
             (None, None) => {
                 let types: Vec<&str> = content.keys().map(String::as_str).collect();
-                return Err(format!(
-                    "its request body is {}, and tools send JSON or form bodies only",
-                    if types.is_empty() {
-                        "of no media type".to_owned()
-                    } else {
-                        types.join(", ")
-                    }
-                ));
+                return Err(SkipReason::BodyMedia(if types.is_empty() {
+                    "of no media type".to_owned()
+                } else {
+                    types.join(", ")
+                }));
             }
         };
         body = encoding;
@@ -439,11 +502,10 @@ fn build_tool(
             required,
             additional,
         } = object_fields(&converted).ok_or_else(|| {
-            format!(
-                "its request body is {}, not an object of fields",
+            SkipReason::BodyShape(
                 converted
                     .get("type")
-                    .map_or_else(|| "not an object".to_owned(), |t| format!("of type {t}"))
+                    .map_or_else(|| "not an object".to_owned(), |t| format!("of type {t}")),
             )
         })?;
         extra = additional;

@@ -50,6 +50,20 @@ impl<'a> PathIndex<'a> {
     }
 }
 
+/// Why no name can be derived for an operation.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum NameError {
+    /// The naming needs an `operationId` (the `--naming` value named).
+    #[error("it has no operationId for --naming {0}")]
+    NoOperationId(&'static str),
+    /// An `operationId` with an empty `/`-separated part.
+    #[error("its operationId `{0}` has an empty part")]
+    EmptyPart(String),
+    /// A path of parameters only.
+    #[error("its path `{0}` has no resource to name it by")]
+    NoResource(String),
+}
+
 /// The name of one operation within its service (without the service prefix), or why
 /// none can be derived.
 pub(crate) fn name(
@@ -58,7 +72,7 @@ pub(crate) fn name(
     path: &str,
     operation_id: Option<&str>,
     index: &PathIndex<'_>,
-) -> Result<String, String> {
+) -> Result<String, NameError> {
     let upper = method.to_ascii_uppercase();
     if let Some((_, _, name)) = OVERRIDES.iter().find(|(m, p, _)| *m == upper && *p == path)
         && naming == Naming::Rest
@@ -67,15 +81,15 @@ pub(crate) fn name(
     }
     match naming {
         Naming::Octokit => {
-            let id = operation_id.ok_or("it has no operationId for --naming octokit")?;
+            let id = operation_id.ok_or(NameError::NoOperationId("octokit"))?;
             let parts: Vec<String> = id.split('/').map(camel_from_kebab).collect();
             if parts.iter().any(String::is_empty) {
-                return Err(format!("its operationId `{id}` has an empty part"));
+                return Err(NameError::EmptyPart(id.to_owned()));
             }
             Ok(parts.join("."))
         }
         Naming::OperationId => {
-            let id = operation_id.ok_or("it has no operationId for --naming operation-id")?;
+            let id = operation_id.ok_or(NameError::NoOperationId("operation-id"))?;
             Ok(id
                 .chars()
                 .map(|c| {
@@ -92,7 +106,7 @@ pub(crate) fn name(
 }
 
 /// The `rest` rules.
-fn rest_name(method: &str, path: &str, index: &PathIndex<'_>) -> Result<String, String> {
+fn rest_name(method: &str, path: &str, index: &PathIndex<'_>) -> Result<String, NameError> {
     let mut segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     if segments.first().is_some_and(|s| is_version(s)) {
         segments.remove(0);
@@ -112,7 +126,7 @@ fn rest_name(method: &str, path: &str, index: &PathIndex<'_>) -> Result<String, 
             .collect()
     };
     let Some(&last) = segments.last() else {
-        return Err("its path `/` has no resource to name it by".into());
+        return Err(NameError::NoResource("/".into()));
     };
     let method = method.to_ascii_lowercase();
     let by_method = |collection: bool| -> &'static str {
@@ -146,7 +160,7 @@ fn rest_name(method: &str, path: &str, index: &PathIndex<'_>) -> Result<String, 
         }
     };
     if resource.is_empty() {
-        return Err(format!("its path `{path}` has no resource to name it by"));
+        return Err(NameError::NoResource(path.to_owned()));
     }
     Ok(format!("{}.{action}", resource.join(".")))
 }
@@ -240,11 +254,13 @@ mod tests {
         let octokit = |id| name(Naming::Octokit, "get", "/x", Some(id), &index);
         assert_eq!(octokit("repos/list-for-org").unwrap(), "repos.listForOrg");
         assert_eq!(octokit("meta/root").unwrap(), "meta.root");
-        assert!(octokit("repos//x").unwrap_err().contains("empty part"));
-        assert!(
-            name(Naming::Octokit, "get", "/x", None, &index)
-                .unwrap_err()
-                .contains("no operationId")
+        assert_eq!(
+            octokit("repos//x").unwrap_err().to_string(),
+            "its operationId `repos//x` has an empty part"
+        );
+        assert_eq!(
+            name(Naming::Octokit, "get", "/x", None, &index),
+            Err(NameError::NoOperationId("octokit"))
         );
         assert_eq!(
             name(

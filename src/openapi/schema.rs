@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::spec::Spec;
+use super::spec::{RefError, Spec};
 
 /// The longest description kept, in characters.
 pub(super) const MAX_DESCRIPTION_CHARS: usize = 200;
@@ -60,11 +60,11 @@ impl<'a> Converter<'a> {
     }
 
     /// The argument schema of an OpenAPI schema.
-    pub(super) fn convert(&mut self, schema: &Value) -> Result<Value, String> {
+    pub(super) fn convert(&mut self, schema: &Value) -> Result<Value, RefError> {
         self.convert_at(schema, 0)
     }
 
-    fn convert_at(&mut self, schema: &Value, depth: usize) -> Result<Value, String> {
+    fn convert_at(&mut self, schema: &Value, depth: usize) -> Result<Value, RefError> {
         let Some(object) = schema.as_object() else {
             return Ok(match schema {
                 Value::Bool(_) => schema.clone(),
@@ -382,6 +382,9 @@ mod tests {
                 .any(|n| n.contains("recursive schema #/components/schemas/node"))
         );
         let missing = converter.convert(&json!({"$ref": "#/components/schemas/none"}));
-        assert!(missing.unwrap_err().contains("points at nothing"));
+        assert_eq!(
+            missing,
+            Err(RefError::Dangling("#/components/schemas/none".into()))
+        );
     }
 }

@@ -9,6 +9,39 @@ pub const MAX_SPEC_BYTES: u64 = 64 * 1024 * 1024;
 /// How many `$ref`s one lookup follows before giving up (a chain of references).
 const MAX_REF_CHAIN: usize = 32;
 
+/// Why a description cannot be imported at all.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// It opens with `{` but is not JSON.
+    #[error("not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// It is neither YAML nor JSON.
+    #[error("not valid YAML or JSON: {0}")]
+    Yaml(#[from] serde_norway::Error),
+    /// Not OpenAPI 3.0 or 3.1; what it is instead.
+    #[error(
+        "only OpenAPI 3.0 and 3.1 descriptions can be imported, this one has {0}; convert it to OpenAPI 3 first"
+    )]
+    Version(String),
+    /// No `paths` object.
+    #[error("the description has no `paths` object, so no operations to import")]
+    NoPaths,
+}
+
+/// A `$ref` the importer cannot follow.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RefError {
+    /// A reference to another file.
+    #[error("`$ref: {0}` points outside this file, which the importer does not follow")]
+    External(String),
+    /// A reference to nothing.
+    #[error("`$ref: {0}` points at nothing in this file")]
+    Dangling(String),
+    /// References that lead to references, too many times.
+    #[error("a chain of more than {MAX_REF_CHAIN} `$ref`s (a reference cycle?)")]
+    Chain,
+}
+
 /// A parsed OpenAPI description.
 pub(crate) struct Spec {
     /// The whole document.
@@ -19,13 +52,11 @@ pub(crate) struct Spec {
 
 impl Spec {
     /// Parses a description; JSON when it opens with `{`, YAML otherwise.
-    pub(super) fn parse(text: &str) -> Result<Self, String> {
+    pub(super) fn parse(text: &str) -> Result<Self, SpecError> {
         let root: Value = if text.trim_start().starts_with('{') {
-            serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?
+            serde_json::from_str(text)?
         } else {
-            let yaml: serde_norway::Value =
-                serde_norway::from_str(text).map_err(|e| format!("not valid YAML or JSON: {e}"))?;
-            yaml_to_json(yaml)
+            yaml_to_json(serde_norway::from_str(text)?)
         };
         let version = root.get("openapi").and_then(Value::as_str).unwrap_or("");
         let is_30 = version.starts_with("3.0");
@@ -35,39 +66,33 @@ impl Spec {
                 None if version.is_empty() => "no `openapi` version field".to_owned(),
                 None => format!("`openapi: {version}`"),
             };
-            return Err(format!(
-                "only OpenAPI 3.0 and 3.1 descriptions can be imported, this one has {found}; convert it to OpenAPI 3 first"
-            ));
+            return Err(SpecError::Version(found));
         }
         if !root.get("paths").is_some_and(Value::is_object) {
-            return Err("the description has no `paths` object, so no operations to import".into());
+            return Err(SpecError::NoPaths);
         }
         Ok(Self { root, is_30 })
     }
 
     /// The value a local reference (`#/components/...`) points at.
-    pub(super) fn lookup(&self, reference: &str) -> Result<&Value, String> {
-        let pointer = reference.strip_prefix('#').ok_or_else(|| {
-            format!(
-                "`$ref: {reference}` points outside this file, which the importer does not follow"
-            )
-        })?;
+    pub(super) fn lookup(&self, reference: &str) -> Result<&Value, RefError> {
+        let pointer = reference
+            .strip_prefix('#')
+            .ok_or_else(|| RefError::External(reference.to_owned()))?;
         self.root
             .pointer(pointer)
-            .ok_or_else(|| format!("`$ref: {reference}` points at nothing in this file"))
+            .ok_or_else(|| RefError::Dangling(reference.to_owned()))
     }
 
     /// `value` with its `$ref` chain followed (parameters, request bodies).
-    pub(super) fn resolve<'a>(&'a self, mut value: &'a Value) -> Result<&'a Value, String> {
+    pub(super) fn resolve<'a>(&'a self, mut value: &'a Value) -> Result<&'a Value, RefError> {
         for _ in 0..MAX_REF_CHAIN {
             match value.get("$ref").and_then(Value::as_str) {
                 Some(reference) => value = self.lookup(reference)?,
                 None => return Ok(value),
             }
         }
-        Err(format!(
-            "a chain of more than {MAX_REF_CHAIN} `$ref`s (a reference cycle?)"
-        ))
+        Err(RefError::Chain)
     }
 }
 
@@ -129,15 +154,18 @@ mod tests {
         );
         let json = r#"{"openapi": "3.0.3", "paths": {}}"#;
         assert!(Spec::parse(json).unwrap().is_30);
-        let swagger = Spec::parse("swagger: '2.0'\npaths: {}\n").err().unwrap();
+        let swagger = Spec::parse("swagger: '2.0'\npaths: {}\n")
+            .err()
+            .unwrap()
+            .to_string();
         assert!(
             swagger.contains("Swagger 2.0") && swagger.contains("convert it"),
             "{swagger}"
         );
-        let broken = Spec::parse("{\"openapi\": ").err().unwrap();
+        let broken = Spec::parse("{\"openapi\": ").err().unwrap().to_string();
         assert!(broken.starts_with("not valid JSON"), "{broken}");
         let no_paths = Spec::parse("openapi: 3.0.0\n").err().unwrap();
-        assert!(no_paths.contains("no `paths`"), "{no_paths}");
+        assert!(matches!(no_paths, SpecError::NoPaths), "{no_paths}");
     }
 
     #[test]
@@ -154,18 +182,18 @@ mod tests {
         let a = json!({"$ref": "#/components/parameters/a"});
         assert_eq!(spec.resolve(&a).unwrap()["name"], "per_page");
         let looped = json!({"$ref": "#/components/parameters/loop"});
-        assert!(spec.resolve(&looped).unwrap_err().contains("cycle"));
+        assert_eq!(spec.resolve(&looped), Err(RefError::Chain));
         let outside = json!({"$ref": "other.yaml#/x"});
         assert!(
             spec.resolve(&outside)
                 .unwrap_err()
-                .contains("outside this file")
+                .to_string()
+                .contains("points outside this file")
         );
         let missing = json!({"$ref": "#/components/parameters/zzz"});
-        assert!(
-            spec.resolve(&missing)
-                .unwrap_err()
-                .contains("points at nothing")
+        assert_eq!(
+            spec.resolve(&missing),
+            Err(RefError::Dangling("#/components/parameters/zzz".into()))
         );
     }
 }
