@@ -25,3 +25,6 @@ echo "## Whole process"
 echo
 echo "## Calls: per-call time, throughput, memory per session"
 cargo bench --locked --bench load 2>/dev/null
+echo
+echo "## The bridge's own cost (minimal Tenet stand-in), and HAProxy in front"
+cargo bench --locked --bench bridge_cost 2>/dev/null

@@ -28,8 +28,8 @@ use rmcp::{
     ErrorData, Peer, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CallToolResult, CancelTaskParams, ContentBlock,
-        CreateTaskResult, GetTaskParams, GetTaskResult, Implementation,
-        ListResourceTemplatesResult, ListToolsResult, PaginatedRequestParams,
+        CreateTaskResult, GetPromptRequestParams, GetPromptResponse, GetTaskParams, GetTaskResult,
+        Implementation, ListResourceTemplatesResult, ListToolsResult, PaginatedRequestParams,
         ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse,
         ReadResourceResult, Resource, ResourceContents, ResourceTemplate, ServerCapabilities,
         ServerConfig, Tool as McpTool, ToolAnnotations, UpdateTaskParams,
@@ -37,6 +37,10 @@ use rmcp::{
     service::{NotificationContext, RequestContext},
     task_manager::{TaskExit, TaskManager, TaskOptions},
 };
+// MCP logging (logging/setLevel, notifications/message): deprecated by SEP-2577 for a
+// later revision, still part of 2025-11-25, which this server serves.
+#[allow(deprecated)]
+use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam, SetLevelRequestParams};
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -110,10 +114,20 @@ impl Default for ToolOptions {
     }
 }
 
-/// The MCP server handler. Cheap to clone; every clone serves the same catalog.
+/// The MCP server handler. Cheap to clone; every clone serves the same catalog. A
+/// transport gives each session its own [`Bridge::for_session`].
 #[derive(Clone)]
 pub struct Bridge {
     inner: Arc<Inner>,
+    session: Arc<SessionState>,
+}
+
+/// What one MCP session asked for: the level of the log notifications it wants
+/// (`logging/setLevel`); none until it asks.
+#[derive(Default)]
+struct SessionState {
+    #[allow(deprecated)] // MCP logging, deprecated by SEP-2577 but still in 2025-11-25
+    log_level: Mutex<Option<LoggingLevel>>,
 }
 
 struct Inner {
@@ -181,6 +195,7 @@ impl Bridge {
         let output_schema = Arc::new(output_schema());
         let view = View::new(catalog, &selection, &output_schema, options.mode);
         Self {
+            session: Arc::default(),
             inner: Arc::new(Inner {
                 view: RwLock::new(Arc::new(view)),
                 output_schema,
@@ -192,6 +207,15 @@ impl Bridge {
                 task_owners: Mutex::default(),
                 bodies: Arc::new(KeptBodies::new(DEFAULT_MAX_RESULT_BYTES)),
             }),
+        }
+    }
+
+    /// A handler for one more session: the same catalog, governor and kept bodies, with
+    /// the session's own settings (its log level).
+    pub fn for_session(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            session: Arc::default(),
         }
     }
 
@@ -596,8 +620,11 @@ impl JobWatcher for ProgressReporter {
 }
 
 impl ServerHandler for Bridge {
+    #[allow(deprecated)] // enable_logging: see the import of LoggingLevel
     fn get_info(&self) -> ServerConfig {
         let capabilities = ServerCapabilities::builder()
+            .enable_logging()
+            .enable_prompts()
             .enable_resources()
             .enable_tools()
             .enable_tool_list_changed();
@@ -731,13 +758,84 @@ impl ServerHandler for Bridge {
             self.agent_id(&context),
             client_trace.as_ref(),
         );
-        telemetry::with_client_trace(client_trace, self.governed_call(request, context))
-            .instrument(span)
-            .await
+        let peer = context.peer.clone();
+        let response =
+            telemetry::with_client_trace(client_trace, self.governed_call(request, context))
+                .instrument(span)
+                .await;
+        if let Ok(CallToolResponse::Complete(result)) = &response {
+            self.log_outcome(&peer, result).await;
+        }
+        response
+    }
+
+    #[allow(deprecated)] // MCP logging, deprecated by SEP-2577 but still in 2025-11-25
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        *self
+            .session
+            .log_level
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner()) = Some(request.level);
+        Ok(())
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        Err(ErrorData::invalid_params(
+            format!(
+                "unknown prompt: {}; this server offers no prompts (prompts/list is empty)",
+                request.name.chars().take(200).collect::<String>()
+            ),
+            None,
+        ))
     }
 }
 
 impl Bridge {
+    /// Tells a session that asked for log notifications (`logging/setLevel`) how a
+    /// governed call ended: `info` when executed, `notice` when pending, `warning` when
+    /// escalated or blocked, `error` when it failed; the data is the result's tool,
+    /// status and summary, never its arguments or body.
+    #[allow(deprecated)] // MCP logging, deprecated by SEP-2577 but still in 2025-11-25
+    async fn log_outcome(&self, peer: &Peer<RoleServer>, result: &CallToolResult) {
+        let Some(wanted) = *self
+            .session
+            .log_level
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+        else {
+            return;
+        };
+        let Some(report) = &result.structured_content else {
+            return;
+        };
+        let level = match report["status"].as_str() {
+            Some("executed") => LoggingLevel::Info,
+            Some("pending") => LoggingLevel::Notice,
+            Some("escalated" | "blocked") => LoggingLevel::Warning,
+            _ => LoggingLevel::Error,
+        };
+        if severity(level) < severity(wanted) {
+            return;
+        }
+        let data = json!({
+            "tool": report["tool"],
+            "status": report["status"],
+            "summary": report["summary"],
+        });
+        let message = LoggingMessageNotificationParam::new(level, data).with_logger("tenet");
+        if let Err(error) = peer.notify_logging_message(message).await {
+            tracing::debug!(%error, "a log notification could not be sent");
+        }
+    }
+
     /// Serves one `tools/call`: finds the tool, has the governor take it through Tenet,
     /// and makes the result.
     async fn governed_call(
@@ -886,5 +984,20 @@ impl Bridge {
                 "refused a call to a tool this server or the agent's --auth-tokens `tools` list does not show; Tenet was not called"
             );
         }
+    }
+}
+
+/// The rank of an MCP log level, least severe first.
+#[allow(deprecated)] // MCP logging, deprecated by SEP-2577 but still in 2025-11-25
+fn severity(level: LoggingLevel) -> u8 {
+    match level {
+        LoggingLevel::Debug => 0,
+        LoggingLevel::Info => 1,
+        LoggingLevel::Notice => 2,
+        LoggingLevel::Warning => 3,
+        LoggingLevel::Error => 4,
+        LoggingLevel::Critical => 5,
+        LoggingLevel::Alert => 6,
+        LoggingLevel::Emergency => 7,
     }
 }

@@ -25,7 +25,6 @@ enum Why {
 #[rustfmt::skip]
 const NOT_APPLICABLE: &[(&str, Why)] = &[
     ("completion-complete", Why::Fixture("completes an argument of the suite's prompt `test_prompt_with_arguments`")),
-    ("logging-set-level", Why::NotDeclared("/logging")),
     ("tools-call-simple-text", Why::Fixture("calls the suite's tool `test_simple_text`")),
     ("tools-call-image", Why::Fixture("calls the suite's tool `test_image_content`")),
     ("tools-call-audio", Why::Fixture("calls the suite's tool `test_audio_content`")),
@@ -39,13 +38,11 @@ const NOT_APPLICABLE: &[(&str, Why)] = &[
     ("json-schema-2020-12", Why::Fixture("looks for the suite's tool `json_schema_2020_12_tool`")),
     ("elicitation-sep1034-defaults", Why::Fixture("calls the suite's tool `test_elicitation_sep1034_defaults`")),
     ("elicitation-sep1330-enums", Why::Fixture("calls the suite's tool `test_elicitation_sep1330_enums`")),
-    ("resources-list", Why::NotDeclared("/resources")),
     ("resources-read-text", Why::Fixture("reads the suite's resource `test://static-text`")),
     ("resources-read-binary", Why::Fixture("reads the suite's resource `test://static-binary`")),
     ("resources-templates-read", Why::Fixture("reads the suite's template `test://template/{id}/data`")),
     ("resources-subscribe", Why::NotDeclared("/resources/subscribe")),
     ("resources-unsubscribe", Why::NotDeclared("/resources/subscribe")),
-    ("prompts-list", Why::NotDeclared("/prompts")),
     ("prompts-get-simple", Why::Fixture("gets the suite's prompt `test_simple_prompt`")),
     ("prompts-get-with-args", Why::Fixture("gets the suite's prompt `test_prompt_with_arguments`")),
     ("prompts-get-embedded-resource", Why::Fixture("gets the suite's prompt `test_prompt_with_embedded_resource`")),
@@ -110,6 +107,9 @@ async fn the_conformance_suite_passes_every_scenario_that_applies() {
         "tools-list",
         "ping",
         "dns-rebinding-protection",
+        "logging-set-level",
+        "resources-list",
+        "prompts-list",
     ] {
         assert!(results.contains_key(must), "{must} did not run:\n{run}");
     }

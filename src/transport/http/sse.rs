@@ -125,7 +125,7 @@ async fn run_session<T>(
 {
     match sessions
         .bridge
-        .clone()
+        .for_session()
         .serve_with_ct(transport, stop.clone())
         .await
     {

@@ -278,7 +278,7 @@ pub fn service(
         // The guard already refused larger bodies; this only keeps rmcp from reading more.
         .with_max_request_body_bytes(max_body.saturating_add(1))
         .with_cancellation_token(stop);
-    StreamableHttpService::new(move || Ok(bridge.clone()), sessions, config)
+    StreamableHttpService::new(move || Ok(bridge.for_session()), sessions, config)
 }
 
 /// What [`check`] needs.
