@@ -402,9 +402,7 @@ async fn tools_list_pages_large_catalogs() {
 /// A client that declares the MCP Tasks extension gets an allowed call's job as a task.
 #[tokio::test(start_paused = true)]
 async fn allowed_jobs_become_tasks_for_clients_that_ask() {
-    use rmcp::model::{
-        CallToolResponse, ClientCapabilities, ClientConfig, Implementation, TaskPayload,
-    };
+    use rmcp::model::{CallToolResponse, TaskPayload};
     let tenet = ScriptedTenet::start().await;
     tenet.on_execute("acme.items.create", vec![Canned::allow("job_task")]);
     tenet.on_job(
@@ -422,16 +420,7 @@ async fn allowed_jobs_become_tasks_for_clients_that_ask() {
             json!({"decision": "ESCALATE", "reviewId": "rev_t"}),
         )],
     );
-    let config = ClientConfig::new(
-        ClientCapabilities::builder().enable_tasks().build(),
-        Implementation::new("task-client", "1"),
-    );
-    let client = Setup {
-        tasks: true,
-        ..Setup::new(&tenet)
-    }
-    .start_with(config)
-    .await;
+    let client = Setup::new(&tenet).start_with_tasks().await;
 
     let response = client
         .call_tool_once(params("acme_items_create", json!({"name": "x"})))

@@ -39,7 +39,7 @@ use tenet_mcp::{
 
 use common::{
     harness::{fixture, params},
-    http_server::{self, ACCEPT_BOTH, TOKEN_A, within},
+    http_server::{self, ACCEPT_BOTH, TOKEN_A, free_port, within},
     scripted::ScriptedTenet,
 };
 
@@ -482,15 +482,6 @@ impl OidcProvider {
 
 fn form_encoded(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-/// A free loopback port (for a bridge whose public URL must be its real one).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Runs `oauth_client.py` against `url`; its JSON report.

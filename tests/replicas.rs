@@ -21,7 +21,7 @@ use std::{
 };
 
 use common::{
-    http_server::{Server, within},
+    http_server::{Server, free_port, within},
     interop::python_script,
     scripted::{Canned, ScriptedTenet},
     stateless,
@@ -89,15 +89,6 @@ impl Drop for Balancer {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
     }
-}
-
-/// A port free at the time of asking, for HAProxy's bind.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Three replicas sharing one Tenet and one API key (hence one job-reference key); each

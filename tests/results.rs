@@ -16,8 +16,8 @@ use common::{
 use rmcp::{
     RoleClient, Service, ServiceExt,
     model::{
-        CallToolResponse, CallToolResult, ClientCapabilities, ClientConfig, ContentBlock,
-        ErrorCode, Implementation, ReadResourceRequestParams, ResourceContents, TaskPayload,
+        CallToolResponse, CallToolResult, ContentBlock, ErrorCode, ReadResourceRequestParams,
+        ResourceContents, TaskPayload,
     },
     service::{RunningService, ServiceError},
     transport::{
@@ -260,16 +260,7 @@ async fn a_task_s_body_is_cut_and_linked_too() {
     let tenet = ScriptedTenet::start().await;
     let body = big_body(2 * DEFAULT_MAX_RESULT_BYTES);
     script(&tenet, &body);
-    let config = ClientConfig::new(
-        ClientCapabilities::builder().enable_tasks().build(),
-        Implementation::new("task-client", "1"),
-    );
-    let client = Setup {
-        tasks: true,
-        ..Setup::new(&tenet)
-    }
-    .start_with(config)
-    .await;
+    let client = Setup::new(&tenet).start_with_tasks().await;
     let response = client
         .call_tool_once(common::harness::params(
             "acme_items_get",

@@ -210,6 +210,22 @@ impl Setup {
         Harness { client, serving }
     }
 
+    /// Starts the bridge with MCP tasks on (`--tasks`) and a client that declares them.
+    pub async fn start_with_tasks(self) -> Harness<rmcp::model::ClientConfig> {
+        let config = rmcp::model::ClientConfig::new(
+            rmcp::model::ClientCapabilities::builder()
+                .enable_tasks()
+                .build(),
+            rmcp::model::Implementation::new("task-client", "1"),
+        );
+        Setup {
+            tasks: true,
+            ..self
+        }
+        .start_with(config)
+        .await
+    }
+
     /// Starts the bridge for a test that writes and reads raw lines.
     pub fn start_lines(self) -> Lines {
         let (client_side, serving) = self.spawn();

@@ -43,6 +43,15 @@ pub async fn within<T>(what: &str, limit: Duration, future: impl Future<Output =
         .unwrap_or_else(|_| panic!("{what} took longer than {limit:?}"))
 }
 
+/// A loopback port free at the time of asking (for a process that must be told its port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A tokens file giving TOKEN_A to agent-a and TOKEN_B to agent-b.
 pub fn tokens_file() -> tempfile::NamedTempFile {
     let file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
