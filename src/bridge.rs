@@ -20,7 +20,7 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::{Arc, Mutex, RwLock},
+    sync::{Arc, Mutex, OnceLock, RwLock},
     time::Duration,
 };
 
@@ -150,10 +150,17 @@ struct View {
     catalog: Arc<Catalog>,
     /// The catalog names of the shown tools.
     shown: HashSet<String>,
-    /// The shown tools' MCP definitions, by MCP name.
-    definitions: HashMap<String, McpTool>,
-    /// `tools/list` for agents without a limit.
-    tools: Arc<[McpTool]>,
+    /// The catalog names of the shown tools, in `tools/list` order.
+    order: Vec<String>,
+    /// The schema every tool's result follows.
+    output_schema: Arc<Map<String, Value>>,
+    /// The shown tools' MCP definitions, by MCP name: made at the first request that
+    /// needs one, so a large selection costs nothing before `initialize` is answered.
+    definitions: OnceLock<HashMap<String, McpTool>>,
+    /// `tools/list` for agents without a limit (made with `definitions` in static mode).
+    tools: OnceLock<Arc<[McpTool]>>,
+    /// Static (the catalog's tools) or dynamic (the discovery tools).
+    mode: ToolMode,
     /// `tools/list` of each limited agent (static mode), made at its first request.
     scoped: Mutex<HashMap<String, Arc<[McpTool]>>>,
     /// Discovery mode's search index over the shown tools, by catalog index.
@@ -248,7 +255,7 @@ impl Bridge {
 
     /// The tools as MCP advertises them to an agent without a limit.
     pub fn tools(&self) -> Vec<McpTool> {
-        self.view().tools.to_vec()
+        self.view().tools().to_vec()
     }
 
     /// Serves the selected tools of `catalog` from now on and tells every connected client
@@ -389,44 +396,61 @@ impl View {
         output_schema: &Arc<Map<String, Value>>,
         mode: ToolMode,
     ) -> Self {
-        let definitions: HashMap<String, McpTool> = selection
-            .tools(&catalog)
-            .map(|tool| (tool.mcp_name.clone(), mcp_tool(tool, output_schema.clone())))
-            .collect();
-        let job_status = job_status_tool(output_schema.clone());
-        let (tools, index): (Arc<[McpTool]>, _) = match mode {
-            ToolMode::Static => (
-                std::iter::once(job_status)
-                    .chain(
-                        selection
-                            .tools(&catalog)
-                            .filter_map(|tool| definitions.get(&tool.mcp_name).cloned()),
-                    )
-                    .collect(),
-                None,
-            ),
-            ToolMode::Dynamic => {
-                let index = Index::new(selection.indexed(&catalog));
-                (
-                    std::iter::once(job_status)
-                        .chain(discovery::tools(output_schema.clone()))
-                        .collect(),
-                    Some(index),
-                )
-            }
-        };
-        let shown = selection
+        let index = (mode == ToolMode::Dynamic).then(|| Index::new(selection.indexed(&catalog)));
+        let order: Vec<String> = selection
             .tools(&catalog)
             .map(|tool| tool.name.clone())
             .collect();
         Self {
+            shown: order.iter().cloned().collect(),
+            order,
             catalog,
-            shown,
-            definitions,
-            tools,
+            output_schema: output_schema.clone(),
+            definitions: OnceLock::new(),
+            tools: OnceLock::new(),
+            mode,
             scoped: Mutex::default(),
             index,
         }
+    }
+
+    /// The shown tools' MCP definitions, by MCP name.
+    fn definitions(&self) -> &HashMap<String, McpTool> {
+        self.definitions.get_or_init(|| {
+            self.order
+                .iter()
+                .filter_map(|name| self.catalog.by_name(name))
+                .map(|tool| {
+                    (
+                        tool.mcp_name.clone(),
+                        mcp_tool(tool, self.output_schema.clone()),
+                    )
+                })
+                .collect()
+        })
+    }
+
+    /// `tools/list` for agents without a limit.
+    fn tools(&self) -> &Arc<[McpTool]> {
+        self.tools.get_or_init(|| {
+            let job_status = job_status_tool(self.output_schema.clone());
+            match self.mode {
+                ToolMode::Static => {
+                    let definitions = self.definitions();
+                    std::iter::once(job_status)
+                        .chain(
+                            self.order
+                                .iter()
+                                .filter_map(|name| self.catalog.by_name(name))
+                                .filter_map(|tool| definitions.get(&tool.mcp_name).cloned()),
+                        )
+                        .collect()
+                }
+                ToolMode::Dynamic => std::iter::once(job_status)
+                    .chain(discovery::tools(self.output_schema.clone()))
+                    .collect(),
+            }
+        })
     }
 
     /// The shown tool called `name` (its MCP name, or with `catalog_names` its catalog
@@ -449,7 +473,7 @@ impl View {
     fn tools_for(&self, agent: &str, scopes: Option<&AgentScopes>) -> Arc<[McpTool]> {
         let Some(scopes) = scopes.filter(|scopes| self.index.is_none() && scopes.limits(agent))
         else {
-            return self.tools.clone();
+            return self.tools().clone();
         };
         let mut scoped = self
             .scoped
@@ -458,7 +482,7 @@ impl View {
         scoped
             .entry(agent.to_owned())
             .or_insert_with(|| {
-                self.tools
+                self.tools()
                     .iter()
                     .filter(|tool| {
                         tool.name == JOB_STATUS_TOOL
@@ -737,9 +761,9 @@ impl ServerHandler for Bridge {
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {
         let view = self.view();
-        view.definitions
+        view.definitions()
             .get(name)
-            .or_else(|| view.tools.iter().find(|tool| tool.name == name))
+            .or_else(|| view.tools().iter().find(|tool| tool.name == name))
             .cloned()
     }
 
@@ -887,7 +911,7 @@ impl Bridge {
                         .find(name, agent_id, scopes, true)
                         .ok_or_else(|| discovery::unknown_tool(name))?;
                     let mcp = view
-                        .definitions
+                        .definitions()
                         .get(&tool.mcp_name)
                         .ok_or_else(|| discovery::unknown_tool(name))?;
                     Ok(discovery::describe_result(tool, mcp))
