@@ -9,11 +9,14 @@
 
 use std::{
     io::{BufRead, BufReader, Write},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use serde_json::{Value, json};
+
+mod common;
+use common::*;
 
 /// Per-call figures come from ROUNDS rounds; each round times CALLS_PER_ROUND calls on
 /// every path in turn, so drift of a shared machine touches all paths alike.
@@ -24,123 +27,6 @@ const THROUGHPUT_ROUNDS: usize = 3;
 const SESSIONS: usize = 64;
 const CALLS_PER_SESSION: usize = 200;
 const IDLE_SESSIONS: usize = 1000;
-
-fn binary() -> String {
-    let release = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/tenet-mcp");
-    std::env::var("TENET_MCP_BIN").unwrap_or_else(|_| release.to_owned())
-}
-
-/// Spawns `tenet-mcp ARGS` and waits for the stderr line containing `marker`; returns the line.
-fn spawn(args: &[&str], env: &[(&str, &str)], marker: &str) -> (Child, String) {
-    let mut child = Command::new(binary())
-        .args(args)
-        .envs(env.iter().copied())
-        .env("TENET_MCP_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("build the release binary first: cargo build --release");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.contains(marker))
-        .expect("the process did not start");
-    std::thread::spawn(move || for _ in lines {});
-    (child, line)
-}
-
-fn url_in(line: &str) -> String {
-    let start = line.find("http://").unwrap();
-    line[start..]
-        .split([' ', ';', ')'])
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned()
-}
-
-/// The JSON-RPC message in a Streamable HTTP answer (JSON or an SSE stream).
-fn message(body: &str) -> Value {
-    if let Ok(value) = serde_json::from_str(body) {
-        return value;
-    }
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data:"))
-        .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-        .find(|v| v.get("id").is_some())
-        .unwrap_or(Value::Null)
-}
-
-async fn post(
-    http: &reqwest::Client,
-    url: &str,
-    session: Option<&str>,
-    body: Value,
-) -> (Option<String>, Value) {
-    let mut request = http
-        .post(url)
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json")
-        .header("mcp-protocol-version", "2025-06-18")
-        .json(&body);
-    if let Some(session) = session {
-        request = request.header("mcp-session-id", session);
-    }
-    let response = request.send().await.expect("the bridge answers");
-    let id = response
-        .headers()
-        .get("mcp-session-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let text = response.text().await.unwrap_or_default();
-    (id, message(&text))
-}
-
-async fn open_session(http: &reqwest::Client, url: &str) -> String {
-    let (session, answer) = post(http, url, None, initialize_request()).await;
-    assert!(
-        answer.get("result").is_some(),
-        "initialize failed: {answer}"
-    );
-    let session = session.expect("a session id");
-    post(
-        http,
-        url,
-        Some(&session),
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-    )
-    .await;
-    session
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// CPU time (user + system) a process has used so far, in milliseconds.
-fn cpu_ms(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let ticks: f64 = after
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|t| t.parse::<f64>().ok())
-        .sum();
-    ticks * 10.0 // USER_HZ is 100 on Linux
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p) as usize]
-}
 
 /// Milliseconds of each of `count` sequential runs of `call`, appended to `times`.
 async fn timed<F: Future<Output = ()>>(
@@ -229,27 +115,6 @@ fn stdio_call(
             return message;
         }
     }
-}
-
-/// The JSON-RPC `initialize` request of every session the bench opens (id 1).
-fn initialize_request() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "load", "version": "0"}}})
-}
-
-/// The JSON-RPC `tools/call` of the instant-job tool, with request id `id`.
-fn tools_call(id: usize) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "github_repos_get", "arguments": {"owner": "a", "repo": "b"}}})
-}
-
-/// Checks that a `tools/call` answer reports a job that ran to its end (instant jobs
-/// without a connected credential end `failed`, which is still a whole execute + poll).
-fn assert_job_ended(answer: &Value) {
-    let report = &answer["result"]["structuredContent"];
-    assert!(
-        matches!(report["status"].as_str(), Some("executed" | "failed"))
-            && report["job_id"].is_string(),
-        "{answer}"
-    );
 }
 
 /// Per-call figures: direct, through the stdio bridge, through the Streamable HTTP bridge.
@@ -384,24 +249,7 @@ async fn main() {
         let pids = [bridge.id(), emulator.id(), std::process::id()];
         let cpu_before = pids.map(cpu_ms);
         let started = Instant::now();
-        let workers = sessions.iter().cloned().map(|session| {
-            let (http, url) = (http.clone(), url.clone());
-            tokio::spawn(async move {
-                let mut times = Vec::with_capacity(CALLS_PER_SESSION);
-                for i in 0..CALLS_PER_SESSION {
-                    let t = Instant::now();
-                    let (_, answer) = post(&http, &url, Some(&session), tools_call(i)).await;
-                    assert_job_ended(&answer);
-                    times.push(t.elapsed().as_secs_f64() * 1000.0);
-                }
-                times
-            })
-        });
-        let mut times: Vec<f64> = futures::future::join_all(workers)
-            .await
-            .into_iter()
-            .flat_map(|worker| worker.expect("a session worker"))
-            .collect();
+        let mut times = concurrent_calls(&http, &url, &sessions, CALLS_PER_SESSION).await;
         let elapsed = started.elapsed().as_secs_f64();
         let cpu = pids.map(cpu_ms);
         times.sort_by(f64::total_cmp);
