@@ -75,17 +75,21 @@ impl Endpoint {
         format!("{}{path}", self.base)
     }
 
-    /// An rmcp Streamable HTTP client, with a bearer token or none.
-    pub async fn client(&self, token: Option<&str>) -> RunningService<RoleClient, ()> {
+    /// An rmcp Streamable HTTP client transport to /mcp, with a bearer token or none.
+    pub fn transport(&self, token: Option<&str>) -> StreamableHttpClientTransport<reqwest::Client> {
         let mut config = StreamableHttpClientTransportConfig::with_uri(self.url("/mcp"));
         if let Some(token) = token {
             config = config.auth_header(token);
         }
-        let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
+        StreamableHttpClientTransport::with_client(reqwest::Client::new(), config)
+    }
+
+    /// rmcp's default client over [`Endpoint::transport`], initialized.
+    pub async fn client(&self, token: Option<&str>) -> RunningService<RoleClient, ()> {
         within(
             "initialize over Streamable HTTP",
             Duration::from_secs(10),
-            ().serve(transport),
+            ().serve(self.transport(token)),
         )
         .await
         .expect("the server answers initialize")
