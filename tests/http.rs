@@ -861,15 +861,15 @@ async fn allow_unauthenticated_serves_a_public_bind_with_a_warning() {
     )
     .await;
     let port = server.base.rsplit_once(':').unwrap().1.to_owned();
-    within("the warning", Duration::from_secs(5), async {
-        while !server
-            .log()
-            .contains("WARNING: serving WITHOUT authentication")
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    within(
+        "the warning",
+        Duration::from_secs(5),
+        server
+            .process
+            .line("WARNING: serving WITHOUT authentication"),
+    )
+    .await
+    .expect("a warning before stderr closes");
     let log = server.log();
     assert!(
         !log.contains("Streamable HTTP at"),

@@ -158,7 +158,8 @@ impl Endpoint {
 /// A child process whose stderr is read, line by line, in the background.
 pub struct Logged {
     pub child: Child,
-    log: Arc<Mutex<String>>,
+    /// Stderr so far; its sender is told of every line.
+    log: watch::Receiver<String>,
     /// Reads stderr until the process closes it.
     reader: Option<JoinHandle<()>>,
 }
@@ -175,39 +176,45 @@ impl Logged {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (line_tx, line_rx) = oneshot::channel();
+        let (sink, log) = watch::channel(String::new());
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let sink = log.clone();
-        let marker = marker.to_owned();
         let reader = tokio::spawn(async move {
-            let mut line_tx = Some(line_tx);
             while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains(&marker)
-                    && let Some(tx) = line_tx.take()
-                {
-                    let _ = tx.send(line.clone());
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
+                sink.send_modify(|log| {
+                    log.push_str(&line);
+                    log.push('\n');
+                });
             }
         });
-        let line = tokio::time::timeout(Duration::from_secs(15), line_rx)
-            .await
-            .ok()
-            .and_then(Result::ok);
         let logged = Self {
             child,
             log,
             reader: Some(reader),
         };
+        let line = tokio::time::timeout(Duration::from_secs(15), logged.line(marker))
+            .await
+            .ok()
+            .flatten();
         (logged, line)
+    }
+
+    /// The first stderr line containing `marker`, once written; `None` if stderr
+    /// closes without one.
+    pub async fn line(&self, marker: &str) -> Option<String> {
+        let mut log = self.log.clone();
+        let found = log
+            .wait_for(|log| log.contains(marker))
+            .await
+            .ok()?
+            .lines()
+            .find(|line| line.contains(marker))
+            .map(str::to_owned);
+        found
     }
 
     /// Its stderr so far.
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.log.borrow().clone()
     }
 
     /// The whole stderr of an exited process: waits for it to be read to its end.
