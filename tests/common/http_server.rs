@@ -201,15 +201,11 @@ impl Logged {
     /// The first stderr line containing `marker`, once written; `None` if stderr
     /// closes without one.
     pub async fn line(&self, marker: &str) -> Option<String> {
-        let mut log = self.log.clone();
-        let found = log
-            .wait_for(|log| log.contains(marker))
-            .await
-            .ok()?
-            .lines()
+        let mut receiver = self.log.clone();
+        let log = receiver.wait_for(|log| log.contains(marker)).await.ok()?;
+        log.lines()
             .find(|line| line.contains(marker))
-            .map(str::to_owned);
-        found
+            .map(str::to_owned)
     }
 
     /// Its stderr so far.
