@@ -448,20 +448,21 @@ async fn session_less_calls_are_metered_and_capped() {
         answered["result"]["structuredContent"]["status"], "executed",
         "{answered}"
     );
-    let metrics = server.metrics(None).await;
-    assert_eq!(
+    let executed = |metrics: &str| {
         metric(
-            &metrics,
+            metrics,
             "tenet_mcp_tool_calls_total",
-            &["tool=\"acme_items_get\"", "status=\"executed\""]
-        ),
-        Some(1.0),
-        "{metrics}"
-    );
-    assert_eq!(
-        metric(&metrics, "tenet_mcp_tool_calls_in_flight", &[]),
-        Some(0.0)
-    );
+            &["tool=\"acme_items_get\"", "status=\"executed\""],
+        )
+    };
+    let in_flight = |metrics: &str| metric(metrics, "tenet_mcp_tool_calls_in_flight", &[]);
+    let metrics = server
+        .metrics_when(None, |metrics| {
+            executed(metrics).is_some() && in_flight(metrics) == Some(0.0)
+        })
+        .await;
+    assert_eq!(executed(&metrics), Some(1.0), "{metrics}");
+    assert_eq!(in_flight(&metrics), Some(0.0), "{metrics}");
     // While it runs, a session-less request holds a slot of --max-sessions.
     let session = Session::open(&server, None).await.unwrap();
     let refused = post(&server, None, &version, stateless_call(2).to_string()).await;

@@ -135,6 +135,19 @@ impl Endpoint {
         response.text().await.unwrap()
     }
 
+    /// `/metrics` once `ready` holds for it, or after 5 s (for the assertions that
+    /// follow to show): a call is counted just after its answer is sent.
+    pub async fn metrics_when(&self, token: Option<&str>, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let metrics = self.metrics(token).await;
+            if ready(&metrics) || tokio::time::Instant::now() >= deadline {
+                return metrics;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn live_sessions(&self) -> u64 {
         let health: Value = self.get("/healthz", &[]).await.json().await.unwrap();
         health["sessions"].as_u64().unwrap()
