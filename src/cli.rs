@@ -403,8 +403,8 @@ mod tests {
     /// A build without the emulator still knows its commands, and says why it cannot
     /// run them instead of calling them unknown.
     #[cfg(not(feature = "emulator"))]
-    #[test]
-    fn without_the_emulator_its_commands_say_how_to_get_it() {
+    #[tokio::test]
+    async fn without_the_emulator_its_commands_say_how_to_get_it() {
         for argv in [
             &["tenet-mcp", "emulator", "--bind", "127.0.0.1:0"][..],
             &["tenet-mcp", "reviews", "approve", "rev_1"],
@@ -425,5 +425,14 @@ mod tests {
             );
         }
         assert!(crate::serve::NO_EMULATOR.contains("`emulator` cargo feature"));
+        let serve = Cli::try_parse_from(["tenet-mcp", "serve", "--emulator"]).unwrap();
+        let Command::Serve(args) = serve.command else {
+            panic!("serve parses as serve")
+        };
+        let refused = crate::serve::run(args, std::future::pending())
+            .await
+            .expect_err("no emulator to start");
+        assert_eq!(refused.exit_code(), EXIT_CONFIG);
+        assert_eq!(refused.to_string(), crate::serve::NO_EMULATOR);
     }
 }

@@ -5,12 +5,14 @@
 mod common;
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Command, Output, Stdio},
+    process::{Command, Output},
 };
 
-use common::downstream::{Downstream, KEY, catalog, policy};
+use common::{
+    downstream::{Downstream, KEY, catalog, policy},
+    http_server::Logged,
+};
 use serde_json::{Value, json};
 use tenet_mcp::emulator::{Emulator, EmulatorConfig, start};
 
@@ -279,42 +281,36 @@ async fn argument_digests_are_keyed_with_a_secret_kept_per_state() {
     );
 }
 
-/// The lines the `emulator` command writes to stderr before it is listening.
-fn emulator_start_lines(extra: &[&str], dir: &Path) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
-        .args(["--log-level", "info", "emulator", "--bind", "127.0.0.1:0"])
-        .arg("--audit-log")
-        .arg(dir.join("audit.jsonl"))
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut seen = String::new();
-    for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains("listening on") {
-            break;
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    seen
+/// The lines the `emulator` command writes to stderr up to where it is listening.
+async fn emulator_start_lines(extra: &[&str], dir: &Path) -> String {
+    let (emulator, listening) = Logged::spawn(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"))
+            .args(["--log-level", "info", "emulator", "--bind", "127.0.0.1:0"])
+            .arg("--audit-log")
+            .arg(dir.join("audit.jsonl"))
+            .args(extra),
+        "listening on",
+    )
+    .await;
+    assert!(
+        listening.is_some(),
+        "the emulator did not start:\n{}",
+        emulator.log()
+    );
+    emulator.log()
 }
 
-#[test]
-fn the_emulator_prints_the_head_at_start_and_says_when_it_is_not_anchored() {
+#[tokio::test]
+async fn the_emulator_prints_the_head_at_start_and_says_when_it_is_not_anchored() {
     let dir = tempfile::tempdir().unwrap();
     let genesis = format!("head 0:{}", "0".repeat(64));
-    let alone = emulator_start_lines(&[], dir.path());
+    let alone = emulator_start_lines(&[], dir.path()).await;
     assert!(alone.contains("listening on"), "{alone}");
     assert!(alone.contains(&genesis), "{alone}");
     assert!(alone.contains("is not anchored"), "{alone}");
 
     let state = dir.path().join("state");
-    let anchored = emulator_start_lines(&["--state", state.to_str().unwrap()], dir.path());
+    let anchored = emulator_start_lines(&["--state", state.to_str().unwrap()], dir.path()).await;
     assert!(anchored.contains(&genesis), "{anchored}");
     assert!(!anchored.contains("is not anchored"), "{anchored}");
 }

@@ -169,28 +169,17 @@ fn initialize() -> String {
     json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "hostile", "version": "0"}}}).to_string()
 }
 
-/// A raw POST to /mcp.
+/// A raw POST to /mcp, with a bearer token or none.
 async fn post(
     server: &Endpoint,
     token: Option<&str>,
     headers: &[(&str, &str)],
     body: impl Into<reqwest::Body>,
 ) -> reqwest::Response {
-    let mut request = server
-        .http
-        .post(server.url("/mcp"))
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .body(body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    within("POST /mcp", Duration::from_secs(15), request.send())
-        .await
-        .unwrap()
+    let bearer = token.map(|token| format!("Bearer {token}"));
+    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    all.extend(bearer.as_deref().map(|bearer| ("authorization", bearer)));
+    server.post_mcp(body, &all).await
 }
 
 /// POSTs a 50 MiB JSON body on a raw connection, with its length declared or chunked,
@@ -459,20 +448,21 @@ async fn session_less_calls_are_metered_and_capped() {
         answered["result"]["structuredContent"]["status"], "executed",
         "{answered}"
     );
-    let metrics = server.metrics(None).await;
-    assert_eq!(
+    let executed = |metrics: &str| {
         metric(
-            &metrics,
+            metrics,
             "tenet_mcp_tool_calls_total",
-            &["tool=\"acme_items_get\"", "status=\"executed\""]
-        ),
-        Some(1.0),
-        "{metrics}"
-    );
-    assert_eq!(
-        metric(&metrics, "tenet_mcp_tool_calls_in_flight", &[]),
-        Some(0.0)
-    );
+            &["tool=\"acme_items_get\"", "status=\"executed\""],
+        )
+    };
+    let in_flight = |metrics: &str| metric(metrics, "tenet_mcp_tool_calls_in_flight", &[]);
+    let metrics = server
+        .metrics_when(None, |metrics| {
+            executed(metrics).is_some() && in_flight(metrics) == Some(0.0)
+        })
+        .await;
+    assert_eq!(executed(&metrics), Some(1.0), "{metrics}");
+    assert_eq!(in_flight(&metrics), Some(0.0), "{metrics}");
     // While it runs, a session-less request holds a slot of --max-sessions.
     let session = Session::open(&server, None).await.unwrap();
     let refused = post(&server, None, &version, stateless_call(2).to_string()).await;

@@ -102,18 +102,29 @@ async fn streamable_http_serves_tools_and_each_outcome() {
     assert_eq!(sent[0].body["agent"]["agentId"], "local-agent");
     assert_eq!(sent[0].headers["authorization"], format!("Bearer {KEY}"));
 
-    let metrics = server.metrics(None).await;
-    for (tool, status) in [
+    let outcomes = [
         ("acme_items_get", "executed"),
         ("acme_items_delete", "escalated"),
         ("acme_payments_create", "blocked"),
-    ] {
+    ];
+    let count = |metrics: &str, tool: &str, status: &str| {
         let labels = [
             &format!("tool=\"{tool}\"") as &str,
             &format!("status=\"{status}\""),
         ];
+        metric(metrics, "tenet_mcp_tool_calls_total", &labels)
+    };
+    let metrics = server
+        .metrics_when(None, |metrics| {
+            outcomes
+                .iter()
+                .all(|(tool, status)| count(metrics, tool, status).is_some())
+                && metric(metrics, "tenet_mcp_tool_calls_in_flight", &[]) == Some(0.0)
+        })
+        .await;
+    for (tool, status) in outcomes {
         assert_eq!(
-            metric(&metrics, "tenet_mcp_tool_calls_total", &labels),
+            count(&metrics, tool, status),
             Some(1.0),
             "{tool}/{status} in\n{metrics}"
         );
@@ -649,10 +660,11 @@ async fn fifty_concurrent_clients_twenty_calls_each() {
             "{report}"
         );
     }
-    assert_eq!(
-        replaced(&server.metrics(None).await) - before,
-        (CLIENTS * CALLS) as f64
-    );
+    let all = (CLIENTS * CALLS) as f64;
+    let metrics = server
+        .metrics_when(None, |metrics| replaced(metrics) - before >= all)
+        .await;
+    assert_eq!(replaced(&metrics) - before, all, "{metrics}");
     eprintln!(
         "{} calls over {CLIENTS} clients in {:?}",
         CLIENTS * CALLS,
@@ -861,15 +873,15 @@ async fn allow_unauthenticated_serves_a_public_bind_with_a_warning() {
     )
     .await;
     let port = server.base.rsplit_once(':').unwrap().1.to_owned();
-    within("the warning", Duration::from_secs(5), async {
-        while !server
-            .log()
-            .contains("WARNING: serving WITHOUT authentication")
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await;
+    within(
+        "the warning",
+        Duration::from_secs(5),
+        server
+            .process
+            .line("WARNING: serving WITHOUT authentication"),
+    )
+    .await
+    .expect("a warning before stderr closes");
     let log = server.log();
     assert!(
         !log.contains("Streamable HTTP at"),

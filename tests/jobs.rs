@@ -334,19 +334,6 @@ async fn http_server(setup: Setup) -> (common::harness::HttpHarness, tempfile::N
     (setup.poll_timeout(0.3).serve_http(options).await, tokens)
 }
 
-/// A Streamable HTTP client transport for `token`.
-fn http_transport(
-    base: &str,
-    token: &str,
-) -> rmcp::transport::StreamableHttpClientTransport<reqwest::Client> {
-    use rmcp::transport::{
-        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
-    };
-    let config =
-        StreamableHttpClientTransportConfig::with_uri(format!("{base}/mcp")).auth_header(token);
-    StreamableHttpClientTransport::with_client(reqwest::Client::new(), config)
-}
-
 /// The per-request agent of HTTP bearer tokens is the one a job reference binds.
 // Real time: under paused time the loopback HTTP server refused the client in 2 runs
 // of 20 (its timers fire as the paused clock jumps ahead while sockets are busy).
@@ -355,9 +342,8 @@ async fn over_http_each_token_follows_only_its_own_jobs() {
     let tenet = ScriptedTenet::start().await;
     running_job(&tenet, "job_h");
     let (server, _tokens) = http_server(Setup::new(&tenet)).await;
-    let base = &server.base;
-    let a = ().serve(http_transport(base, TOKEN_A)).await.unwrap();
-    let b = ().serve(http_transport(base, TOKEN_B)).await.unwrap();
+    let a = server.client(Some(TOKEN_A)).await;
+    let b = server.client(Some(TOKEN_B)).await;
     let (pending, _) = call(&a, "acme_items_create", json!({"name": "x"})).await;
     let job_ref = pending["job_ref"].as_str().expect("a job_ref").to_owned();
     complete(&tenet, "job_h");
@@ -388,13 +374,12 @@ async fn over_http_each_token_sees_only_its_own_tasks() {
         ..Setup::new(&tenet)
     })
     .await;
-    let base = &server.base;
     let tasks_client = |token: &str| {
         ClientConfig::new(
             ClientCapabilities::builder().enable_tasks().build(),
             Implementation::new("task-client", "1"),
         )
-        .serve(http_transport(base, token))
+        .serve(server.transport(Some(token)))
     };
     let a = tasks_client(TOKEN_A).await.unwrap();
     let b = tasks_client(TOKEN_B).await.unwrap();

@@ -37,8 +37,8 @@ use tokio::{
 
 use super::{http_server::Endpoint, scripted::ScriptedTenet};
 
-/// The API key the in-process bridges send to the scripted Tenet.
-/// Distinct enough that a log or error holding it is a leak.
+/// The API key the bridges under test send to the scripted Tenet: distinct enough
+/// that a log or error holding it is a leak.
 pub const KEY: &str = "tnt_test_secret_key_456";
 
 /// The test catalog (service `acme`).

@@ -84,17 +84,21 @@ impl Endpoint {
         format!("{}{path}", self.base)
     }
 
-    /// An rmcp Streamable HTTP client, with a bearer token or none.
-    pub async fn client(&self, token: Option<&str>) -> RunningService<RoleClient, ()> {
+    /// An rmcp Streamable HTTP client transport to /mcp, with a bearer token or none.
+    pub fn transport(&self, token: Option<&str>) -> StreamableHttpClientTransport<reqwest::Client> {
         let mut config = StreamableHttpClientTransportConfig::with_uri(self.url("/mcp"));
         if let Some(token) = token {
             config = config.auth_header(token);
         }
-        let transport = StreamableHttpClientTransport::with_client(reqwest::Client::new(), config);
+        StreamableHttpClientTransport::with_client(reqwest::Client::new(), config)
+    }
+
+    /// rmcp's default client over [`Endpoint::transport`], initialized.
+    pub async fn client(&self, token: Option<&str>) -> RunningService<RoleClient, ()> {
         within(
             "initialize over Streamable HTTP",
             Duration::from_secs(10),
-            ().serve(transport),
+            ().serve(self.transport(token)),
         )
         .await
         .expect("the server answers initialize")
@@ -140,6 +144,19 @@ impl Endpoint {
         response.text().await.unwrap()
     }
 
+    /// `/metrics` once `ready` holds for it, or after 5 s (for the assertions that
+    /// follow to show): a call is counted just after its answer is sent.
+    pub async fn metrics_when(&self, token: Option<&str>, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let metrics = self.metrics(token).await;
+            if ready(&metrics) || tokio::time::Instant::now() >= deadline {
+                return metrics;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn live_sessions(&self) -> u64 {
         let health: Value = self.get("/healthz", &[]).await.json().await.unwrap();
         health["sessions"].as_u64().unwrap()
@@ -163,7 +180,8 @@ impl Endpoint {
 /// A child process whose stderr is read, line by line, in the background.
 pub struct Logged {
     pub child: Child,
-    log: Arc<Mutex<String>>,
+    /// Stderr so far; its sender is told of every line.
+    log: watch::Receiver<String>,
     /// Reads stderr until the process closes it.
     reader: Option<JoinHandle<()>>,
 }
@@ -180,39 +198,41 @@ impl Logged {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let (line_tx, line_rx) = oneshot::channel();
+        let (sink, log) = watch::channel(String::new());
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let sink = log.clone();
-        let marker = marker.to_owned();
         let reader = tokio::spawn(async move {
-            let mut line_tx = Some(line_tx);
             while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains(&marker)
-                    && let Some(tx) = line_tx.take()
-                {
-                    let _ = tx.send(line.clone());
-                }
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
+                sink.send_modify(|log| {
+                    log.push_str(&line);
+                    log.push('\n');
+                });
             }
         });
-        let line = tokio::time::timeout(Duration::from_secs(15), line_rx)
-            .await
-            .ok()
-            .and_then(Result::ok);
         let logged = Self {
             child,
             log,
             reader: Some(reader),
         };
+        let line = tokio::time::timeout(Duration::from_secs(15), logged.line(marker))
+            .await
+            .ok()
+            .flatten();
         (logged, line)
+    }
+
+    /// The first stderr line containing `marker`, once written; `None` if stderr
+    /// closes without one.
+    pub async fn line(&self, marker: &str) -> Option<String> {
+        let mut receiver = self.log.clone();
+        let log = receiver.wait_for(|log| log.contains(marker)).await.ok()?;
+        log.lines()
+            .find(|line| line.contains(marker))
+            .map(str::to_owned)
     }
 
     /// Its stderr so far.
     pub fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
+        self.log.borrow().clone()
     }
 
     /// The whole stderr of an exited process: waits for it to be read to its end.
