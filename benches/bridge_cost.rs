@@ -116,20 +116,7 @@ async fn main() {
         ("TENET_API_KEY", "tnt_bench_key"),
         ("TENET_API_URL", tenet.as_str()),
     ];
-    let (mut bridge, line) = spawn(
-        &[
-            "serve",
-            "--transport",
-            "http",
-            "--bind",
-            "127.0.0.1:0",
-            "--max-sessions",
-            "2000",
-        ],
-        &env,
-        "listening on",
-    );
-    let base = url_in(&line);
+    let (mut bridge, base) = spawn_http_bridge(&env);
     let url = format!("{base}/mcp");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)

@@ -210,20 +210,8 @@ async fn main() {
         ("TENET_API_KEY", key.as_str()),
         ("TENET_API_URL", emulator_url.as_str()),
     ];
-    let (mut bridge, line) = spawn(
-        &[
-            "serve",
-            "--transport",
-            "http",
-            "--bind",
-            "127.0.0.1:0",
-            "--max-sessions",
-            "2000",
-        ],
-        &env,
-        "listening on",
-    );
-    let url = format!("{}/mcp", url_in(&line));
+    let (mut bridge, base) = spawn_http_bridge(&env);
+    let url = format!("{base}/mcp");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()

@@ -10,8 +10,9 @@ use std::{process::Stdio, time::Duration};
 
 use common::{
     harness::{Harness, Setup, finished_task},
-    http_server::{KEY, TOKEN_A, TOKEN_B, fixture, tokens_file, within},
+    http_server::{TOKEN_A, TOKEN_B, tokens_file, within},
     scripted::{Canned, ScriptedTenet},
+    stdio_server,
 };
 use rmcp::{
     RoleClient, Service, ServiceExt,
@@ -21,8 +22,7 @@ use rmcp::{
     },
     service::{RunningService, ServiceError},
     transport::{
-        StreamableHttpClientTransport, TokioChildProcess,
-        streamable_http_client::StreamableHttpClientTransportConfig,
+        StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
     },
 };
 use serde_json::{Value, json};
@@ -324,29 +324,6 @@ async fn another_agent_cannot_read_the_body() {
     server.shut_down().await.unwrap();
 }
 
-/// The binary over stdio with `extra` flags and `env`.
-async fn binary(
-    tenet: &ScriptedTenet,
-    extra: &[&str],
-    env: &[(&str, &str)],
-) -> RunningService<RoleClient, ()> {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"));
-    command
-        .args(["serve", "--catalog", &fixture()])
-        .args(extra)
-        .env("TENET_API_KEY", KEY)
-        .env("TENET_API_URL", tenet.url())
-        .env_remove("TENET_MCP_MAX_RESULT_BYTES")
-        .envs(env.iter().copied());
-    let (transport, _) = TokioChildProcess::builder(command)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    ().serve(transport)
-        .await
-        .expect("the server answers initialize")
-}
-
 /// The body's size past which results cut it: 2048 by flag or environment, not 2047.
 #[tokio::test]
 async fn the_flag_and_its_environment_variable_set_the_limit() {
@@ -357,7 +334,7 @@ async fn the_flag_and_its_environment_variable_set_the_limit() {
         (&["--max-result-bytes", "2048"][..], &[][..]),
         (&[][..], &[("TENET_MCP_MAX_RESULT_BYTES", "2048")][..]),
     ] {
-        let client = binary(&tenet, extra, env).await;
+        let client = stdio_server::start_with_env(&tenet, extra, env).await;
         let result = call_get(&client).await;
         assert_eq!(
             result.structured_content.unwrap()["execution"]["body"],
@@ -365,7 +342,7 @@ async fn the_flag_and_its_environment_variable_set_the_limit() {
         );
         client.cancel().await.unwrap();
     }
-    let client = binary(&tenet, &["--max-result-bytes", "2047"], &[]).await;
+    let client = stdio_server::start_with_env(&tenet, &["--max-result-bytes", "2047"], &[]).await;
     let result = call_get(&client).await;
     let execution = result.structured_content.unwrap()["execution"].clone();
     assert_eq!(

@@ -175,3 +175,22 @@ pub async fn concurrent_calls(
         .flat_map(|worker| worker.expect("a session worker"))
         .collect()
 }
+
+/// Starts the release binary as `serve --transport http` on a loopback port with `env`
+/// (room for 2,000 sessions); the process and its `/mcp` URL's base.
+pub fn spawn_http_bridge(env: &[(&str, &str)]) -> (Child, String) {
+    let (bridge, line) = spawn(
+        &[
+            "serve",
+            "--transport",
+            "http",
+            "--bind",
+            "127.0.0.1:0",
+            "--max-sessions",
+            "2000",
+        ],
+        env,
+        "listening on",
+    );
+    (bridge, url_in(&line))
+}

@@ -15,13 +15,24 @@ use super::{
 
 /// Starts `serve --catalog <fixture>` over stdio with `extra` flags, and initializes.
 pub async fn start(tenet: &ScriptedTenet, extra: &[&str]) -> RunningService<RoleClient, ()> {
+    start_with_env(tenet, extra, &[]).await
+}
+
+/// [`start`] with `env` added to the server's environment.
+pub async fn start_with_env(
+    tenet: &ScriptedTenet,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> RunningService<RoleClient, ()> {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tenet-mcp"));
     command
         .args(["serve", "--catalog", &fixture(), "--poll-timeout", "3"])
         .args(extra)
         .env("TENET_API_KEY", KEY)
         .env("TENET_API_URL", tenet.url())
-        .env_remove("TENET_AGENT_ID");
+        .env_remove("TENET_AGENT_ID")
+        .env_remove("TENET_MCP_MAX_RESULT_BYTES")
+        .envs(env.iter().copied());
     let (transport, _) = TokioChildProcess::builder(command)
         .stderr(Stdio::null())
         .spawn()
