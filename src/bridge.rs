@@ -19,7 +19,7 @@
 //! themselves or the three tools of [discovery mode](crate::discovery).
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{BTreeSet, HashMap, HashSet},
     sync::{Arc, Mutex, OnceLock, RwLock},
     time::Duration,
 };
@@ -82,6 +82,12 @@ const TASK_POLL_INTERVAL_MS: u64 = 500;
 /// `http::request::Parts` rmcp attaches; calls without one use the bridge's agent id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AgentIdentity(pub String);
+
+/// The catalog tools a request's credential may use (an OAuth token's scopes), set by a
+/// transport like [`AgentIdentity`]: `tools/list`, search and describe show only these
+/// (and the bridge's own tools). Without one, every shown tool the agent may use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolGrant(pub Arc<BTreeSet<String>>);
 
 /// How `tools/list` presents the shown tools (`serve --tool-mode`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -372,6 +378,16 @@ impl Bridge {
             .read()
             .unwrap_or_else(|poison| poison.into_inner())
             .clone()
+    }
+
+    /// The tools a request's credential is limited to, if a transport said so.
+    fn tool_grant<'a>(&self, context: &'a RequestContext<RoleServer>) -> Option<&'a ToolGrant> {
+        context.extensions.get::<ToolGrant>().or_else(|| {
+            context
+                .extensions
+                .get::<axum::http::request::Parts>()
+                .and_then(|parts| parts.extensions.get::<ToolGrant>())
+        })
     }
 
     /// The agent id a request is made for: the transport's identity, else the bridge's.
@@ -673,9 +689,19 @@ impl ServerHandler for Bridge {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let tools = self
-            .view()
-            .tools_for(self.agent_id(&context), self.inner.options.scopes.as_ref());
+        let view = self.view();
+        let mut tools = view.tools_for(self.agent_id(&context), self.inner.options.scopes.as_ref());
+        if let Some(ToolGrant(granted)) = self.tool_grant(&context) {
+            tools = tools
+                .iter()
+                .filter(|tool| {
+                    view.catalog
+                        .by_mcp_name(&tool.name)
+                        .is_none_or(|tool| granted.contains(&tool.name))
+                })
+                .cloned()
+                .collect();
+        }
         let start = match request.and_then(|r| r.cursor) {
             None => 0,
             Some(cursor) => match cursor.parse::<usize>() {
@@ -891,9 +917,13 @@ impl Bridge {
             SEARCH_TOOL if let Some(index) = &view.index => {
                 return Ok(match discovery::search_arguments(&arguments) {
                     Ok((query, limit)) => {
+                        let grant = self.tool_grant(&context);
                         let allowed = |i: usize| {
                             view.catalog.tools().get(i).is_some_and(|tool| {
                                 scopes.is_none_or(|scopes| scopes.allows(agent_id, &tool.name))
+                                    && grant.is_none_or(|ToolGrant(granted)| {
+                                        granted.contains(&tool.name)
+                                    })
                             })
                         };
                         let hits = index.search(query, limit, allowed);
@@ -907,8 +937,12 @@ impl Bridge {
             }
             DESCRIBE_TOOL if view.index.is_some() => {
                 let described = discovery::name_argument(&arguments).and_then(|name| {
+                    let grant = self.tool_grant(&context);
                     let tool = view
                         .find(name, agent_id, scopes, true)
+                        .filter(|tool| {
+                            grant.is_none_or(|ToolGrant(granted)| granted.contains(&tool.name))
+                        })
                         .ok_or_else(|| discovery::unknown_tool(name))?;
                     let mcp = view
                         .definitions()

@@ -1241,3 +1241,39 @@ fn the_readme_scopes_map_loads() {
         ["tenet:admin", "tenet:issues", "tenet:read"]
     );
 }
+
+#[tokio::test]
+async fn tools_list_shows_each_token_only_the_tools_its_scopes_allow() {
+    let f = forging(&["ES256"], Some(ACME_SCOPES)).await;
+    let names = |tools: Vec<rmcp::model::Tool>| -> Vec<String> {
+        let mut names: Vec<String> = tools.into_iter().map(|tool| tool.name.into()).collect();
+        names.sort();
+        names
+    };
+    let reader = sign(
+        &f.keys[0],
+        &f.issuer.claims("reader", json!({"scope": "tenet:read"})),
+    );
+    let client = f.bridge.client(&reader).await;
+    assert_eq!(
+        names(client.list_all_tools().await.unwrap()),
+        ["acme_items_get", "tenet_job_status"]
+    );
+    client.cancel().await.unwrap();
+
+    let writer = sign(
+        &f.keys[0],
+        &f.issuer.claims("writer", json!({"scope": "acme:write"})),
+    );
+    let client = f.bridge.client(&writer).await;
+    assert_eq!(
+        names(client.list_all_tools().await.unwrap()),
+        [
+            "acme_items_create",
+            "acme_items_get",
+            "acme_items_replace",
+            "tenet_job_status"
+        ]
+    );
+    client.cancel().await.unwrap();
+}

@@ -358,6 +358,13 @@ pub struct Grant {
     tools: BTreeSet<String>,
 }
 
+impl Grant {
+    /// What the bridge shows this token: the tools it may call.
+    pub(crate) fn tool_grant(&self) -> crate::bridge::ToolGrant {
+        crate::bridge::ToolGrant(std::sync::Arc::new(self.tools.clone()))
+    }
+}
+
 /// `--oauth-scopes-map`: each scope's tools, resolved against the catalog served at
 /// start. Tools a later catalog reload adds are in no scope until a restart.
 #[derive(Clone, Debug)]

@@ -40,7 +40,7 @@ use super::{
     streamable::{SSE_KEEP_ALIVE, foreign_session, session_not_found, session_refused},
 };
 use crate::{
-    bridge::{AgentIdentity, Bridge},
+    bridge::{AgentIdentity, Bridge, ToolGrant},
     error::Rejection,
     transport::jsonrpc::parse_message,
 };
@@ -195,6 +195,7 @@ pub async fn post(
     State(sessions): State<Arc<SseSessions>>,
     Query(query): Query<MessageQuery>,
     identity: Option<Extension<AgentIdentity>>,
+    grant: Option<Extension<ToolGrant>>,
     body: Option<Extension<Body>>,
 ) -> Response {
     let Some(id) = query.session_id.filter(|id| !id.is_empty()) else {
@@ -218,6 +219,10 @@ pub async fn post(
         Ok(message) => message,
         Err(bad) => return bad.into_response(),
     };
+    if let (Some(Extension(grant)), ClientJsonRpcMessage::Request(request)) = (grant, &mut message)
+    {
+        request.request.extensions_mut().insert(grant);
+    }
     if let Some(agent) = agent {
         match &mut message {
             ClientJsonRpcMessage::Request(request) => {

@@ -101,6 +101,9 @@ pub async fn guard(State(policy): State<Arc<Policy>>, request: Request, next: Ne
     let grant = match authenticate(&policy, &parts.headers, parts.uri.path()).await {
         Ok(Some((agent, grant))) => {
             parts.extensions.insert(agent);
+            if let Some(grant) = &grant {
+                parts.extensions.insert(grant.tool_grant());
+            }
             grant
         }
         Ok(None) => None,
