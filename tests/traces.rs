@@ -13,7 +13,7 @@ use std::{
 
 use axum::{Router, body::Bytes, extract::State, routing::post};
 use common::{
-    http_server::{KEY, Server},
+    http_server::{KEY, Server, SseClient},
     scripted::{Canned, ScriptedTenet},
     stateless,
 };
@@ -249,4 +249,32 @@ async fn a_bad_endpoint_is_refused_at_start() {
         stderr.contains("--otlp-endpoint is not an http:// or https:// URL"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn on_legacy_sse_the_post_s_traceparent_header_reaches_tenet() {
+    let tenet = ScriptedTenet::start().await;
+    let server = Server::start(&tenet, &[]).await;
+    let sse = SseClient::open(&server, None, None).await.unwrap();
+    sse.initialize().await;
+    let parent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
+    let posted = reqwest::Client::new()
+        .post(server.url(&format!("/message?sessionId={}", sse.session_id())))
+        .header("content-type", "application/json")
+        .header("traceparent", &parent)
+        .body(
+            json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                "params": {"name": "acme_items_get", "arguments": {"id": "x"}}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    tenet.wait_for_executes("acme.items.get", 1).await;
+    assert_eq!(
+        tenet.executes_of("acme.items.get")[0].headers["traceparent"],
+        parent
+    );
+    server.stop().await;
 }

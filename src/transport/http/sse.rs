@@ -28,7 +28,7 @@ use axum::{
 use futures::{Stream, StreamExt, stream};
 use rmcp::{
     ServiceExt,
-    model::{ClientJsonRpcMessage, GetExtensions, ServerJsonRpcMessage},
+    model::{ClientJsonRpcMessage, GetExtensions, GetMeta, ServerJsonRpcMessage},
     transport::IntoTransport,
 };
 use tokio::sync::mpsc;
@@ -196,6 +196,7 @@ pub async fn post(
     Query(query): Query<MessageQuery>,
     identity: Option<Extension<AgentIdentity>>,
     grant: Option<Extension<ToolGrant>>,
+    headers: axum::http::HeaderMap,
     body: Option<Extension<Body>>,
 ) -> Response {
     let Some(id) = query.session_id.filter(|id| !id.is_empty()) else {
@@ -219,9 +220,21 @@ pub async fn post(
         Ok(message) => message,
         Err(bad) => return bad.into_response(),
     };
-    if let (Some(Extension(grant)), ClientJsonRpcMessage::Request(request)) = (grant, &mut message)
-    {
-        request.request.extensions_mut().insert(grant);
+    if let ClientJsonRpcMessage::Request(request) = &mut message {
+        if let Some(Extension(grant)) = grant {
+            request.request.extensions_mut().insert(grant);
+        }
+        // A `traceparent` header stands for the message's `_meta.traceparent`, as on
+        // Streamable HTTP, unless the message carries its own.
+        let traceparent = headers
+            .get("traceparent")
+            .and_then(|value| value.to_str().ok());
+        let meta = request.request.get_meta_mut();
+        if let Some(traceparent) = traceparent
+            && meta.get_traceparent().is_none()
+        {
+            meta.set_traceparent(traceparent);
+        }
     }
     if let Some(agent) = agent {
         match &mut message {
