@@ -49,27 +49,34 @@ impl Metrics {
     }
 }
 
-/// The process-wide recorder, installed by the first [`install`].
-static INSTALLED: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+/// The process-wide recorder, once installed. A mutex, not a `OnceLock`, so that two servers starting
+/// at once in one process install it once: the second waits and shares it.
+static INSTALLED: std::sync::Mutex<Option<PrometheusHandle>> = std::sync::Mutex::new(None);
 
 /// Installs the process-wide Prometheus recorder (once: later calls, such as a second
 /// server in the same process, share it) and starts an upkeep task on the current
 /// Tokio runtime, which it needs. Fails if another recorder is already installed.
 pub fn install() -> Result<Metrics, metrics_exporter_prometheus::BuildError> {
-    let handle = match INSTALLED.get() {
-        Some(handle) => handle.clone(),
-        None => {
-            let handle = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
-                .and_then(|builder| builder.install_recorder())?;
-            describe();
-            // Gauges and counters that exist from the start, so dashboards see zeros, not gaps.
-            gauge!("tenet_mcp_tool_calls_in_flight").set(0.0);
-            gauge!("tenet_mcp_http_connections").set(0.0);
-            for transport in ["streamable_http", "sse"] {
-                gauge!("tenet_mcp_sessions", "transport" => transport).set(0.0);
+    let handle = {
+        let mut installed = INSTALLED
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
+        match &*installed {
+            Some(handle) => handle.clone(),
+            None => {
+                let handle = PrometheusBuilder::new()
+                    .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
+                    .and_then(|builder| builder.install_recorder())?;
+                describe();
+                // Gauges and counters that exist from the start, so dashboards see zeros, not gaps.
+                gauge!("tenet_mcp_tool_calls_in_flight").set(0.0);
+                gauge!("tenet_mcp_http_connections").set(0.0);
+                for transport in ["streamable_http", "sse"] {
+                    gauge!("tenet_mcp_sessions", "transport" => transport).set(0.0);
+                }
+                *installed = Some(handle.clone());
+                handle
             }
-            INSTALLED.get_or_init(|| handle).clone()
         }
     };
     let upkeep = handle.clone();
@@ -173,4 +180,26 @@ pub fn http_connection_closed() {
 /// `agent_session_limit`, `connection_limit`, `header_timeout`, ...).
 pub fn http_rejection(reason: &'static str) {
     counter!("tenet_mcp_http_rejections_total", "reason" => reason).increment(1);
+}
+
+#[cfg(test)]
+mod tests {
+    /// Servers that start at once in one process share one recorder; none fails.
+    #[test]
+    fn concurrent_installs_share_one_recorder() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let installs: Vec<_> = (0..8)
+            .map(|_| runtime.spawn_blocking(|| super::install().is_ok()))
+            .collect();
+        for install in installs {
+            assert!(
+                runtime.block_on(install).unwrap(),
+                "a concurrent install failed"
+            );
+        }
+    }
 }

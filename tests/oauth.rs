@@ -244,16 +244,6 @@ async fn try_serve(
     oauth: OAuthOptions,
     auth_tokens: Option<PathBuf>,
 ) -> Result<Bridge, tenet_mcp::config::ConfigError> {
-    {
-        // Two servers of one process that install the metrics recorder at the same moment
-        // race (src/metrics.rs: the loser's serve_until fails at once), so the tests,
-        // which start servers in parallel, install it one at a time first.
-        static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-        let _turn = ONE_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner());
-        tenet_mcp::metrics::install().expect("the metrics recorder installs");
-    }
     let catalog = Arc::new(Catalog::load(&[fixture().into()]).unwrap());
     let bridge = Upstream::new(tenet.url(), ApiKey::new(KEY.to_owned()).unwrap())
         .bridge(catalog)

@@ -140,15 +140,6 @@ struct Served {
 
 impl Served {
     async fn start(tenet: &ScriptedTenet) -> Self {
-        // Two servers starting at once could both try to install the process-wide metrics
-        // recorder (`metrics::install` checks, then sets); install it first, one at a time.
-        static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        {
-            let _one = INSTALLING
-                .lock()
-                .unwrap_or_else(|poison| poison.into_inner());
-            tenet_mcp::metrics::install().expect("the metrics recorder installs");
-        }
         let catalog = Arc::new(Catalog::load_or_embedded(&[fixture().into()]).unwrap());
         let upstream = Upstream::new(tenet.url(), ApiKey::new(KEY.to_owned()).unwrap());
         let bridge = upstream.bridge(catalog.clone()).unwrap();
