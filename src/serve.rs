@@ -416,9 +416,10 @@ pub async fn run(
         let (url, key, stop) = start_emulator(catalog.clone()).await?;
         (url, key, Some(stop))
     } else {
-        let key = std::env::var("TENET_API_KEY").ok().and_then(ApiKey::new).ok_or_else(|| {
-            ConfigError("TENET_API_KEY is not set: export it (your Tenet tenant key, tnt_...) or run with --emulator to try a local Tenet".into())
-        })?;
+        let key = std::env::var("TENET_API_KEY")
+            .ok()
+            .and_then(ApiKey::new)
+            .ok_or_else(|| ConfigError(MISSING_KEY.into()))?;
         (args.api_url.as_str().to_owned(), key, None)
     };
     let mut upstream = Upstream::new(api_url, api_key);
@@ -456,6 +457,14 @@ pub async fn run(
     }
     served
 }
+
+/// What `serve` says when there is no API key: how to give one, and (in a build with
+/// the emulator) how to try without one.
+#[cfg(feature = "emulator")]
+const MISSING_KEY: &str = "TENET_API_KEY is not set: export it (your Tenet tenant key, tnt_...) \
+     or run with --emulator to try a local Tenet";
+#[cfg(not(feature = "emulator"))]
+const MISSING_KEY: &str = "TENET_API_KEY is not set: export it (your Tenet tenant key, tnt_...)";
 
 /// What `--emulator` says in a build without the emulator, and the `emulator`,
 /// `reviews` and `audit` commands too.
