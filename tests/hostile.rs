@@ -25,6 +25,7 @@ use common::{
         ACCEPT_BOTH, Endpoint, Server, SseClient, TOKEN_A, TOKEN_B, metric, tokens_file, within,
     },
     scripted::{Canned, ScriptedTenet},
+    stateless,
 };
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
@@ -421,26 +422,16 @@ async fn one_agent_cannot_take_every_session() {
     server.stop().await;
 }
 
-/// The `_meta` of a 2026-07-28 request, which rmcp serves without a session.
+/// A session-less (2026-07-28) call of the fixture's `acme_items_get`.
 fn stateless_call(id: u64) -> Value {
-    let mut call = good_call(id);
-    call["params"]["_meta"] = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "stateless", "version": "0"}
-    });
-    call
+    stateless::request(id, "acme_items_get", json!({"id": "1"}), &[])
 }
 
 #[tokio::test]
 async fn session_less_calls_are_metered_and_capped() {
     let tenet = ScriptedTenet::start().await;
     let server = Server::start(&tenet, &["--max-sessions", "1"]).await;
-    let version = [
-        ("mcp-protocol-version", "2026-07-28"),
-        ("mcp-method", "tools/call"),
-        ("mcp-name", "acme_items_get"),
-    ];
+    let version = stateless::headers("acme_items_get");
     let (status, answered) =
         answer(post(&server, None, &version, stateless_call(1).to_string()).await).await;
     assert_eq!(status, StatusCode::OK, "{answered}");
@@ -489,11 +480,7 @@ async fn shutdown_waits_for_a_session_less_call_in_flight() {
         ],
     );
     let server = HttpHarness::start(&tenet, Options::default()).await;
-    let version = [
-        ("mcp-protocol-version", "2026-07-28"),
-        ("mcp-method", "tools/call"),
-        ("mcp-name", "acme_items_get"),
-    ];
+    let version = stateless::headers("acme_items_get");
     let mut request = server
         .http
         .post(server.url("/mcp"))

@@ -5,6 +5,32 @@ use serde_json::{Value, json};
 
 use super::http_server::ACCEPT_BOTH;
 
+/// The JSON-RPC body of a session-less `tools/call` of `tool` (request `id`), with the
+/// 2026-07-28 `_meta` and `meta`'s extra entries.
+pub fn request(id: u64, tool: &str, arguments: Value, meta: &[(&str, &str)]) -> Value {
+    let mut request_meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "tenet-mcp-tests", "version": "0"}
+    });
+    for (key, value) in meta {
+        request_meta[*key] = json!(value);
+    }
+    json!({
+        "jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments, "_meta": request_meta}
+    })
+}
+
+/// The HTTP headers of a session-less `tools/call` of `tool`.
+pub fn headers(tool: &str) -> [(&'static str, &str); 3] {
+    [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", tool),
+    ]
+}
+
 /// POSTs a session-less `tools/call` of `tool` to `url` (a `/mcp` endpoint) with
 /// `arguments`, extra `_meta` entries and extra HTTP `headers`; returns the JSON-RPC
 /// answer, read from a JSON body or from the last `data:` line of an event stream.
@@ -14,29 +40,14 @@ pub async fn call(
     tool: &str,
     arguments: Value,
     meta: &[(&str, &str)],
-    headers: &[(&str, &str)],
+    extra_headers: &[(&str, &str)],
 ) -> Value {
-    let mut request_meta = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientCapabilities": {},
-        "io.modelcontextprotocol/clientInfo": {"name": "tenet-mcp-tests", "version": "0"}
-    });
-    for (key, value) in meta {
-        request_meta[*key] = json!(value);
-    }
-    let body = json!({
-        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments, "_meta": request_meta}
-    });
     let mut request = http
         .post(url)
         .header("content-type", "application/json")
         .header("accept", ACCEPT_BOTH)
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "tools/call")
-        .header("mcp-name", tool)
-        .body(body.to_string());
-    for (name, value) in headers {
+        .body(request(1, tool, arguments, meta).to_string());
+    for (name, value) in headers(tool).iter().chain(extra_headers) {
         request = request.header(*name, *value);
     }
     let response = request.send().await.unwrap();
