@@ -41,6 +41,7 @@ use rmcp::{
 // later revision, still part of 2025-11-25, which this server serves.
 #[allow(deprecated)]
 use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam, SetLevelRequestParams};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -51,7 +52,7 @@ use crate::{
     config::ConfigError,
     discovery::{self, CALL_TOOL, DESCRIBE_TOOL, Index, SEARCH_TOOL},
     governor::{Decided, Governor, JobWatcher, PendingJob},
-    report::{CallReport, output_schema},
+    report::{CallReport, CallStatus, output_schema},
     results::{DEFAULT_MAX_RESULT_BYTES, KeptBodies, URI_TEMPLATE},
     selection::{AgentScopes, Selection, Selector},
     telemetry,
@@ -382,25 +383,12 @@ impl Bridge {
 
     /// The tools a request's credential is limited to, if a transport said so.
     fn tool_grant<'a>(&self, context: &'a RequestContext<RoleServer>) -> Option<&'a ToolGrant> {
-        context.extensions.get::<ToolGrant>().or_else(|| {
-            context
-                .extensions
-                .get::<axum::http::request::Parts>()
-                .and_then(|parts| parts.extensions.get::<ToolGrant>())
-        })
+        transport_extension(context)
     }
 
     /// The agent id a request is made for: the transport's identity, else the bridge's.
     fn agent_id<'a>(&'a self, context: &'a RequestContext<RoleServer>) -> &'a str {
-        context
-            .extensions
-            .get::<AgentIdentity>()
-            .or_else(|| {
-                context
-                    .extensions
-                    .get::<axum::http::request::Parts>()
-                    .and_then(|parts| parts.extensions.get::<AgentIdentity>())
-            })
+        transport_extension::<AgentIdentity>(context)
             .map_or(self.inner.agent_id.as_str(), |identity| identity.0.as_str())
     }
 }
@@ -866,11 +854,15 @@ impl Bridge {
         let Some(report) = &result.structured_content else {
             return;
         };
-        let level = match report["status"].as_str() {
-            Some("executed") => LoggingLevel::Info,
-            Some("pending") => LoggingLevel::Notice,
-            Some("escalated" | "blocked") => LoggingLevel::Warning,
-            _ => LoggingLevel::Error,
+        // Discovery's search and describe results carry no status: nothing was governed.
+        let Ok(status) = CallStatus::deserialize(&report["status"]) else {
+            return;
+        };
+        let level = match status {
+            CallStatus::Executed => LoggingLevel::Info,
+            CallStatus::Pending => LoggingLevel::Notice,
+            CallStatus::Escalated | CallStatus::Blocked => LoggingLevel::Warning,
+            CallStatus::Failed | CallStatus::Error => LoggingLevel::Error,
         };
         if severity(level) < severity(wanted) {
             return;
@@ -1043,6 +1035,19 @@ impl Bridge {
             );
         }
     }
+}
+
+/// What a transport put in a request's extensions, or in those of the
+/// `http::request::Parts` rmcp attaches (Streamable HTTP).
+fn transport_extension<T: Send + Sync + 'static>(
+    context: &RequestContext<RoleServer>,
+) -> Option<&T> {
+    context.extensions.get::<T>().or_else(|| {
+        context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<T>())
+    })
 }
 
 /// The rank of an MCP log level, least severe first.

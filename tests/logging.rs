@@ -128,3 +128,37 @@ async fn prompts_are_listed_empty_and_unknown_ones_refused() {
         "{got}"
     );
 }
+
+#[tokio::test]
+async fn discovery_results_are_not_logged_as_outcomes() {
+    let tenet = ScriptedTenet::start().await;
+    let mut lines = Setup {
+        tool_mode: tenet_mcp::bridge::ToolMode::Dynamic,
+        ..Setup::new(&tenet)
+    }
+    .start_lines();
+    lines.exchange(INITIALIZE).await;
+    lines
+        .send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+    lines
+        .exchange(
+            br#"{"jsonrpc":"2.0","id":1,"method":"logging/setLevel","params":{"level":"debug"}}"#,
+        )
+        .await;
+    // A search is no governed call: its answer comes with no log notification.
+    let answer = lines
+        .exchange(br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"tenet_search_tools","arguments":{"query":"items"}}}"#)
+        .await;
+    assert_eq!(answer["id"], 2, "a log notification came first: {answer}");
+    assert!(
+        answer["result"]["structuredContent"]["tools"].is_array(),
+        "{answer}"
+    );
+    // A governed call through discovery is.
+    let request = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "tenet_call_tool", "arguments": {"name": "acme_items_get", "arguments": {"id": "1"}}}});
+    let logged = lines.exchange(request.to_string().as_bytes()).await;
+    assert_eq!(logged["method"], "notifications/message", "{logged}");
+    assert_eq!(logged["params"]["data"]["status"], "executed", "{logged}");
+}

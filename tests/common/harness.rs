@@ -18,6 +18,7 @@ use rmcp::{
 };
 use serde_json::Value;
 use tenet_mcp::{
+    bridge::ToolMode,
     catalog::Catalog,
     error::ServeError,
     governor::JobRefs,
@@ -131,6 +132,8 @@ pub struct Setup {
     pub tasks: bool,
     /// `--context` pairs.
     pub context: Vec<(String, String)>,
+    /// `--tool-mode`.
+    pub tool_mode: ToolMode,
 }
 
 impl Setup {
@@ -147,6 +150,7 @@ impl Setup {
             watch: false,
             tasks: false,
             context: Vec::new(),
+            tool_mode: ToolMode::Static,
         }
     }
 
@@ -192,6 +196,7 @@ impl Setup {
         upstream.poll_timeout = Duration::from_secs_f64(self.poll_timeout);
         upstream.request_timeout = Duration::from_secs_f64(self.request_timeout);
         upstream.tasks = self.tasks;
+        upstream.tools.mode = self.tool_mode;
         upstream
     }
 
