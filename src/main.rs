@@ -11,7 +11,7 @@ use tenet_mcp::{
         catalog_list, exit_code, job_ref,
     },
     serve,
-    telemetry::Exporter,
+    telemetry::{self, Exporter},
 };
 use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
-        .with_filter(filter);
+        .with_filter(telemetry::without_call_spans(filter));
     let otlp_endpoint = match &cli.command {
         Command::Serve(args) => args.otlp_endpoint.as_deref(),
         _ => None,

@@ -41,6 +41,15 @@ const TRACES_PATH: &str = "/v1/traces";
 /// How long one export may take before it is dropped (the exporter's timeout).
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// `filter` with the governed-call spans left to the exporter: without one they are not
+/// made at all, and log lines do not carry their fields.
+pub fn without_call_spans(filter: tracing_subscriber::EnvFilter) -> tracing_subscriber::EnvFilter {
+    match format!("{TARGET}=off").parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
+}
+
 /// Why traces cannot be exported.
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
