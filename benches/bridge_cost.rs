@@ -118,10 +118,7 @@ async fn main() {
     ];
     let (mut bridge, base) = spawn_http_bridge(&env);
     let url = format!("{base}/mcp");
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()
-        .unwrap();
+    let http = load_client();
 
     // Throughput and CPU per call.
     let sessions: Vec<String> =

@@ -212,10 +212,7 @@ async fn main() {
     ];
     let (mut bridge, base) = spawn_http_bridge(&env);
     let url = format!("{base}/mcp");
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()
-        .unwrap();
+    let http = load_client();
 
     per_call(&http, &emulator_url, &key, &url).await;
 

@@ -194,3 +194,11 @@ pub fn spawn_http_bridge(env: &[(&str, &str)]) -> (Child, String) {
     );
     (bridge, url_in(&line))
 }
+
+/// The HTTP client that drives the sessions of a load: keeps a connection per session.
+pub fn load_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap()
+}
