@@ -29,6 +29,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+# No incremental cache: CI builds once from a clean clone, and the cache would add
+# gigabytes of disk for nothing.
+export CARGO_INCREMENTAL=0
+
 cargo test --locked
 
 # The bridge-only build (no `emulator` feature) compiles, links no SQLite, and its
