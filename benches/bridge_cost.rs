@@ -4,10 +4,11 @@
 //!
 //! Prints: CPU time per governed call in the bridge process and calls/s of the replica,
 //! 64 Streamable HTTP sessions calling at once (client, stand-in and bridge sharing this
-//! machine's cores); and the latency HAProxy with `docs/deploy/haproxy.cfg` adds in
-//! front of it (sequential calls, direct and through HAProxy interleaved in rounds).
-//! With `PROFILE=1` it also samples the bridge with `perf record` during one throughput
-//! round and prints where its time goes.
+//! machine's cores), with the bridge's default threads and with `--threads 1`; and the
+//! latency HAProxy with `docs/deploy/haproxy.cfg` adds in front of it (sequential calls,
+//! direct and through HAProxy interleaved in rounds). With `PROFILE=1` it also samples
+//! the bridge with `perf record` during the last round of each throughput run into
+//! `target/bridge_cost.perf.data` (the second run's is kept).
 //!
 //! Run: `cargo build --release && cargo bench --bench bridge_cost`. Asserts no time.
 
@@ -25,7 +26,7 @@ use common::*;
 
 const SESSIONS: usize = 64;
 const CALLS_PER_SESSION: usize = 200;
-const THROUGHPUT_ROUNDS: usize = 3;
+const THROUGHPUT_ROUNDS: usize = 5;
 const LATENCY_ROUNDS: usize = 5;
 const LATENCY_CALLS_PER_ROUND: usize = 400;
 const WARM_UP: usize = 200;
@@ -109,23 +110,17 @@ fn median(mut values: Vec<f64>) -> f64 {
     percentile(&values, 0.5)
 }
 
-#[tokio::main]
-async fn main() {
-    let tenet = stand_in();
-    let env = [
-        ("TENET_API_KEY", "tnt_bench_key"),
-        ("TENET_API_URL", tenet.as_str()),
-    ];
-    let (mut bridge, base) = spawn_http_bridge(&env);
+/// One throughput run against a fresh bridge started with `extra_args`: the rounds'
+/// table, then the median calls/s and bridge µs per call.
+async fn throughput(env: &[(&str, &str)], extra_args: &[&str], label: &str) {
+    let (mut bridge, base) = spawn_http_bridge(env, extra_args);
     let url = format!("{base}/mcp");
     let http = load_client();
-
-    // Throughput and CPU per call.
     let sessions: Vec<String> =
         futures::future::join_all((0..SESSIONS).map(|_| open_session(&http, &url))).await;
     concurrent_calls(&http, &url, &sessions, 20).await;
     println!(
-        "Throughput: {SESSIONS} Streamable HTTP sessions x {CALLS_PER_SESSION} calls, {THROUGHPUT_ROUNDS} rounds, against the stand-in; CPU is user + system of each process during the round\n"
+        "Throughput, bridge {label}: {SESSIONS} Streamable HTTP sessions x {CALLS_PER_SESSION} calls, {THROUGHPUT_ROUNDS} rounds, against the stand-in; CPU is user + system of each process during the round\n"
     );
     println!(
         "| round | calls/s | p50 ms | p99 ms | bridge CPU µs/call | stand-in + client CPU µs/call |"
@@ -179,10 +174,27 @@ async fn main() {
         );
     }
     println!(
-        "\nMedian {:.0} calls/s; bridge {:.0} µs CPU per call.\n",
+        "\nBridge {label}: median {:.0} calls/s; {:.0} µs of bridge CPU per call.\n",
         median(rates),
         median(bridge_us)
     );
+    let _ = bridge.kill();
+}
+
+#[tokio::main]
+async fn main() {
+    let tenet = stand_in();
+    let env = [
+        ("TENET_API_KEY", "tnt_bench_key"),
+        ("TENET_API_URL", tenet.as_str()),
+    ];
+    // Throughput and CPU per call: with the default threads (one per core), then with one.
+    throughput(&env, &[], "with its default threads").await;
+    throughput(&env, &["--threads", "1"], "with --threads 1").await;
+
+    let (mut bridge, base) = spawn_http_bridge(&env, &[]);
+    let url = format!("{base}/mcp");
+    let http = load_client();
 
     // What HAProxy adds.
     let (mut balancer, lb) = haproxy(&base);

@@ -210,7 +210,7 @@ async fn main() {
         ("TENET_API_KEY", key.as_str()),
         ("TENET_API_URL", emulator_url.as_str()),
     ];
-    let (mut bridge, base) = spawn_http_bridge(&env);
+    let (mut bridge, base) = spawn_http_bridge(&env, &[]);
     let url = format!("{base}/mcp");
     let http = load_client();
 

@@ -562,13 +562,15 @@ fn job_ref_argument(arguments: &Map<String, Value>) -> Result<&str, String> {
 /// The tool result of a report: its text block, and a `resource_link` to the whole body
 /// when the report's body was cut and kept.
 pub fn tool_result(report: &CallReport) -> CallToolResult {
-    let structured = serde_json::to_value(report).unwrap_or_default();
+    // Not `CallToolResult::structured`: that also writes the whole report as text,
+    // which the summary replaces.
+    let content = vec![ContentBlock::text(report.summary())];
     let mut result = if report.is_error() {
-        CallToolResult::structured_error(structured)
+        CallToolResult::error(content)
     } else {
-        CallToolResult::structured(structured)
+        CallToolResult::success(content)
     };
-    result.content = vec![ContentBlock::text(report.summary())];
+    result.structured_content = Some(serde_json::to_value(report).unwrap_or_default());
     if let Some(uri) = report.full_body_uri() {
         let mut link = Resource::new(uri, "execution")
             .with_title(format!("Whole response body of {}", report.tool))
@@ -797,10 +799,13 @@ impl ServerHandler for Bridge {
             client_trace.as_ref(),
         );
         let peer = context.peer.clone();
-        let response =
+        // Boxed: the governed call's future is several KB, and rmcp moves the request
+        // handler's future (spawning it, among others) before it first polls it.
+        let response = Box::pin(
             telemetry::with_client_trace(client_trace, self.governed_call(request, context))
-                .instrument(span)
-                .await;
+                .instrument(span),
+        )
+        .await;
         if let Ok(CallToolResponse::Complete(result)) = &response {
             self.log_outcome(&peer, result).await;
         }

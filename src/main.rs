@@ -87,7 +87,7 @@ fn run(cli: Cli) -> ExitCode {
                     })
                     .ok()
             } else {
-                runtime()
+                runtime(args.http.threads.map(usize::from))
             };
             let Some(runtime) = runtime else {
                 return ExitCode::from(EXIT_FAILURE);
@@ -97,8 +97,15 @@ fn run(cli: Cli) -> ExitCode {
     }
 }
 
-fn runtime() -> Option<tokio::runtime::Runtime> {
-    tokio::runtime::Runtime::new()
+/// A multi-thread runtime with `threads` workers (default: one per CPU core).
+fn runtime(threads: Option<usize>) -> Option<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = threads {
+        builder.worker_threads(threads);
+    }
+    builder
+        .enable_all()
+        .build()
         .map_err(|error| eprintln!("tenet-mcp: cannot start the async runtime: {error}"))
         .ok()
 }
@@ -106,7 +113,7 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
 /// Runs a command's future; its error is printed and mapped to its exit code.
 #[cfg(feature = "emulator")]
 fn block_on(command: impl Future<Output = Result<(), impl ExitStatus>>) -> ExitCode {
-    match runtime() {
+    match runtime(None) {
         Some(runtime) => exit_code(runtime.block_on(command)),
         None => ExitCode::from(EXIT_FAILURE),
     }

@@ -162,6 +162,11 @@ pub struct HttpArgs {
     /// its hard limit at start [default: 4096].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: Option<u32>,
+    /// The threads serving HTTP [default: one per CPU core]. Where clients or other
+    /// processes share the cores, 1 costs the least CPU per call (no cross-thread
+    /// wake-ups; docs/BENCHMARKS.md §9); more spread the calls over more cores.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
     /// On SIGTERM or Ctrl-C, how long calls in flight may take to finish, in
     /// seconds, before the server exits anyway [default: 30].
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
@@ -245,6 +250,7 @@ impl ServeArgs {
                     ("--shutdown-grace", http.shutdown_grace.is_some()),
                     ("--header-read-timeout", http.header_read_timeout.is_some()),
                     ("--max-connections", http.max_connections.is_some()),
+                    ("--threads", http.threads.is_some()),
                 ]
                 .into_iter()
                 .filter_map(|(flag, given)| given.then_some(flag))

@@ -223,12 +223,13 @@ pub(crate) fn call_span(mcp_tool: &str, agent: &str, client: Option<&SpanContext
     span
 }
 
-/// Runs `call` with the client's trace context in reach of the Tenet client.
-pub(crate) async fn with_client_trace<F: Future>(
+/// Runs `call` with the client's trace context in reach of the Tenet client. A plain
+/// function, not an `async fn`: the future is `call`'s own size, not twice it.
+pub(crate) fn with_client_trace<F: Future>(
     client: Option<SpanContext>,
     call: F,
-) -> F::Output {
-    CLIENT_TRACE.scope(client, call).await
+) -> impl Future<Output = F::Output> {
+    CLIENT_TRACE.scope(client, call)
 }
 
 /// The `traceparent` header for a request to Tenet sent inside `span`: the span itself

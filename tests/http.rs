@@ -674,6 +674,36 @@ async fn fifty_concurrent_clients_twenty_calls_each() {
     server.stop().await;
 }
 
+/// `--threads 1`: the whole server on one worker thread still serves concurrent
+/// sessions and calls (nothing on the call path blocks its only thread).
+#[tokio::test]
+async fn one_thread_serves_concurrent_sessions() {
+    let tenet = ScriptedTenet::start().await;
+    script_outcomes(&tenet);
+    let server = Arc::new(Server::start(&tenet, &["--threads", "1"]).await);
+    let calls = (0..8).map(|n| {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let client = server.client(None).await;
+            let (report, is_error) =
+                call(&client, "acme_items_delete", json!({"id": format!("i{n}")})).await;
+            client.cancel().await.unwrap();
+            (report, is_error)
+        })
+    });
+    let answers = within(
+        "eight sessions calling a one-thread server",
+        Duration::from_secs(20),
+        futures::future::join_all(calls),
+    )
+    .await;
+    for answer in answers {
+        let (report, _) = answer.unwrap();
+        assert_eq!(report["status"], "escalated", "{report}");
+        assert_eq!(report["review_id"], "rev_h", "{report}");
+    }
+}
+
 #[tokio::test]
 async fn sigterm_lets_calls_in_flight_finish_then_exits_0() {
     let tenet = ScriptedTenet::start().await;
@@ -845,6 +875,13 @@ fn configuration_errors_exit_2_with_what_to_fix() {
         stderr.contains("--max-sessions-per-agent, --max-connections apply to HTTP only"),
         "{stderr}"
     );
+
+    let (code, stderr) = run_to_end(&["--threads", "2"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--threads applies to HTTP only"), "{stderr}");
+    let (code, stderr) = run_to_end(&["--transport", "http", "--threads", "0"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--threads") && stderr.contains("1..=1024"), "{stderr}");
 
     let (code, stderr) = run_to_end(&[
         "--transport",

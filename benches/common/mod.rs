@@ -177,21 +177,19 @@ pub async fn concurrent_calls(
 }
 
 /// Starts the release binary as `serve --transport http` on a loopback port with `env`
-/// (room for 2,000 sessions); the process and its `/mcp` URL's base.
-pub fn spawn_http_bridge(env: &[(&str, &str)]) -> (Child, String) {
-    let (bridge, line) = spawn(
-        &[
-            "serve",
-            "--transport",
-            "http",
-            "--bind",
-            "127.0.0.1:0",
-            "--max-sessions",
-            "2000",
-        ],
-        env,
-        "listening on",
-    );
+/// and `extra_args` (room for 2,000 sessions); the process and its `/mcp` URL's base.
+pub fn spawn_http_bridge(env: &[(&str, &str)], extra_args: &[&str]) -> (Child, String) {
+    let mut args = vec![
+        "serve",
+        "--transport",
+        "http",
+        "--bind",
+        "127.0.0.1:0",
+        "--max-sessions",
+        "2000",
+    ];
+    args.extend_from_slice(extra_args);
+    let (bridge, line) = spawn(&args, env, "listening on");
     (bridge, url_in(&line))
 }
 
