@@ -75,12 +75,6 @@ pub const SSE_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1
 /// The reconnection delay a priming event suggests (its SSE `retry` field).
 pub const SSE_RETRY: Duration = Duration::from_secs(3);
 
-/// How long the events of a finished call's stream are kept for a client resuming it
-/// with `Last-Event-ID` (a few of [`SSE_RETRY`]). rmcp keeps them 60 s by default, and
-/// scans them all at every event of the session: at thousands of calls a minute that
-/// costs CPU per call and holds every recent result in memory.
-pub const RESUMABLE_FOR: Duration = Duration::from_secs(10);
-
 /// The first revision that defines priming events.
 const PRIMING_SINCE: ProtocolVersion = ProtocolVersion::V_2025_11_25;
 
@@ -102,7 +96,6 @@ impl Sessions {
         // rmcp primes every POST stream (with the id resuming that stream);
         // `create_stream` drops the event for sessions of earlier revisions.
         inner.session_config.sse_retry = Some(SSE_RETRY);
-        inner.session_config.completed_cache_ttl = RESUMABLE_FOR;
         Arc::new(Self {
             inner: Arc::new(inner),
             registry,
