@@ -878,10 +878,16 @@ fn configuration_errors_exit_2_with_what_to_fix() {
 
     let (code, stderr) = run_to_end(&["--threads", "2"]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("--threads applies to HTTP only"), "{stderr}");
+    assert!(
+        stderr.contains("--threads applies to HTTP only"),
+        "{stderr}"
+    );
     let (code, stderr) = run_to_end(&["--transport", "http", "--threads", "0"]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("--threads") && stderr.contains("1..=1024"), "{stderr}");
+    assert!(
+        stderr.contains("--threads") && stderr.contains("1..=1024"),
+        "{stderr}"
+    );
 
     let (code, stderr) = run_to_end(&[
         "--transport",

@@ -365,3 +365,62 @@ async fn a_dropped_call_stream_resumes_with_last_event_id_on_both_revisions() {
     }
     served.stop().await;
 }
+
+/// A call whose stream was dropped finishes before the client comes back. rmcp drops a
+/// stream at its answer; the bridge kept the rest of it (`transport::http::orphans`),
+/// so a GET with the last event id seen still delivers the answer, once, on both
+/// revisions, and never to another session.
+#[tokio::test]
+async fn a_call_answered_while_its_stream_was_gone_is_still_delivered() {
+    let tenet = ScriptedTenet::start().await;
+    let served = Served::start(&tenet).await;
+    for (n, version) in [OLD, NEW].into_iter().enumerate() {
+        let job = format!("job_away_{n}");
+        tenet.start_job("acme.items.get", &job);
+        let (session, _) = served.initialize(version).await;
+        let mut stream = served.call(&session, version, 9).await;
+        let seen = stream.next().await.unwrap();
+        let last_event_id = seen.id.clone().expect("the event has an id");
+        drop(stream);
+
+        // The job ends while nobody listens: the bridge's next poll sees it completed.
+        let polled = tenet.polls_of(&job);
+        tenet.on_job(&job, vec![Canned::completed(&job, 200, json!({"away": n}))]);
+        for _ in 0..100 {
+            if tenet.polls_of(&job) > polled {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            tenet.polls_of(&job) > polled,
+            "the bridge polled the job again"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        // Another session cannot read it with the same event id.
+        let (other, _) = served.initialize(version).await;
+        let foreign = served.get(&other, version, Some(&last_event_id)).await;
+        assert!(
+            foreign.all().await.is_empty(),
+            "{version}: another session's answer"
+        );
+
+        let resumed = served.get(&session, version, Some(&last_event_id)).await;
+        let events = resumed.all().await;
+        let answer = events.last().expect("the answer is replayed").json();
+        assert_eq!(answer["id"], 9, "{version}: {answer}");
+        assert_eq!(
+            answer["result"]["structuredContent"]["execution"]["body"],
+            json!({"away": n}),
+            "{version}: {answer}"
+        );
+        if version == OLD {
+            assert_no_priming(&events, "a replayed 2025-06-18 stream");
+        }
+        // Delivered once: a second resume finds nothing more.
+        let again = served.get(&session, version, Some(&last_event_id)).await;
+        assert!(again.all().await.is_empty(), "{version}: replayed twice");
+    }
+    served.stop().await;
+}

@@ -20,6 +20,7 @@ pub mod auth;
 mod listener;
 pub mod oauth;
 mod oauth_keys;
+mod orphans;
 pub mod sessions;
 pub mod sse;
 pub mod streamable;

@@ -18,7 +18,8 @@
 //! (Gemini CLI does, and fails). [`Sessions`] sends them per session: the POST and GET
 //! streams of a session that negotiated 2025-11-25 or later start with one, those of an
 //! earlier revision never carry one. Every message event keeps its id either way, so a
-//! client resumes a stream with `Last-Event-ID` after any event it has seen. The response
+//! client resumes a stream with `Last-Event-ID` after any event it has seen, also after
+//! the call was answered while it was away ([`super::orphans`]). The response
 //! to `initialize` is a stream of one event that rmcp cannot resume: it gets no priming
 //! event on any revision.
 
@@ -56,6 +57,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     auth::{Body, jsonrpc_error},
+    orphans::Orphans,
     sessions::{Access, Kind, Metered, Refusal, Registry, Unattached},
 };
 use crate::{
@@ -85,6 +87,8 @@ pub struct Sessions {
     bridge: Bridge,
     /// The sessions that negotiated a revision defining priming events.
     priming: Arc<Mutex<HashSet<RmcpSessionId>>>,
+    /// The rest of call streams their clients dropped before the answer.
+    orphans: Arc<Orphans>,
 }
 
 impl Sessions {
@@ -101,6 +105,7 @@ impl Sessions {
             registry,
             bridge,
             priming: Arc::default(),
+            orphans: Arc::default(),
         })
     }
 
@@ -149,6 +154,7 @@ impl SessionManager for Sessions {
         // Reaping, shutdown or a DELETE cancel `stop`: close the rmcp session then.
         let inner = self.inner.clone();
         let priming = self.priming.clone();
+        let orphans = self.orphans.clone();
         let closing = id.clone();
         tokio::spawn(async move {
             stop.cancelled().await;
@@ -156,6 +162,7 @@ impl SessionManager for Sessions {
                 .lock()
                 .unwrap_or_else(|poison| poison.into_inner())
                 .remove(&closing);
+            orphans.forget(&closing);
             if let Err(error) = inner.close_session(&closing).await {
                 tracing::debug!(%error, "closing a Streamable HTTP session");
             }
@@ -195,6 +202,7 @@ impl SessionManager for Sessions {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .remove(id);
+        self.orphans.forget(id);
         self.inner.close_session(id).await
     }
 
@@ -205,7 +213,9 @@ impl SessionManager for Sessions {
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         self.registry.touch(id);
         let stream = self.inner.create_stream(id, message).await?;
-        Ok(self.primed_as_negotiated(id, stream))
+        Ok(self
+            .orphans
+            .watch(id, Box::pin(self.primed_as_negotiated(id, stream))))
     }
 
     async fn accept_message(
@@ -243,8 +253,18 @@ impl SessionManager for Sessions {
         last_event_id: String,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
         self.registry.touch(id);
-        let stream = self.inner.resume(id, last_event_id).await?;
-        Ok(self.primed_as_negotiated(id, stream))
+        match self.inner.resume(id, last_event_id.clone()).await {
+            Ok(stream) => Ok(self
+                .orphans
+                .watch(id, Box::pin(self.primed_as_negotiated(id, stream)))
+                .left_stream()),
+            // rmcp no longer has the stream: its call may have been answered after the
+            // client left.
+            Err(error) => match self.orphans.replay(id, &last_event_id).await {
+                Some(events) => Ok(futures::stream::iter(events).right_stream()),
+                None => Err(error),
+            },
+        }
     }
 }
 
