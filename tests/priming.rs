@@ -225,6 +225,23 @@ impl Served {
         )
     }
 
+    /// Starts `job` for a call (request `id`) on a new session of `version`, reads the
+    /// call stream's first event and drops the stream: the session and that event.
+    async fn call_then_drop(
+        &self,
+        tenet: &ScriptedTenet,
+        version: &str,
+        id: u64,
+        job: &str,
+    ) -> (String, Event) {
+        tenet.start_job("acme.items.get", job);
+        let (session, _) = self.initialize(version).await;
+        let mut stream = self.call(&session, version, id).await;
+        let seen = stream.next().await.expect("the call stream's first event");
+        drop(stream);
+        (session, seen)
+    }
+
     /// GET /mcp: the session's standalone stream, or with `last_event_id` a resumed one.
     async fn get(&self, session: &str, version: &str, last_event_id: Option<&str>) -> Events {
         let mut request = self
@@ -335,17 +352,13 @@ async fn a_dropped_call_stream_resumes_with_last_event_id_on_both_revisions() {
     let served = Served::start(&tenet).await;
     for (n, version) in [OLD, NEW].into_iter().enumerate() {
         let job = format!("job_resume_{n}");
-        tenet.start_job("acme.items.get", &job);
-        let (session, _) = served.initialize(version).await;
-        let mut stream = served.call(&session, version, 7).await;
-        let seen = stream.next().await.unwrap();
+        let (session, seen) = served.call_then_drop(&tenet, version, 7, &job).await;
         if version == OLD {
             assert_eq!(seen.json()["method"], "notifications/progress", "{seen:?}");
         } else {
             assert!(seen.is_priming(), "{seen:?}");
         }
         let last_event_id = seen.id.clone().expect("the event has an id");
-        drop(stream);
 
         let mut resumed = served.get(&session, version, Some(&last_event_id)).await;
         tenet.on_job(
@@ -376,12 +389,8 @@ async fn a_call_answered_while_its_stream_was_gone_is_still_delivered() {
     let served = Served::start(&tenet).await;
     for (n, version) in [OLD, NEW].into_iter().enumerate() {
         let job = format!("job_away_{n}");
-        tenet.start_job("acme.items.get", &job);
-        let (session, _) = served.initialize(version).await;
-        let mut stream = served.call(&session, version, 9).await;
-        let seen = stream.next().await.unwrap();
+        let (session, seen) = served.call_then_drop(&tenet, version, 9, &job).await;
         let last_event_id = seen.id.clone().expect("the event has an id");
-        drop(stream);
 
         // The job ends while nobody listens: the bridge's next poll sees it completed.
         let polled = tenet.polls_of(&job);
