@@ -78,17 +78,11 @@ fn run(cli: Cli) -> ExitCode {
         Command::NoEmulator(_) => tenet_mcp::cli::no_emulator(),
         Command::Serve(args) => {
             // One stdio client is served best on one thread: no cross-thread wake-ups per call.
-            let runtime = if args.transport == serve::Transport::Stdio {
+            let runtime = runtime(if args.transport == serve::Transport::Stdio {
                 tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|error| {
-                        eprintln!("tenet-mcp: cannot start the async runtime: {error}")
-                    })
-                    .ok()
             } else {
-                runtime(args.http.threads.map(usize::from))
-            };
+                multi_thread(args.http.threads.map(usize::from))
+            });
             let Some(runtime) = runtime else {
                 return ExitCode::from(EXIT_FAILURE);
             };
@@ -97,12 +91,17 @@ fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// A multi-thread runtime with `threads` workers (default: one per CPU core).
-fn runtime(threads: Option<usize>) -> Option<tokio::runtime::Runtime> {
+/// The multi-thread runtime's builder, with `threads` workers (default: one per CPU core).
+fn multi_thread(threads: Option<usize>) -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = threads {
         builder.worker_threads(threads);
     }
+    builder
+}
+
+/// `builder`'s runtime with I/O and timers, or `None` once it said why it cannot start.
+fn runtime(mut builder: tokio::runtime::Builder) -> Option<tokio::runtime::Runtime> {
     builder
         .enable_all()
         .build()
@@ -113,7 +112,7 @@ fn runtime(threads: Option<usize>) -> Option<tokio::runtime::Runtime> {
 /// Runs a command's future; its error is printed and mapped to its exit code.
 #[cfg(feature = "emulator")]
 fn block_on(command: impl Future<Output = Result<(), impl ExitStatus>>) -> ExitCode {
-    match runtime(None) {
+    match runtime(multi_thread(None)) {
         Some(runtime) => exit_code(runtime.block_on(command)),
         None => ExitCode::from(EXIT_FAILURE),
     }
