@@ -114,19 +114,21 @@ impl Orphans {
     }
 
     fn take(&self, key: &(SessionId, u64)) -> Option<Kept> {
-        let mut kept = self.lock_kept();
-        kept.retain(|_, stream| stream.answered_at.elapsed() < KEPT_FOR);
-        kept.remove(key)
+        self.lock_kept().remove(key)
     }
 
     fn is_draining(&self, session: &SessionId) -> bool {
         self.lock_draining().get(session).is_some_and(|n| *n > 0)
     }
 
+    /// The kept streams, locked, past [`KEPT_FOR`] ones dropped.
     fn lock_kept(&self) -> std::sync::MutexGuard<'_, HashMap<(SessionId, u64), Kept>> {
-        self.kept
+        let mut kept = self
+            .kept
             .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+            .unwrap_or_else(|poison| poison.into_inner());
+        kept.retain(|_, stream| stream.answered_at.elapsed() < KEPT_FOR);
+        kept
     }
 
     fn lock_draining(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, usize>> {
@@ -155,7 +157,6 @@ impl Orphans {
             .map(|(_, stream)| stream);
         if answered && let Some(number) = number {
             let mut kept = self.lock_kept();
-            kept.retain(|_, stream| stream.answered_at.elapsed() < KEPT_FOR);
             while kept.len() >= MAX_STREAMS {
                 let Some(oldest) = kept
                     .iter()
