@@ -129,8 +129,8 @@ async fn throughput(env: &[(&str, &str)], extra_args: &[&str], label: &str) {
     let mut rates = Vec::new();
     let mut bridge_us = Vec::new();
     let profile = std::env::var_os("PROFILE").is_some();
-    for round in 1..=THROUGHPUT_ROUNDS {
-        let perf = (profile && round == THROUGHPUT_ROUNDS).then(|| {
+    for number in 1..=THROUGHPUT_ROUNDS {
+        let perf = (profile && number == THROUGHPUT_ROUNDS).then(|| {
             Command::new("perf")
                 .args([
                     "record",
@@ -148,29 +148,22 @@ async fn throughput(env: &[(&str, &str)], extra_args: &[&str], label: &str) {
                 .expect("perf is not installed (Debian package linux-perf)")
         });
         let pids = [bridge.id(), std::process::id()];
-        let before = pids.map(cpu_ms);
-        let started = Instant::now();
-        let mut times = concurrent_calls(&http, &url, &sessions, CALLS_PER_SESSION).await;
-        let elapsed = started.elapsed().as_secs_f64();
-        let after = pids.map(cpu_ms);
+        let measured = round(&http, &url, &sessions, CALLS_PER_SESSION, &pids).await;
         if let Some(perf) = perf {
             let _ = Command::new("kill")
                 .args(["-INT", &perf.id().to_string()])
                 .status();
             let _ = perf.wait_with_output();
         }
-        times.sort_by(f64::total_cmp);
-        let calls = times.len() as f64;
-        let per_call = |i: usize| (after[i] - before[i]) * 1000.0 / calls;
-        rates.push(calls / elapsed);
-        bridge_us.push(per_call(0));
+        rates.push(measured.rate);
+        bridge_us.push(measured.cpu_us_per_call[0]);
         println!(
-            "| {round} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} |",
-            calls / elapsed,
-            percentile(&times, 0.5),
-            percentile(&times, 0.99),
-            per_call(0),
-            per_call(1)
+            "| {number} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} |",
+            measured.rate,
+            percentile(&measured.times, 0.5),
+            percentile(&measured.times, 0.99),
+            measured.cpu_us_per_call[0],
+            measured.cpu_us_per_call[1]
         );
     }
     println!(

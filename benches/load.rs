@@ -230,25 +230,20 @@ async fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut rates = Vec::new();
-    for round in 1..=THROUGHPUT_ROUNDS {
+    for number in 1..=THROUGHPUT_ROUNDS {
         let pids = [bridge.id(), emulator.id(), std::process::id()];
-        let cpu_before = pids.map(cpu_ms);
-        let started = Instant::now();
-        let mut times = concurrent_calls(&http, &url, &sessions, CALLS_PER_SESSION).await;
-        let elapsed = started.elapsed().as_secs_f64();
-        let cpu = pids.map(cpu_ms);
-        times.sort_by(f64::total_cmp);
-        let calls = times.len() as f64;
-        let per_call_us = |i: usize| (cpu[i] - cpu_before[i]) * 1000.0 / calls;
-        rates.push(calls / elapsed);
+        let measured = round(&http, &url, &sessions, CALLS_PER_SESSION, &pids).await;
+        rates.push(measured.rate);
         println!(
-            "| {round} | {calls} | {elapsed:.2} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} |",
-            calls / elapsed,
-            percentile(&times, 0.5),
-            percentile(&times, 0.99),
-            per_call_us(0),
-            per_call_us(1),
-            per_call_us(2)
+            "| {number} | {} | {:.2} | {:.0} | {:.2} | {:.2} | {:.0} | {:.0} | {:.0} |",
+            measured.times.len(),
+            measured.seconds,
+            measured.rate,
+            percentile(&measured.times, 0.5),
+            percentile(&measured.times, 0.99),
+            measured.cpu_us_per_call[0],
+            measured.cpu_us_per_call[1],
+            measured.cpu_us_per_call[2]
         );
     }
     rates.sort_by(f64::total_cmp);

@@ -176,6 +176,44 @@ pub async fn concurrent_calls(
         .collect()
 }
 
+/// One throughput round: `calls` sequential calls on each of `sessions` at once.
+pub struct Round {
+    /// Every call's milliseconds, sorted.
+    pub times: Vec<f64>,
+    /// Calls per second over the round.
+    pub rate: f64,
+    /// Wall-clock seconds of the round.
+    pub seconds: f64,
+    /// CPU (user + system) per call of each of the `pids` given, in µs.
+    pub cpu_us_per_call: Vec<f64>,
+}
+
+/// Runs a [`Round`], measuring the CPU the processes `pids` spend on it.
+pub async fn round(
+    http: &reqwest::Client,
+    url: &str,
+    sessions: &[String],
+    calls: usize,
+    pids: &[u32],
+) -> Round {
+    let before: Vec<f64> = pids.iter().map(|pid| cpu_ms(*pid)).collect();
+    let started = std::time::Instant::now();
+    let mut times = concurrent_calls(http, url, sessions, calls).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu_us_per_call = pids
+        .iter()
+        .zip(before)
+        .map(|(pid, before)| (cpu_ms(*pid) - before) * 1000.0 / times.len() as f64)
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Round {
+        rate: times.len() as f64 / seconds,
+        seconds,
+        times,
+        cpu_us_per_call,
+    }
+}
+
 /// Starts the release binary as `serve --transport http` on a loopback port with `env`
 /// and `extra_args` (room for 2,000 sessions); the process and its `/mcp` URL's base.
 pub fn spawn_http_bridge(env: &[(&str, &str)], extra_args: &[&str]) -> (Child, String) {
